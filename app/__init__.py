@@ -1,0 +1,1 @@
+"""Marid: a multi-tenant platform where teams run autonomous AI agents."""

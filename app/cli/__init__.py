@@ -1,0 +1,85 @@
+"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import ConfigError, get_settings
+from app.embedded.util import MissingDependency
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from app.cli.dev import run_dev
+
+    return run_dev(port=args.port, data_dir=args.data_dir)
+
+
+def _cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    get_settings().check()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        log_level=get_settings().log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from arq import run_worker
+
+    from worker.settings import WorkerSettings, redis_settings
+
+    get_settings().check()
+    run_worker(WorkerSettings, redis_settings=redis_settings())  # type: ignore[arg-type]
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from app.cli.migrate import run_migrate
+
+    settings = get_settings()
+    settings.check()
+    return asyncio.run(run_migrate(settings.database_url, concurrency=args.concurrency))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marid", description="Marid: teams of autonomous AI agents.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run everything on this machine (private Postgres and Redis)")
+    dev.add_argument("--port", type=int, default=8000, help="web port (default 8000)")
+    dev.add_argument("--data-dir", default=".marid", help="where the private data lives (default ./.marid)")
+    dev.set_defaults(handler=_cmd_dev)
+
+    web = commands.add_parser("web", help="serve the web app (MARID_DATABASE_URL, MARID_REDIS_URL)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.set_defaults(handler=_cmd_web)
+
+    worker = commands.add_parser("worker", help="run a background worker")
+    worker.set_defaults(handler=_cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="upgrade the platform schema, then every workspace")
+    migrate.add_argument("--concurrency", type=int, default=None, help="workspaces upgraded at once")
+    migrate.set_defaults(handler=_cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (ConfigError, MissingDependency) as error:
+        print(f"marid: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,128 @@
+"""``marid dev``: private Postgres and Redis under ./.marid, migrations, the web app and one worker.
+
+Children run in their own process group, so Ctrl-C reaches only this supervisor, which stops them in order
+(web and worker first, then Redis, then Postgres). Each child also carries a parent-death signal, so even a
+SIGKILL of the supervisor leaves no orphans. Data stays in the folder between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from app.cli.migrate import run_migrate
+from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from app.embedded.util import child_command, port_is_free, stop_process
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Random keys made on first start and kept, so sessions and encrypted data survive a restart."""
+    path = data_dir / "dev-secrets.json"
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
+    values = {
+        "MARID_SECRET_KEY": secrets.token_urlsafe(48),
+        "MARID_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+class _Stop(Exception):
+    pass
+
+
+def run_dev(*, port: int, data_dir: str | Path) -> int:
+    data = Path(data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    if not port_is_free(port):
+        print(f"marid dev: port {port} is in use; pass --port N to use another.", file=sys.stderr)
+        return 2
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise _Stop
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    postgres = EmbeddedPostgres(data / "postgres")
+    redis = EmbeddedRedis(data / "redis")
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        print(f"Starting PostgreSQL and Redis in {data} ...", file=sys.stderr)
+        postgres.start()
+        redis.start()
+        database_url = asyncio.run(postgres.ensure_database())
+        env = {
+            **os.environ,
+            **_dev_secrets(data),
+            "MARID_ENV": "dev",
+            "MARID_DATABASE_URL": database_url,
+            "MARID_REDIS_URL": redis.url,
+            "MARID_BASE_URL": f"http://127.0.0.1:{port}",
+        }
+        os.environ.update(env)
+        if asyncio.run(run_migrate(database_url)) != 0:
+            return 1
+        for argv in (["web", "--port", str(port)], ["worker"]):
+            children.append(
+                subprocess.Popen(child_command([sys.executable, "-m", "app.cli", *argv]), env=env, process_group=0)
+            )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while not _ready(base + "/readyz"):
+            if time.monotonic() > deadline or any(child.poll() is not None for child in children):
+                print("marid dev: the web app did not start; see the messages above.", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        assert postgres.process is not None and redis.process is not None
+        runtime = {
+            "url": base,
+            "database_url": database_url,
+            "redis_url": redis.url,
+            "pids": {
+                "postgres": postgres.process.pid,
+                "redis": redis.process.pid,
+                "web": children[0].pid,
+                "worker": children[1].pid,
+            },
+        }
+        # Where this run's servers are, for tools and tests (the ports change at every start).
+        (data / "dev.json").write_text(json.dumps(runtime, indent=2))
+        print(f"\n  Marid is running at {base}   (Ctrl-C to stop)\n", file=sys.stderr, flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.25)
+        print("marid dev: a process exited unexpectedly; stopping.", file=sys.stderr)
+        return 1
+    except _Stop:
+        print("\nStopping Marid ...", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in children:
+            stop_process(child, signal.SIGTERM)
+        redis.stop()
+        postgres.stop()
+        (data / "dev.json").unlink(missing_ok=True)
+        print("Stopped.", file=sys.stderr)

@@ -1,0 +1,79 @@
+"""One Settings object for every process, read once from the environment (prefix ``MARID_``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults. They are public, so production refuses to start with any of them.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"dev-insecure-encryption-key-32b!").decode()
+DEV_DATABASE_URL = "postgresql+asyncpg://marid@127.0.0.1:5432/marid"
+DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot be used; the message names every bad setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARID_", extra="ignore")
+
+    env: Literal["dev", "test", "production"] = "dev"
+    database_url: str = DEV_DATABASE_URL
+    redis_url: str = DEV_REDIS_URL
+    # Signs cookies and tokens (itsdangerous).
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # 32 bytes, urlsafe base64: the master key that wraps per-workspace data keys.
+    encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
+    base_url: str = "http://127.0.0.1:8000"
+    # How many workspace schemas `marid migrate` upgrades at once.
+    migrate_concurrency: int = 4
+    db_pool_size: int = 10
+    log_level: str = "info"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def problems(self) -> list[str]:
+        """Every reason this configuration is unsafe to run in production (empty when fine)."""
+        found: list[str] = []
+        if not self.is_production:
+            return found
+        secret = self.secret_key.get_secret_value()
+        if secret == DEV_SECRET_KEY or len(secret) < 32:
+            found.append("MARID_SECRET_KEY is missing or a default; set at least 32 random characters")
+        encryption = self.encryption_key.get_secret_value()
+        if encryption == DEV_ENCRYPTION_KEY or not _is_32_byte_key(encryption):
+            found.append("MARID_ENCRYPTION_KEY is missing or a default; set 32 random bytes as urlsafe base64")
+        if self.database_url == DEV_DATABASE_URL:
+            found.append("MARID_DATABASE_URL is not set")
+        if self.redis_url == DEV_REDIS_URL:
+            found.append("MARID_REDIS_URL is not set")
+        if not self.base_url.startswith("https://"):
+            found.append("MARID_BASE_URL must be the public https:// address of this deployment")
+        return found
+
+    def check(self) -> None:
+        found = self.problems()
+        if found:
+            raise ConfigError("Marid refuses to start in production:\n  - " + "\n  - ".join(found))
+
+
+def _is_32_byte_key(value: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(value.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; read from the environment on first use only."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Web plumbing shared by every domain: templates, middleware, error pages."""

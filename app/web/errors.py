@@ -1,0 +1,47 @@
+"""Every error is a real page (or a JSON error body under /api), never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.web.templating import templates
+
+logger = logging.getLogger("marid.web")
+
+TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def error_response(request: Request, status: int, message: str | None = None) -> Response:
+    title = TITLES.get(status, "Error")
+    if request.url.path.startswith("/api/"):
+        code = title.lower().replace(" ", "_")
+        return JSONResponse({"error": {"code": code, "message": message or title, "details": {}}}, status_code=status)
+    context = {"status": status, "title": title, "message": message}
+    response: Response = templates.TemplateResponse(request, "errors/error.html", context, status_code=status)
+    return response
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail and exc.detail != TITLES.get(exc.status_code) else None
+    response = error_response(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "The error has been logged. Please try again.")

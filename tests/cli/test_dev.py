@@ -1,0 +1,123 @@
+"""`marid dev`: one command starts everything, Ctrl-C stops everything, a restart keeps the data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from app.db import Database
+from app.embedded import free_port
+from app.tenants.models import Workspace
+from app.tenants.service import create_workspace
+
+
+def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 90
+    while f"Marid is running at http://127.0.0.1:{port}" not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    return process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie that its parent has not reaped yet is as good as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_gone(pids: list[int], timeout: float = 20) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    return [pid for pid in pids if _alive(pid)]
+
+
+async def _create(database_url: str) -> str:
+    db = Database(database_url, pool_size=1)
+    async with db.public_session() as session:
+        workspace = await create_workspace(session, name="Kept", slug="kept")
+    await db.dispose()
+    return workspace.id
+
+
+async def _still_there(database_url: str, workspace_id: str) -> bool:
+    db = Database(database_url, pool_size=1)
+    async with db.public_session() as session:
+        kept = await session.get(Workspace, workspace_id)
+    async with db.tenant_session(workspace_id) as session:
+        await session.connection()  # the schema and its role are back too
+    await db.dispose()
+    return kept is not None and kept.slug == "kept"
+
+
+def test_dev_start_stop_restart_keeps_data(tmp_path: Path) -> None:
+    # The project folder of a user who cloned as root under a private home: closed to others.
+    home = Path(tempfile.mkdtemp(prefix="marid-home-"))
+    os.chmod(home, 0o700)
+    data_dir = home / "project" / ".marid"
+    log = tmp_path / "dev.log"
+    port = free_port()
+
+    first = _start(data_dir, port, log)
+    runtime = json.loads((data_dir / "dev.json").read_text())
+    pids = list(runtime["pids"].values())
+    with urllib.request.urlopen(runtime["url"] + "/readyz") as response:
+        assert json.load(response)["status"] == "ready"
+    with urllib.request.urlopen(runtime["url"] + "/") as response:
+        assert b"Marid" in response.read()
+    workspace_id = asyncio.run(_create(runtime["database_url"]))
+
+    first.send_signal(signal.SIGINT)
+    assert first.wait(60) == 0
+    assert _wait_gone(pids) == [], "Ctrl-C leaves no process behind"
+    assert "Stopped." in log.read_text()
+
+    second = _start(data_dir, port, tmp_path / "dev-second.log")
+    runtime = json.loads((data_dir / "dev.json").read_text())
+    assert asyncio.run(_still_there(runtime["database_url"], workspace_id))
+
+    # Even a supervisor killed without warning takes its children with it.
+    pids = list(runtime["pids"].values())
+    second.kill()
+    second.wait()
+    assert _wait_gone(pids, timeout=30) == []
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_dev_says_when_the_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"port {port} is in use; pass --port N" in result.stderr

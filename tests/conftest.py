@@ -1,0 +1,107 @@
+"""Real services for the whole run: a private PostgreSQL and Redis on free loopback ports, one Chromium.
+
+Nothing is mocked. The servers live in a temporary folder and stop at the end of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.config import Settings
+from app.db import Database
+from app.embedded import EmbeddedPostgres, EmbeddedRedis
+
+
+@dataclass
+class Services:
+    postgres: EmbeddedPostgres
+    redis: EmbeddedRedis
+    root: Path
+
+    async def new_database(self, name: str) -> str:
+        """A fresh, fully migrated database in the shared cluster; returns its SQLAlchemy URL."""
+        from app.migrate import migrate_everything
+
+        url = await self.postgres.ensure_database(name)
+        db = Database(url, pool_size=2)
+        try:
+            await migrate_everything(db.engine)
+        finally:
+            await db.dispose()
+        return url
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    root = Path(tempfile.mkdtemp(prefix="marid-test-"))
+    os.chmod(root, 0o755)  # the unprivileged postgres user must reach its data folder
+    postgres = EmbeddedPostgres(root / "postgres", durable=False)
+    redis = EmbeddedRedis(root / "redis", durable=False)
+    postgres.start()
+    redis.start()
+    try:
+        yield Services(postgres, redis, root)
+    finally:
+        redis.stop()
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(services: Services) -> str:
+    return asyncio.run(services.new_database("marid"))
+
+
+@pytest.fixture(scope="session")
+def settings(services: Services, database_url: str) -> Settings:
+    return Settings(env="test", database_url=database_url, redis_url=services.redis.url)
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def server_env(settings: Settings) -> dict[str, str]:
+    """Environment for a `marid web` / `marid worker` child process that uses the test services."""
+    return {
+        **os.environ,
+        "MARID_ENV": "test",
+        "MARID_DATABASE_URL": settings.database_url,
+        "MARID_REDIS_URL": settings.redis_url,
+    }
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One Chromium (Debian's) for the run, driven by Playwright; never a downloaded browser."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

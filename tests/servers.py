@@ -1,0 +1,37 @@
+"""Start Marid's own processes for a test, on a free port, and stop them by PID."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from app.embedded.util import free_port, stop_process
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def web_server(env: dict[str, str], timeout: float = 30) -> Iterator[str]:
+    """Run `marid web` as a child process; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "web", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while not _ready(base + "/readyz"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"marid web did not start (exit code {process.poll()})")
+            time.sleep(0.05)
+        yield base
+    finally:
+        stop_process(process)

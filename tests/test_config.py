@@ -1,0 +1,60 @@
+"""Production refuses default or missing secrets, and says which."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from app.config import ConfigError, Settings
+
+GOOD = {
+    "env": "production",
+    "secret_key": secrets.token_urlsafe(48),
+    "encryption_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "database_url": "postgresql+asyncpg://marid:pw@db.internal/marid",
+    "redis_url": "redis://cache.internal:6379/0",
+    "base_url": "https://marid.example.com",
+}
+
+
+def test_production_with_defaults_names_every_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings(env="production").check()
+    message = str(caught.value)
+    for name in ("MARID_SECRET_KEY", "MARID_ENCRYPTION_KEY", "MARID_DATABASE_URL", "MARID_REDIS_URL", "MARID_BASE_URL"):
+        assert name in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("secret_key", "short", "MARID_SECRET_KEY"),
+        ("encryption_key", "not-base64-32-bytes", "MARID_ENCRYPTION_KEY"),
+        ("base_url", "http://marid.example.com", "MARID_BASE_URL"),
+    ],
+)
+def test_each_weak_setting_is_named(field: str, value: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings(**{**GOOD, field: value}).check()
+
+
+def test_production_with_real_secrets_starts() -> None:
+    Settings(**GOOD).check()
+
+
+def test_dev_accepts_defaults() -> None:
+    Settings(env="dev").check()
+
+
+def test_web_refuses_to_start_and_says_why() -> None:
+    env = {"MARID_ENV": "production", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "web"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "refuses to start in production" in result.stderr and "MARID_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
