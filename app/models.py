@@ -1,8 +1,21 @@
 """Imports every model so that both metadata collections are complete (for Alembic and the tests)."""
 
 from app.audit.models import AuditEvent
-from app.auth.models import User, UserSession
+from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
-from app.tenants.models import Membership, Workspace
+from app.mail.models import OutboxMessage
+from app.tenants.models import Invitation, Membership, Workspace
 
-__all__ = ["AuditEvent", "Membership", "PublicBase", "TenantBase", "User", "UserSession", "Workspace"]
+__all__ = [
+    "AuditEvent",
+    "Invitation",
+    "Membership",
+    "OutboxMessage",
+    "PasswordReset",
+    "PublicBase",
+    "RecoveryCode",
+    "TenantBase",
+    "User",
+    "UserSession",
+    "Workspace",
+]

@@ -12,9 +12,9 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from app.config import Settings
 from app.db import Database
@@ -97,11 +97,12 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One Chromium (Debian's) for the run, driven by Playwright; never a downloaded browser."""
-    from playwright.sync_api import sync_playwright
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium (Debian's) for the run, driven by Playwright's async API on the session loop.
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    The sync API would mark a loop as running in this thread and break every async test after it.
+    """
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield chromium
-        chromium.close()
+        await chromium.close()

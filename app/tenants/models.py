@@ -1,11 +1,11 @@
-"""Workspaces and memberships (schema ``public``). A workspace's own data lives in schema ``ws_<id>``."""
+"""Workspaces, memberships and invitations (schema ``public``). A workspace's data lives in ``ws_<id>``."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,13 +15,15 @@ from app.db import PublicBase
 class Workspace(PublicBase):
     __tablename__ = "workspaces"
 
-    # 12 lowercase base32/hex characters; the schema and the role are both ``ws_<id>``.
+    # 12 lowercase letters and digits; the schema and the role are both ``ws_<id>``.
     id: Mapped[str] = mapped_column(String(12), primary_key=True)
     slug: Mapped[str] = mapped_column(String(48), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     # The tenant revision the schema is at, written in the same transaction as its DDL.
     schema_revision: Mapped[str | None] = mapped_column(String(32))
+    # Members without 2FA are sent to enrolment before they can use the workspace.
+    require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Membership(PublicBase):
@@ -33,3 +35,22 @@ class Membership(PublicBase):
     )
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Invitation(PublicBase):
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("public.workspaces.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("public.users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -29,7 +30,11 @@ async def two_workspaces(db: Database) -> tuple[Workspace, Workspace]:
         user = User(email=f"{secrets.token_hex(4)}@example.com", password_hash="$argon2id$not-a-real-hash")
         session.add(user)
         await session.flush()
-        session.add(UserSession(user_id=user.id, token_hash=secrets.token_hex(32)))
+        session.add(
+            UserSession(
+                user_id=user.id, token_hash=secrets.token_hex(32), expires_at=datetime.now(UTC) + timedelta(days=1)
+            )
+        )
     return first, second
 
 
