@@ -34,12 +34,33 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     # How many workspace schemas `marid migrate` upgrades at once.
     migrate_concurrency: int = 4
+    # Sessions (ASVS 7.3): ended after this much inactivity, and after this long whatever the activity.
+    session_idle_minutes: int = 8 * 60
+    session_absolute_days: int = 7
+    # Actions like disabling 2FA need a password or code proven this recently.
+    reauth_minutes: int = 10
+    # Outgoing mail; empty host in dev and test: mail stays in the outbox, shown at /dev/mailbox.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    mail_from: str = "Marid <no-reply@marid.local>"
     db_pool_size: int = 10
     log_level: str = "info"
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def session_cookie(self) -> str:
+        # The __Host- prefix pins the cookie to this host, path / and HTTPS (ASVS 3.3.3).
+        return "__Host-marid_session" if self.is_production else "marid_session"
+
+    @property
+    def csrf_cookie(self) -> str:
+        return "__Host-marid_csrf" if self.is_production else "marid_csrf"
 
     def problems(self) -> list[str]:
         """Every reason this configuration is unsafe to run in production (empty when fine)."""
@@ -56,6 +77,8 @@ class Settings(BaseSettings):
             found.append("MARID_DATABASE_URL is not set")
         if self.redis_url == DEV_REDIS_URL:
             found.append("MARID_REDIS_URL is not set")
+        if not self.smtp_host:
+            found.append("MARID_SMTP_HOST is not set; Marid cannot send sign-up and invitation mail")
         if not self.base_url.startswith("https://"):
             found.append("MARID_BASE_URL must be the public https:// address of this deployment")
         return found

@@ -10,31 +10,40 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from app import health
+from app.account import routes as account_routes
+from app.auth import routes as auth_routes
+from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
 from app.db import Database
+from app.dev import routes as dev_routes
+from app.jobs import Jobs
+from app.members import routes as member_routes
+from app.security.ratelimit import RateLimiter
+from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error
 from app.web.security_headers import SecurityHeadersMiddleware
-from app.web.templating import TEMPLATE_DIR, render
+from app.web.templating import TEMPLATE_DIR
+from app.workspaces import routes as workspace_routes
 
 STATIC_DIR = TEMPLATE_DIR.parent / "static"
 
 
-async def home(request: Request) -> Response:
-    return render(request, "home.html")
-
-
-def build_routes() -> list[BaseRoute]:
-    return [
+def build_routes(settings: Settings) -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
         *health.routes,
-        Route("/", home, name="home"),
+        *auth_routes.routes,
+        *workspace_routes.routes,
+        *member_routes.routes,
+        *account_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
+    if not settings.is_production:
+        routes += dev_routes.routes
+    return routes
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -47,15 +56,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.settings = settings
         app.state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         app.state.redis = Redis.from_url(settings.redis_url)
+        app.state.rate_limiter = RateLimiter(app.state.redis)
+        app.state.jobs = Jobs(settings.redis_url)
         try:
             yield
         finally:
+            await app.state.jobs.close()
             await app.state.redis.aclose()
             await app.state.db.dispose()
 
     return Starlette(
-        routes=build_routes(),
-        middleware=[Middleware(SecurityHeadersMiddleware, hsts=settings.is_production)],
+        routes=build_routes(settings),
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, hsts=settings.is_production),
+            Middleware(CSRFMiddleware, cookie_name=settings.csrf_cookie, secure=settings.is_production),
+            Middleware(AuthenticationMiddleware),
+        ],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )

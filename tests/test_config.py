@@ -18,6 +18,7 @@ GOOD = {
     "database_url": "postgresql+asyncpg://marid:pw@db.internal/marid",
     "redis_url": "redis://cache.internal:6379/0",
     "base_url": "https://marid.example.com",
+    "smtp_host": "smtp.example.com",
 }
 
 

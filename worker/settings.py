@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from arq import cron
 from arq.connections import RedisSettings
 
 from app.config import get_settings
 from app.db import Database
+from app.mail.service import deliver_pending
 
 Context = dict[str, Any]
 
@@ -30,12 +32,20 @@ async def ping(ctx: Context) -> str:
     return "pong"
 
 
+async def deliver_mail(ctx: Context) -> int:
+    """Send the e-mail outbox (nudged after each queued mail, and swept every minute)."""
+    db: Database = ctx["db"]
+    async with db.public_session() as session:
+        return await deliver_pending(session, ctx["settings"])
+
+
 def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(get_settings().redis_url)
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [ping]
+    functions: ClassVar[list[Any]] = [ping, deliver_mail]
+    cron_jobs: ClassVar[list[Any]] = [cron(deliver_mail, second={0}, run_at_startup=True, unique=True)]
     on_startup = startup
     on_shutdown = shutdown
     # arq polls the queue; 50 ms keeps interactive steps snappy at negligible Redis cost.
@@ -43,3 +53,5 @@ class WorkerSettings:
     max_jobs = 20
     job_timeout = 3600
     handle_signals = True
+    # The compose healthcheck reads arq's health key; refresh it every minute rather than hourly.
+    health_check_interval = 60

@@ -1,0 +1,284 @@
+"""Sign-up, e-mail confirmation, sign-in (with the 2FA step) and sign-out pages."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.audit.service import record_for_user_workspaces
+from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
+from app.auth.models import RecoveryCode, User
+from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
+from app.auth.sessions import now, start_session
+from app.config import Settings
+from app.db import Database
+from app.security.crypto import Keyring
+from app.security.tokens import BadToken, sign, unsign
+from app.security.totp import match_recovery_code, verify_totp
+from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
+from app.web.guards import login_required, redirect
+from app.web.templating import render
+
+TWO_FACTOR_COOKIE = "marid_2fa"
+TWO_FACTOR_PURPOSE = "login-2fa"
+TWO_FACTOR_MAX_AGE = 300
+HOUR = 3600
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: an open redirect would turn our login page into a phishing tool."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+async def signup_page(request: Request) -> Response:
+    if signed_in(request):
+        return redirect(request, "/")
+    return render(request, "auth/signup.html", {"values": {}, "errors": {}})
+
+
+async def signup(request: Request) -> Response:
+    form = await read_form(request)
+    values = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
+    blocked = await rate_limited(request, ("signup.ip", client_ip(request), 10, HOUR))
+    if blocked:
+        errors = {"_form": retry_message(blocked)}
+        return render(request, "auth/signup.html", {"values": values, "errors": errors}, status_code=429)
+    try:
+        async with _db(request).public_session() as db:
+            user = await register(
+                db,
+                _settings(request),
+                email=form.get("email", ""),
+                password=form.get("password", ""),
+                display_name=form.get("display_name", ""),
+            )
+            token = None
+            if user is not None:
+                token, _ = await start_session(
+                    db, _settings(request), user, ip=client_ip(request), user_agent=user_agent(request)
+                )
+    except FormErrors as invalid:
+        return render(request, "auth/signup.html", {"values": values, "errors": invalid.errors}, status_code=422)
+    await request.app.state.jobs.deliver_mail()
+    response = redirect(request, "/verify-email?sent=1")
+    if token is not None:
+        set_session_cookie(response, _settings(request), token)
+    return response
+
+
+@login_required(verified=False)
+async def verify_notice(request: Request, user: User) -> Response:
+    if user.email_verified_at is not None:
+        return redirect(request, "/")
+    return render(request, "auth/verify_notice.html", {"email": user.email, "sent": "sent" in request.query_params})
+
+
+@login_required(verified=False)
+async def resend_verification(request: Request, user: User) -> Response:
+    blocked = await rate_limited(request, ("verify.resend", str(user.id), 5, HOUR))
+    if blocked:
+        context = {"email": user.email, "sent": False, "error": retry_message(blocked)}
+        return render(request, "auth/verify_notice.html", context, status_code=429)
+    async with _db(request).public_session() as db:
+        fresh = await db.get(User, user.id)
+        if fresh is not None and fresh.email_verified_at is None:
+            await send_verification(db, _settings(request), fresh)
+    await request.app.state.jobs.deliver_mail()
+    return redirect(request, "/verify-email?sent=1")
+
+
+async def verify_email(request: Request) -> Response:
+    try:
+        async with _db(request).public_session() as db:
+            await confirm_email(db, _settings(request), request.path_params["token"])
+    except BadToken as bad:
+        return render(request, "auth/verify_failed.html", {"message": str(bad)}, status_code=400)
+    current = signed_in(request)
+    if current is None:
+        return redirect(request, "/login?verified=1")
+    return redirect(request, "/onboarding")
+
+
+async def login_page(request: Request) -> Response:
+    if signed_in(request):
+        return redirect(request, safe_next(request.query_params.get("next")))
+    context = {
+        "values": {},
+        "errors": {},
+        "next": safe_next(request.query_params.get("next")),
+        "verified": "verified" in request.query_params,
+        "reset": "reset" in request.query_params,
+    }
+    return render(request, "auth/login.html", context)
+
+
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    email = normalise_email(form.get("email", ""))
+    target = safe_next(form.get("next"))
+    context = {"values": {"email": email}, "errors": {}, "next": target, "verified": False, "reset": False}
+    blocked = await rate_limited(
+        request, ("login.ip", client_ip(request), 30, 300), ("login.account", email or "-", 10, 900)
+    )
+    if blocked:
+        context["errors"] = {"_form": retry_message(blocked)}
+        return render(request, "auth/login.html", context, status_code=429)
+    async with _db(request).public_session() as db:
+        user = await check_password(db, email, form.get("password", ""))
+    if user is None:
+        async with _db(request).public_session() as db:
+            known = await db.scalar(select(User.id).where(User.email == email))
+        if known is not None:
+            await record_for_user_workspaces(_db(request), known, "auth.login_failed", ip=client_ip(request))
+        context["errors"] = {"_form": "That e-mail and password do not match an account."}
+        return render(request, "auth/login.html", context, status_code=401)
+    if user.has_2fa:
+        pending = sign(_secret(request), TWO_FACTOR_PURPOSE, {"u": str(user.id), "n": target})
+        response = redirect(request, "/login/2fa")
+        response.set_cookie(
+            TWO_FACTOR_COOKIE, pending, max_age=TWO_FACTOR_MAX_AGE, httponly=True, samesite="lax",
+            secure=_settings(request).is_production, path="/login",
+        )  # fmt: skip
+        return response
+    return await _complete_login(request, user, target, method="password")
+
+
+def _secret(request: Request) -> str:
+    return _settings(request).secret_key.get_secret_value()
+
+
+def _pending_user_id(request: Request) -> tuple[uuid.UUID, str] | None:
+    raw = request.cookies.get(TWO_FACTOR_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = unsign(_secret(request), TWO_FACTOR_PURPOSE, raw, TWO_FACTOR_MAX_AGE)
+        if isinstance(value, dict):
+            return uuid.UUID(str(value["u"])), safe_next(str(value.get("n", "/")))
+    except (BadToken, KeyError, ValueError):
+        return None
+    return None
+
+
+async def two_factor_page(request: Request) -> Response:
+    if _pending_user_id(request) is None:
+        return redirect(request, "/login")
+    return render(request, "auth/login_2fa.html", {"errors": {}})
+
+
+async def two_factor(request: Request) -> Response:
+    pending = _pending_user_id(request)
+    if pending is None:
+        return redirect(request, "/login")
+    user_id, target = pending
+    form = await read_form(request)
+    blocked = await rate_limited(request, ("login.2fa", str(user_id), 10, 900))
+    if blocked:
+        return render(request, "auth/login_2fa.html", {"errors": {"_form": retry_message(blocked)}}, status_code=429)
+    settings = _settings(request)
+    code = form.get("code", "").strip()
+    accepted_with: str | None = None
+    async with _db(request).public_session() as db:
+        user = await db.get(User, user_id, with_for_update=True)
+        if user is None or not user.has_2fa or user.totp_secret_enc is None:
+            return redirect(request, "/login")
+        if code.replace(" ", "").isdigit():
+            secret = (
+                Keyring(settings.encryption_key.get_secret_value())
+                .decrypt(user.totp_secret_enc, aad=user.id.bytes)
+                .decode()
+            )
+            step = verify_totp(secret, code, last_used_step=user.totp_last_step)
+            if step is not None:
+                user.totp_last_step = step
+                accepted_with = "totp"
+        elif code:
+            unused = list(
+                await db.scalars(
+                    select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+                )
+            )
+            index = match_recovery_code(code, [row.code_hash for row in unused], _secret(request))
+            if index is not None:
+                unused[index].used_at = now()
+                accepted_with = "recovery_code"
+    if accepted_with is None:
+        await record_for_user_workspaces(_db(request), user_id, "auth.2fa_failed", ip=client_ip(request))
+        return render(
+            request,
+            "auth/login_2fa.html",
+            {"errors": {"code": "That code is not right, or was already used. Try the newest one."}},
+            status_code=401,
+        )
+    response = await _complete_login(request, user, target, method=f"password+{accepted_with}")
+    response.delete_cookie(TWO_FACTOR_COOKIE, path="/login")
+    return response
+
+
+async def _complete_login(request: Request, user: User, target: str, *, method: str) -> Response:
+    """A new session (a new id: no fixation) and its cookie; the old session of this browser, if any, ends."""
+    settings = _settings(request)
+    async with _db(request).public_session() as db:
+        token, _ = await start_session(db, settings, user, ip=client_ip(request), user_agent=user_agent(request))
+    limiter = request.app.state.rate_limiter
+    await limiter.reset("login.account", user.email)
+    await record_for_user_workspaces(
+        _db(request), user.id, "auth.login", ip=client_ip(request), details={"method": method}
+    )
+    if user.email_verified_at is None:
+        target = "/verify-email"
+    elif target == "/":
+        target = "/workspaces"
+    response = redirect(request, target)
+    set_session_cookie(response, settings, token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    current = signed_in(request)
+    if current is not None:
+        async with _db(request).public_session() as db:
+            session = await db.get(type(current.session), current.session.id)
+            if session is not None:
+                await db.delete(session)
+        await record_for_user_workspaces(_db(request), current.user.id, "auth.logout", ip=client_ip(request))
+    response = redirect(request, "/login")
+    clear_session_cookie(response, _settings(request))
+    # Ask the browser to drop anything it kept of this account (ASVS 14.3.1).
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
+
+
+def login_redirect_for(path: str) -> str:
+    return f"/login?next={quote(path, safe='')}"
+
+
+routes = [
+    Route("/signup", signup_page, methods=["GET"]),
+    Route("/signup", signup, methods=["POST"]),
+    Route("/verify-email", verify_notice, methods=["GET"]),
+    Route("/verify-email/resend", resend_verification, methods=["POST"]),
+    Route("/verify-email/{token}", verify_email, methods=["GET"]),
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/login/2fa", two_factor_page, methods=["GET"]),
+    Route("/login/2fa", two_factor, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

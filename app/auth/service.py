@@ -1,0 +1,118 @@
+"""Sign-up, e-mail verification, password sign-in. No HTTP here; callers own the transaction."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.auth.sessions import now
+from app.config import Settings
+from app.mail import messages
+from app.mail.service import queue_mail
+from app.security.passwords import hash_password, password_problem, verify_password
+from app.security.tokens import BadToken, sign, unsign
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+VERIFY_PURPOSE = "verify-email"
+VERIFY_MAX_AGE = 48 * 3600
+# Verified against when the e-mail is unknown, so a wrong address takes as long as a wrong password.
+_DUMMY_HASH = hash_password("marid-dummy-password-for-timing")
+
+
+@dataclass
+class FormErrors(Exception):
+    """Field name -> message; ``_form`` for errors about the whole form."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+
+
+def normalise_email(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def email_problem(email: str) -> str | None:
+    if not email:
+        return "Enter your e-mail address."
+    if len(email) > 320 or not EMAIL_PATTERN.match(email):
+        return "Enter a valid e-mail address, like name@example.com."
+    return None
+
+
+async def user_by_email(db: AsyncSession, email: str) -> User | None:
+    return await db.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+
+
+def _link(settings: Settings, path: str) -> str:
+    return settings.base_url.rstrip("/") + path
+
+
+async def register(
+    db: AsyncSession, settings: Settings, *, email: str, password: str, display_name: str
+) -> User | None:
+    """Create an unverified account and mail the confirmation link.
+
+    Returns None (and mails the owner instead) when the address already has an account, so the page says
+    the same either way and sign-up cannot be used to find out who has an account.
+    """
+    email = normalise_email(email)
+    display_name = display_name.strip()
+    errors: dict[str, str] = {}
+    if problem := email_problem(email):
+        errors["email"] = problem
+    if len(display_name) > 120:
+        errors["display_name"] = "Keep your name under 120 characters."
+    if problem := password_problem(password, email=email):
+        errors["password"] = problem
+    if errors:
+        raise FormErrors(errors)
+    if await user_by_email(db, email) is not None:
+        subject, body = messages.already_registered(_link(settings, "/login"), _link(settings, "/password/forgot"))
+        await queue_mail(db, kind="already-registered", to=email, subject=subject, body=body)
+        return None
+    user = User(
+        email=email, display_name=display_name, password_hash=hash_password(password), password_changed_at=now()
+    )
+    db.add(user)
+    await db.flush()
+    await send_verification(db, settings, user)
+    return user
+
+
+async def send_verification(db: AsyncSession, settings: Settings, user: User) -> None:
+    token = sign(settings.secret_key.get_secret_value(), VERIFY_PURPOSE, {"u": str(user.id), "e": user.email})
+    subject, body = messages.verify_email(_link(settings, f"/verify-email/{token}"))
+    await queue_mail(db, kind="verify-email", to=user.email, subject=subject, body=body)
+
+
+async def confirm_email(db: AsyncSession, settings: Settings, token: str) -> User:
+    """Mark the address in a verification link as confirmed; raises BadToken with a user-facing message."""
+    value = unsign(settings.secret_key.get_secret_value(), VERIFY_PURPOSE, token, VERIFY_MAX_AGE)
+    if not isinstance(value, dict):
+        raise BadToken("This link is not valid.")
+    try:
+        user = await db.get(User, uuid.UUID(str(value.get("u"))))
+    except ValueError as error:
+        raise BadToken("This link is not valid.") from error
+    # A link for an address the account no longer has is useless.
+    if user is None or user.email != value.get("e"):
+        raise BadToken("This link is not valid.")
+    if user.email_verified_at is None:
+        user.email_verified_at = now()
+    return user
+
+
+async def check_password(db: AsyncSession, email: str, password: str) -> User | None:
+    """The user whose e-mail and password these are, or None. Takes the same time for unknown addresses."""
+    user = await user_by_email(db, email) if not email_problem(normalise_email(email)) else None
+    if user is None or user.password_hash is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    return user if verify_password(user.password_hash, password) else None

@@ -1,0 +1,103 @@
+"""Server-side sessions: a random token in a signed cookie, only its hash in the database (ASVS 7.x).
+
+A session ends after ``session_idle_minutes`` without a request and, whatever the activity, after
+``session_absolute_days``. Every login creates a new session (a new id), and revoking one deletes its row, so
+the next request with that cookie is anonymous.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User, UserSession
+from app.config import Settings
+from app.security.tokens import new_token, token_hash
+
+# Writing last_seen_at on every request would turn each page view into a write; once a minute is plenty.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass
+class SignedIn:
+    user: User
+    session: UserSession
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def start_session(
+    db: AsyncSession, settings: Settings, user: User, *, ip: str, user_agent: str
+) -> tuple[str, UserSession]:
+    """Create a session for ``user``; returns the cookie token (shown to nobody else) and the row."""
+    token = new_token()
+    moment = now()
+    row = UserSession(
+        user_id=user.id,
+        token_hash=token_hash(token),
+        expires_at=moment + timedelta(days=settings.session_absolute_days),
+        authenticated_at=moment,
+        ip=ip[:64],
+        user_agent=user_agent[:400],
+    )
+    db.add(row)
+    await db.flush()
+    return token, row
+
+
+async def load_session(db: AsyncSession, settings: Settings, token: str) -> SignedIn | None:
+    """The live session for a cookie token, or None (unknown, revoked, idle too long, or past its end)."""
+    row = (
+        await db.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == token_hash(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    session, user = row.tuple()
+    moment = now()
+    idle_limit = timedelta(minutes=settings.session_idle_minutes)
+    if session.expires_at <= moment or moment - session.last_seen_at > idle_limit:
+        await db.delete(session)
+        return None
+    if moment - session.last_seen_at > LAST_SEEN_RESOLUTION:
+        session.last_seen_at = moment
+    return SignedIn(user=user, session=session)
+
+
+async def list_sessions(db: AsyncSession, user_id: uuid.UUID) -> list[UserSession]:
+    rows = await db.scalars(
+        select(UserSession).where(UserSession.user_id == user_id).order_by(UserSession.last_seen_at.desc())
+    )
+    return list(rows)
+
+
+async def revoke_session(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    result = await db.execute(delete(UserSession).where(UserSession.user_id == user_id, UserSession.id == session_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def revoke_all_sessions(db: AsyncSession, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> int:
+    """End every session of a user (but ``keep``): sign out everywhere, password reset, 2FA change."""
+    statement = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep is not None:
+        statement = statement.where(UserSession.id != keep)
+    result = await db.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_authenticated(db: AsyncSession, session_id: uuid.UUID) -> None:
+    """Record a fresh proof of identity (password or 2FA code) for re-authentication checks."""
+    await db.execute(update(UserSession).where(UserSession.id == session_id).values(authenticated_at=now()))
+
+
+def recently_authenticated(session: UserSession, settings: Settings) -> bool:
+    return now() - session.authenticated_at <= timedelta(minutes=settings.reauth_minutes)

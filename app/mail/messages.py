@@ -1,0 +1,37 @@
+"""The text of every mail Marid sends. Plain text: readable everywhere, nothing to render unsafely."""
+
+from __future__ import annotations
+
+SIGNATURE = "\n\n— Marid\nYou got this because someone used this address on Marid. If that was not you, ignore it."
+
+
+def verify_email(link: str) -> tuple[str, str]:
+    return (
+        "Confirm your e-mail address",
+        f"Welcome to Marid.\n\nConfirm your address to finish setting up your account:\n\n{link}\n\n"
+        "The link works for 48 hours." + SIGNATURE,
+    )
+
+
+def already_registered(login_link: str, reset_link: str) -> tuple[str, str]:
+    return (
+        "You already have a Marid account",
+        "Someone (hopefully you) tried to create a Marid account with this address, which already has one.\n\n"
+        f"Sign in: {login_link}\nForgot your password? {reset_link}" + SIGNATURE,
+    )
+
+
+def password_reset(link: str) -> tuple[str, str]:
+    return (
+        "Reset your Marid password",
+        f"Choose a new password here:\n\n{link}\n\nThe link works once, for 30 minutes. "
+        "Resetting your password signs you out everywhere else." + SIGNATURE,
+    )
+
+
+def invitation(workspace_name: str, inviter: str, role: str, link: str, days: int) -> tuple[str, str]:
+    return (
+        f"{inviter} invited you to {workspace_name} on Marid",
+        f"{inviter} invited you to join the workspace “{workspace_name}” on Marid as {role}.\n\n"
+        f"Accept the invitation:\n\n{link}\n\nThe link works for {days} days." + SIGNATURE,
+    )

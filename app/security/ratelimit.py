@@ -1,0 +1,90 @@
+"""Rate limits in Redis with GCRA (the generic cell rate algorithm), atomic in one Lua script.
+
+``hit(scope, subject, limit=5, window_seconds=60)`` allows a burst of 5, then one more every 12 seconds:
+over any window at most ``limit`` hits get through, and a blocked caller is told exactly when the next one
+will. Per subject Redis keeps one number (the "theoretical arrival time") under a key that expires when
+the subject is back to a full allowance, so memory does not grow with the limit, and Redis's own clock is
+used, so web processes on machines with different clocks agree.
+
+Keys are ``marid:rl:{scope}:{sha256(subject)[:32]}``: IP addresses and e-mail addresses never appear in
+Redis in the clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+KEY_PREFIX = "marid:rl:"
+_SCOPE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+# KEYS[1]: the subject's key. ARGV: window (µs), limit, cost (1: count this hit; 0: only look).
+# Returns {allowed (0/1), remaining, retry_after (µs)}.
+_GCRA = """
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local interval = math.floor(window / limit)
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allow_at = tat + interval - window
+if now < allow_at then
+  return {0, 0, allow_at - now}
+end
+if cost > 0 then
+  tat = tat + interval * cost
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
+end
+return {1, math.floor((window - (tat - now)) / interval), 0}
+"""
+
+
+@dataclass(frozen=True)
+class RateResult:
+    allowed: bool
+    # Hits still allowed right now (after this one, for ``hit``).
+    remaining: int
+    # Seconds until the next hit will be allowed; 0 when allowed, at least 1 when blocked.
+    retry_after: int
+
+
+def rate_key(scope: str, subject: str) -> str:
+    if not _SCOPE.match(scope):
+        raise ValueError(f"a rate-limit scope is 1-64 letters, digits or _.:- characters, not {scope!r}")
+    return f"{KEY_PREFIX}{scope}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+
+
+class RateLimiter:
+    """Counts hits per (scope, subject), e.g. ("login.ip", "203.0.113.9") or ("login.email", "a@b.c")."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._script = redis.register_script(_GCRA)
+
+    async def _run(self, scope: str, subject: str, limit: int, window_seconds: int, cost: int) -> RateResult:
+        if limit < 1 or window_seconds < 1:
+            raise ValueError("limit and window_seconds must be at least 1")
+        allowed, remaining, retry_us = await self._script(
+            keys=[rate_key(scope, subject)], args=[window_seconds * 1_000_000, limit, cost]
+        )
+        if allowed:
+            return RateResult(allowed=True, remaining=max(0, int(remaining)), retry_after=0)
+        return RateResult(allowed=False, remaining=0, retry_after=max(1, math.ceil(int(retry_us) / 1_000_000)))
+
+    async def hit(self, scope: str, subject: str, *, limit: int, window_seconds: int) -> RateResult:
+        """Count one hit if it is allowed (a refused hit is not counted, so retrying does not extend a block)."""
+        return await self._run(scope, subject, limit, window_seconds, cost=1)
+
+    async def peek(self, scope: str, subject: str, *, limit: int, window_seconds: int) -> RateResult:
+        """Whether a hit would be allowed now, without counting one."""
+        return await self._run(scope, subject, limit, window_seconds, cost=0)
+
+    async def reset(self, scope: str, subject: str) -> None:
+        """Forget the subject's hits (e.g. after a successful login)."""
+        await self.redis.delete(rate_key(scope, subject))

@@ -1,0 +1,57 @@
+// Small behaviours that need script. No inline script anywhere: the CSP forbids it.
+(function () {
+  "use strict";
+
+  function showToast(message, kind) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var toast = document.createElement("div");
+    toast.className = "toast " + (kind || "info");
+    toast.setAttribute("role", "status");
+    toast.textContent = message;  // text, never HTML: messages may quote user input
+    box.appendChild(toast);
+    setTimeout(function () { toast.classList.add("leaving"); }, 4500);
+    setTimeout(function () { toast.remove(); }, 5000);
+  }
+
+  document.addEventListener("marid:toast", function (event) {
+    var detail = event.detail || {};
+    showToast(detail.message || "", detail.kind);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("#toasts .toast").forEach(function (toast) {
+      setTimeout(function () { toast.classList.add("leaving"); }, 4500);
+      setTimeout(function () { toast.remove(); }, 5000);
+    });
+  });
+
+  // Confirmation for dangerous buttons: <button data-confirm="Really?">.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+    }
+  }, true);
+
+  // Copy buttons: <button data-copy="#id">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.dataset.copy);
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.textContent.trim());
+      showToast("Copied", "success");
+    }
+  });
+
+  // Live feed items: keep the newest 50 and drop the empty state once something arrives.
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var feed = event.target.closest ? event.target.closest("[data-feed]") : null;
+    if (!feed) return;
+    var empty = feed.querySelector(".empty-state");
+    if (empty) empty.remove();
+    var items = feed.querySelectorAll("[data-feed-item]");
+    for (var i = 50; i < items.length; i++) items[i].remove();
+  });
+})();
