@@ -106,3 +106,20 @@ async def browser() -> AsyncIterator[Browser]:
         chromium = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield chromium
         await chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(request: pytest.FixtureRequest) -> None:
+    """Each test starts with no rate-limit history (the counters live in the shared Redis)."""
+    if "services" not in request.fixturenames and "settings" not in request.fixturenames:
+        return
+    import redis
+
+    services: Services = request.getfixturevalue("services")
+    client = redis.Redis.from_url(services.redis.url)
+    try:
+        keys = list(client.scan_iter("marid:rl:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -62,7 +62,7 @@ async def load_session(db: AsyncSession, settings: Settings, token: str) -> Sign
     ).first()
     if row is None:
         return None
-    session, user = row.tuple()
+    session, user = row
     moment = now()
     idle_limit = timedelta(minutes=settings.session_idle_minutes)
     if session.expires_at <= moment or moment - session.last_seen_at > idle_limit:

@@ -40,7 +40,7 @@ async def resolve_workspace(db: AsyncSession, user: User, slug: str) -> Workspac
     ).first()
     if row is None:
         return None
-    workspace, membership = row.tuple()
+    workspace, membership = row
     return WorkspaceContext(workspace=workspace, membership=membership, user=user)
 
 
@@ -51,4 +51,4 @@ async def workspaces_of(db: AsyncSession, user: User) -> list[tuple[Workspace, s
         .where(Membership.user_id == user.id)
         .order_by(Workspace.name)
     )
-    return [(workspace, role) for workspace, role in rows.tuples()]
+    return [(workspace, role) for workspace, role in rows]

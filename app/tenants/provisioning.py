@@ -20,6 +20,10 @@ from app.tenants.scripts import TenantScripts, default_scripts
 async def run_script(connection: AsyncConnection, sql: str) -> None:
     """Run several statements at once over the simple-query protocol (one round trip, no parameters)."""
     raw: Any = await connection.get_raw_connection()
+    if not raw.driver_connection.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement. Going straight to the
+        # driver before that would run this script outside the caller's transaction (autocommitted).
+        await connection.exec_driver_sql("SELECT 1")
     await raw.driver_connection.execute(sql)
 
 

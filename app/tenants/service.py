@@ -57,9 +57,11 @@ async def create_workspace(
         raise WorkspaceError(f"The URL name “{slug}” is taken.")
     workspace = Workspace(id=new_workspace_id(), slug=slug, name=name)
     session.add(workspace)
+    # No ORM relationship orders these two inserts, so flush the workspace row first.
+    await session.flush()
     if owner_id is not None:
         session.add(Membership(workspace_id=workspace.id, user_id=owner_id, role="owner"))
-    await session.flush()
+        await session.flush()
     workspace.schema_revision = await create_workspace_schema(await session.connection(), workspace.id, scripts)
     return workspace
 

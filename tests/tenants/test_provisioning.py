@@ -95,3 +95,16 @@ async def test_taken_slug_is_refused(db: Database) -> None:
             await create_workspace(session, name="Second", slug=slug)
     async with db.public_session() as session:
         assert len((await session.scalars(select(Workspace).where(Workspace.slug == slug))).all()) == 1
+
+
+async def test_deleting_is_all_or_nothing_even_as_the_first_statement(db: Database) -> None:
+    """Dropping the schema is the first statement of the transaction: a failure after it must undo it."""
+    async with db.public_session() as session:
+        workspace = await create_workspace(session, name="Kept", slug=f"kept-{secrets.token_hex(3)}")
+    with pytest.raises(RuntimeError, match="later step failed"):
+        async with db.engine.begin() as connection:
+            from app.tenants.provisioning import drop_workspace_schema
+
+            await drop_workspace_schema(connection, workspace.id)
+            raise RuntimeError("a later step failed")
+    assert await _exists(db, workspace.id) == {"role": True, "schema": True, "row": True}

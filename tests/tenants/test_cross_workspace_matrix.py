@@ -1,0 +1,149 @@
+"""Every workspace-scoped route, every method: a member of another workspace gets 404 and nothing changes.
+
+The routes come from the application's own route table, so a new route is covered the day it is added;
+and every route under ``/w/`` must be guarded as workspace-scoped, or this test fails.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData, func, select, text
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.testclient import TestClient
+
+from app.auth.middleware import session_cookie_value
+from app.auth.models import User
+from app.auth.sessions import now, start_session
+from app.config import Settings
+from app.db import Database, TenantBase
+from app.main import create_app
+from app.models import PublicBase
+from app.tenants.models import Workspace
+from app.tenants.service import create_workspace
+
+SAFE = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass
+class Party:
+    user: User
+    workspace: Workspace
+    cookie: str
+
+
+def workspace_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from workspace_routes(list(route.routes), prefix + route.path)
+        elif isinstance(route, Route) and (prefix + route.path).startswith("/w/"):
+            yield prefix + route.path, route
+
+
+def fill(path: str, owner: Party) -> str:
+    """Put the other workspace's real identifiers into every path parameter."""
+    values: dict[str, Any] = {
+        "slug": owner.workspace.slug,
+        "user_id": owner.user.id,
+        "member_id": owner.user.id,
+    }
+    out = path
+    for name in [part.split("}")[0].split(":")[0] for part in path.split("{")[1:]]:
+        value = values.get(name, uuid.uuid4() if name.endswith("id") else secrets.token_hex(8))
+        out = out.replace("{" + name + "}", str(value)).replace("{" + name + ":uuid}", str(value))
+        out = out.replace("{" + name + ":str}", str(value)).replace("{" + name + ":int}", "1")
+    return out
+
+
+async def _party(db: Database, settings: Settings, label: str) -> Party:
+    async with db.public_session() as session:
+        user = User(
+            email=f"{label}-{secrets.token_hex(4)}@example.com",
+            display_name=label,
+            password_hash=None,
+            email_verified_at=now(),
+        )
+        session.add(user)
+        await session.flush()
+        workspace = await create_workspace(
+            session, name=label, slug=f"{label}-{secrets.token_hex(3)}", owner_id=user.id
+        )
+        token, _ = await start_session(session, settings, user, ip="127.0.0.1", user_agent="matrix")
+    return Party(user=user, workspace=workspace, cookie=session_cookie_value(settings, token))
+
+
+async def snapshot(db: Database, workspace: Workspace) -> dict[str, Any]:
+    """Row counts of every table in the workspace's schema and of its rows in the platform tables."""
+    counts: dict[str, Any] = {}
+    async with db.tenant_session(workspace.id) as session:
+        for table in TenantBase.metadata.sorted_tables:
+            counts[f"tenant.{table.name}"] = await session.scalar(select(func.count()).select_from(table))
+    async with db.public_session() as session:
+        metadata: MetaData = PublicBase.metadata
+        for table in metadata.sorted_tables:
+            if "workspace_id" in table.c:
+                counts[f"public.{table.name}"] = await session.scalar(
+                    select(func.count()).select_from(table).where(table.c.workspace_id == workspace.id)
+                )
+        row = await session.execute(text("SELECT * FROM public.workspaces WHERE id = :id"), {"id": workspace.id})
+        counts["public.workspaces.row"] = tuple(row.one())
+        memberships = await session.execute(
+            text("SELECT user_id, role FROM public.memberships WHERE workspace_id = :id ORDER BY user_id"),
+            {"id": workspace.id},
+        )
+        counts["public.memberships.rows"] = [tuple(r) for r in memberships]
+    return counts
+
+
+@pytest.fixture(scope="module")
+async def parties(settings: Settings, db: Database) -> tuple[Party, Party]:
+    return await _party(db, settings, "intruder"), await _party(db, settings, "victim")
+
+
+def test_every_route_under_w_is_workspace_scoped(settings: Settings) -> None:
+    app = create_app(settings)
+    unguarded = [
+        path for path, route in workspace_routes(app.routes) if not getattr(route.endpoint, "workspace_scoped", False)
+    ]
+    assert unguarded == []
+
+
+def _cases(settings: Settings) -> list[tuple[str, str]]:
+    app = create_app(settings)
+    cases = []
+    for path, route in workspace_routes(app.routes):
+        for method in sorted(route.methods or {"GET"}):
+            if method != "HEAD":
+                cases.append((method, path))
+    return cases
+
+
+async def test_another_workspace_is_invisible_on_every_route(
+    settings: Settings, db: Database, parties: tuple[Party, Party]
+) -> None:
+    intruder, victim = parties
+    cases = _cases(settings)
+    assert len(cases) >= 1
+    failures: list[str] = []
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        client.cookies.set(settings.session_cookie, intruder.cookie)
+        # Their own workspace works: the session is real.
+        assert client.get(f"/w/{intruder.workspace.slug}").status_code == 200
+        csrf = client.cookies.get(settings.csrf_cookie)
+        assert csrf
+        for method, path in cases:
+            before = await snapshot(db, victim.workspace)
+            url = fill(path, victim)
+            headers = {} if method in SAFE else {"X-CSRF-Token": csrf}
+            response = client.request(method, url, headers=headers, data={"csrf_token": csrf, "role": "viewer"})
+            after = await snapshot(db, victim.workspace)
+            if response.status_code != 404:
+                failures.append(f"{method} {path}: {response.status_code}")
+            if before != after:
+                failures.append(f"{method} {path}: changed {set(k for k in before if before[k] != after[k])}")
+    assert failures == []
