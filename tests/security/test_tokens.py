@@ -55,7 +55,9 @@ def test_another_purpose_or_key_or_any_change_is_refused() -> None:
     token = sign(KEY, "email-confirm", {"user": "u1"})
     assert not _refused(token, purpose="password-reset").expired
     assert not _refused(token, key="x" * 40).expired
-    assert not _refused(token[:-1] + ("A" if token[-1] != "A" else "B")).expired
+    # Not the last character: its low bits are base64 padding, so some changes there decode to the same bytes.
+    tampered = token[:-10] + ("A" if token[-10] != "A" else "Q") + token[-9:]
+    assert not _refused(tampered).expired
     assert not _refused(token.replace(".", "", 1)).expired
     for garbage in ("", "abc", "a.b.c", "é.ü.ö", "\x00"):
         assert not _refused(garbage).expired
