@@ -23,6 +23,7 @@ from app.dev import routes as dev_routes
 from app.jobs import Jobs
 from app.members import routes as member_routes
 from app.security.ratelimit import RateLimiter
+from app.sso import routes as sso_routes
 from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error
 from app.web.security_headers import SecurityHeadersMiddleware
@@ -39,6 +40,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *workspace_routes.routes,
         *member_routes.routes,
         *account_routes.routes,
+        *sso_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     if not settings.is_production:
