@@ -31,7 +31,7 @@ async def sign_up(page: Page, base: str, email: str, name: str = "Ada Lovelace")
     await page.fill("#f-display_name", name)
     await page.fill("#f-email", email)
     await page.fill("#f-password", STRONG_PASSWORD)
-    await page.click("button[type=submit]")
+    await page.click("main button[type=submit]")
     await expect(page.locator("h1")).to_have_text("Check your inbox")
     link = await latest_link(page, base, email, "/verify-email/")
     await page.goto(link)
@@ -41,11 +41,11 @@ async def sign_up(page: Page, base: str, email: str, name: str = "Ada Lovelace")
 async def create_workspace(page: Page, name: str, slug: str) -> None:
     await page.fill("#f-name", name)
     await page.fill("#f-slug", slug)
-    await page.click("button[type=submit]")
+    await page.click("main button[type=submit]")
 
 
 async def log_in(page: Page, base: str, email: str, password: str = STRONG_PASSWORD) -> None:
     await page.goto(base + "/login")
     await page.fill("#f-email", email)
     await page.fill("#f-password", password)
-    await page.click("button[type=submit]")
+    await page.click("main button[type=submit]")

@@ -24,8 +24,10 @@ def _ready(url: str) -> bool:
 def web_server(env: dict[str, str], timeout: float = 30) -> Iterator[str]:
     """Run `marid web` as a child process; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "web", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
+    # Links in mail point at this very server.
+    env = {**env, "MARID_BASE_URL": base}
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "web", "--port", str(port)], env=env)
     try:
         deadline = time.monotonic() + timeout
         while not _ready(base + "/readyz"):
