@@ -13,21 +13,24 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from app import health
+from app import activity, health
 from app.account import routes as account_routes
 from app.auth import routes as auth_routes
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
 from app.db import Database
 from app.dev import routes as dev_routes
+from app.events import EventBus
 from app.jobs import Jobs
 from app.members import routes as member_routes
 from app.security.ratelimit import RateLimiter
+from app.sse import Hub
 from app.sso import routes as sso_routes
 from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error
 from app.web.security_headers import SecurityHeadersMiddleware
 from app.web.templating import TEMPLATE_DIR
+from app.workspaces import live as live_routes
 from app.workspaces import routes as workspace_routes
 
 STATIC_DIR = TEMPLATE_DIR.parent / "static"
@@ -38,6 +41,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *health.routes,
         *auth_routes.routes,
         *workspace_routes.routes,
+        *live_routes.routes,
         *member_routes.routes,
         *account_routes.routes,
         *sso_routes.routes,
@@ -60,9 +64,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.redis = Redis.from_url(settings.redis_url)
         app.state.rate_limiter = RateLimiter(app.state.redis)
         app.state.jobs = Jobs(settings.redis_url)
+        app.state.bus = EventBus(app.state.redis)
+        app.state.hub = Hub(app.state.redis)
+        activity.use_bus(app.state.bus)
         try:
             yield
         finally:
+            activity.use_bus(None)
+            await app.state.hub.close()
             await app.state.jobs.close()
             await app.state.redis.aclose()
             await app.state.db.dispose()

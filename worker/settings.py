@@ -6,9 +6,12 @@ from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
+from redis.asyncio import Redis
 
+from app import activity
 from app.config import get_settings
 from app.db import Database
+from app.events import EventBus
 from app.mail.service import deliver_pending
 
 Context = dict[str, Any]
@@ -19,9 +22,14 @@ async def startup(ctx: Context) -> None:
     settings.check()
     ctx["settings"] = settings
     ctx["db"] = Database(settings.database_url, pool_size=settings.db_pool_size)
+    ctx["events_redis"] = Redis.from_url(settings.redis_url)
+    activity.use_bus(EventBus(ctx["events_redis"]))
 
 
 async def shutdown(ctx: Context) -> None:
+    activity.use_bus(None)
+    if "events_redis" in ctx:
+        await ctx["events_redis"].aclose()
     db: Database | None = ctx.get("db")
     if db is not None:
         await db.dispose()

@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app import activity
 from app.audit.models import AuditEvent
+from app.auth.models import User
 from app.db import Database
 from app.tenants.models import Membership
 
@@ -31,6 +33,25 @@ async def record(
                 details=details or {},
             )
         )
+    await activity.publish(
+        workspace_id,
+        action,
+        actor=await _actor_name(db, actor_id),
+        actor_id=str(actor_id) if actor_id else None,
+        details=details or {},
+    )
+
+
+async def _actor_name(db: Database, actor_id: uuid.UUID | str | None) -> str:
+    if not actor_id:
+        return ""
+    try:
+        user_id = actor_id if isinstance(actor_id, uuid.UUID) else uuid.UUID(str(actor_id))
+    except ValueError:
+        return ""
+    async with db.public_session() as session:
+        user = await session.get(User, user_id)
+    return (user.display_name or user.email) if user else ""
 
 
 async def record_for_user_workspaces(

@@ -103,6 +103,7 @@ async def test_upgrade_every_workspace_then_nothing_left(fresh_db: Database, tmp
 
 async def test_failure_names_the_schema_and_a_rerun_resumes(fresh_db: Database, tmp_path: Path) -> None:
     ids = await _make_workspaces(fresh_db, 8)
+    previous_head = TenantScripts().head
     scripts = scripts_with_next_revision(tmp_path)
     broken = sorted(ids)[3]
     # Sabotage one schema: the column the new revision adds is already there.
@@ -116,8 +117,8 @@ async def test_failure_names_the_schema_and_a_rerun_resumes(fresh_db: Database, 
     for workspace_id in ids:
         version, recorded, _ = await _state(fresh_db, workspace_id)
         assert version == recorded, "the copy in public always matches the schema"
-        assert version in {"t0001", "t9001"}
-    assert (await _state(fresh_db, broken))[:2] == ("t0001", "t0001")
+        assert version in {previous_head, "t9001"}
+    assert (await _state(fresh_db, broken))[:2] == (previous_head, previous_head)
     assert len(report.upgraded) < len(ids)
 
     async with fresh_db.engine.begin() as connection:

@@ -1,0 +1,176 @@
+"""Sending invitations (members page and onboarding step 2) and the invitation link an invitee opens."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.auth.middleware import signed_in
+from app.auth.models import User
+from app.members.service import (
+    INVITATION_DAYS,
+    MAX_INVITES_AT_ONCE,
+    InvitationView,
+    MemberError,
+    accept,
+    find_invitation,
+    invite,
+)
+from app.members.web import TooManyRequests, audit, charge_invitations, database, settings_of
+from app.onboarding.steps import STEPS, next_step
+from app.tenants.context import WorkspaceContext, workspaces_of
+from app.tenants.permissions import assignable_roles
+from app.web.flash import flash
+from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.guards import login_required, redirect, workspace_required
+from app.web.templating import render
+
+
+async def send_invitations(request: Request, context: WorkspaceContext, form: dict[str, str]) -> int:
+    """Invite the addresses in ``form["emails"]`` as ``form["role"]``; returns how many were sent.
+
+    Raises MemberError (TooManyRequests for rate limits) with a message for the form; nothing is sent then.
+    """
+    addresses = form.get("emails", "")
+    await charge_invitations(request, context.user, addresses)
+    async with database(request).public_session() as db:
+        created = await invite(
+            db,
+            settings_of(request),
+            workspace_id=context.workspace.id,
+            actor=context.user,
+            addresses=addresses,
+            role=form.get("role", "member"),
+        )
+        sent = [(str(row.id), row.email, row.role) for row in created]
+    for invitation_id, email, role in sent:
+        await audit(request, context.workspace.id, "member.invited", context.user.id,
+                    {"email": email, "role": role, "invitation_id": invitation_id})  # fmt: skip
+    await request.app.state.jobs.deliver_mail()
+    return len(sent)
+
+
+def sent_message(count: int) -> str:
+    return "Invitation sent." if count == 1 else f"{count} invitations sent."
+
+
+# --- onboarding step 2 ---------------------------------------------------------------------------------------
+
+
+def _onboarding_context(context: WorkspaceContext, values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "steps": STEPS,
+        "current_step": "invite",
+        "values": values,
+        "errors": errors,
+        "roles": assignable_roles(context.role),
+        "max_invites": MAX_INVITES_AT_ONCE,
+        "skip_url": next_step("invite", context.workspace.slug),
+    }
+
+
+@workspace_required("members.invite")
+async def onboarding_invite_page(request: Request, context: WorkspaceContext) -> Response:
+    return render(request, "onboarding/invite.html", _onboarding_context(context, {"role": "member"}, {}))
+
+
+@workspace_required("members.invite")
+async def onboarding_invite(request: Request, context: WorkspaceContext) -> Response:
+    form = await read_form(request)
+    values = {"emails": form.get("emails", ""), "role": form.get("role", "member")}
+    try:
+        count = await send_invitations(request, context, form)
+    except MemberError as refused:
+        status = 429 if isinstance(refused, TooManyRequests) else 422
+        page = _onboarding_context(context, values, {"emails": str(refused)})
+        return render(request, "onboarding/invite.html", page, status_code=status)
+    response = redirect(request, next_step("invite", context.workspace.slug))
+    flash(request, response, sent_message(count))
+    return response
+
+
+# --- the invitation link -------------------------------------------------------------------------------------
+
+
+def _page(
+    request: Request, view: InvitationView | None, token: str, error: str | None, status_code: int = 200
+) -> Response:
+    current = signed_in(request)
+    user = current.user if current else None
+    mismatch = bool(
+        user and view and not view.problem and user.email.lower() != view.invitation.email.lower() and not error
+    )
+    context = {
+        "view": view,
+        "token": token,
+        "error": error,
+        "mismatch": mismatch,
+        "days": INVITATION_DAYS,
+        "login_url": "/login?next=" + quote(f"/invite/{token}", safe=""),
+    }
+    return render(request, "members/invitation.html", context, status_code=status_code)
+
+
+async def _load(request: Request, token: str) -> tuple[InvitationView | None, str | None]:
+    current = signed_in(request)
+    try:
+        async with database(request).public_session() as db:
+            if current is not None:
+                request.state.switcher_workspaces = await workspaces_of(db, current.user)
+            view = await find_invitation(db, token)
+    except MemberError as unknown:
+        return None, str(unknown)
+    return view, None
+
+
+async def invitation_page(request: Request) -> Response:
+    """Anyone holding the link may see where it leads; accepting needs the invited, confirmed account."""
+    token = request.path_params["token"]
+    blocked = await rate_limited(request, ("invite.view", client_ip(request), 60, 300))
+    if blocked:
+        return _page(request, None, token, retry_message(blocked), status_code=429)
+    view, error = await _load(request, token)
+    if view is None:
+        return _page(request, None, token, error, status_code=404)
+    return _page(request, view, token, None, status_code=410 if view.problem else 200)
+
+
+@login_required()
+async def accept_invitation(request: Request, user: User) -> Response:
+    token = request.path_params["token"]
+    blocked = await rate_limited(request, ("invite.accept", str(user.id), 20, 3600))
+    if blocked:
+        view, _ = await _load(request, token)
+        return _page(request, view, token, retry_message(blocked), status_code=429)
+    try:
+        async with database(request).public_session() as db:
+            view, membership, created = await accept(db, token=token, user=user)
+            joined = (view.workspace.id, view.workspace.slug, view.workspace.name, membership.role)
+            invitation = (str(view.invitation.id), view.invitation.email, view.invitation.role)
+    except MemberError as refused:
+        view, _ = await _load(request, token)
+        status = 404 if view is None else 410 if view.problem else 403
+        return _page(request, view, token, str(refused), status_code=status)
+    workspace_id, slug, name, role = joined
+    details = {"invitation_id": invitation[0], "email": invitation[1], "role": invitation[2]}
+    if not created:
+        details["note"] = f"was already a member (as {role}); role unchanged"
+    await audit(request, workspace_id, "invitation.accepted", user.id, details)
+    response = redirect(request, f"/w/{slug}")
+    if created:
+        flash(request, response, f"Welcome to {name}. You joined as {role}.")
+    else:
+        flash(request, response, f"You already are a member of {name} (as {role}).", "info")
+    return response
+
+
+routes = [
+    Route("/w/{slug}/onboarding/invite", onboarding_invite_page, methods=["GET"]),
+    Route("/w/{slug}/onboarding/invite", onboarding_invite, methods=["POST"]),
+    Route("/invite/{token}", invitation_page, methods=["GET"]),
+    Route("/invite/{token}", accept_invitation, methods=["POST"]),
+]

@@ -1,0 +1,61 @@
+"""The workspace's live stream: one SSE connection per tab, for the topics that page shows."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.auth.middleware import signed_in
+from app.auth.models import UserSession
+from app.db import Database
+from app.events import Event, EventType, Topic
+from app.sse import event_stream, render_json
+from app.tenants.context import WorkspaceContext
+from app.tenants.models import Membership
+from app.web.guards import workspace_required
+from app.web.templating import templates
+
+_activity_item = templates.env.get_template("workspaces/_activity_item.html")
+
+
+def render_event(event: Event) -> str:
+    """Activity becomes the feed's HTML item (autoescaped); everything else goes out as JSON."""
+    if event.type == EventType.ACTIVITY:
+        at = event.at.astimezone(UTC)
+        item = {"at": at.isoformat(), "time": at.strftime("%H:%M:%S"), "text": str(event.payload.get("text", ""))}
+        return _activity_item.render(item=item)
+    return render_json(event)
+
+
+@workspace_required("workspace.view")
+async def workspace_events(request: Request, context: WorkspaceContext) -> Response:
+    names = [name for name in request.query_params.get("topics", "activity").split(",") if name]
+    try:
+        topics = [Topic.parse(name) for name in names]
+    except ValueError:
+        raise HTTPException(400, "Unknown topic.") from None
+    current = signed_in(request)
+    assert current is not None  # the guard saw to it
+    db: Database = request.app.state.db
+    workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
+
+    async def still_allowed() -> bool:
+        """Still signed in (session not revoked) and still a member (not removed)?"""
+        async with db.public_session() as session:
+            member = await session.scalar(
+                select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
+            )
+            live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
+        return member is not None and live is not None
+
+    return await event_stream(
+        request, request.app.state.hub, request.app.state.bus, workspace_id, topics, still_allowed, render_event
+    )
+
+
+routes = [Route("/w/{slug}/events", workspace_events, methods=["GET"])]
