@@ -33,6 +33,7 @@ SENTENCES: dict[str, str] = {
     "settings.changed": "{actor} changed the workspace settings",
     "sso.login": "{actor} signed in with single sign-on",
     "sso.member_provisioned": "{actor} joined through single sign-on",
+    "mail.delivered": "Delivered “{subject}” to {email}",
 }
 
 CONTROL_EVENTS: dict[str, EventType] = {
@@ -69,14 +70,15 @@ async def publish(workspace_id: str, action: str, *, actor: str, actor_id: str |
     if _bus is None:
         return
     try:
+        # Control first: open streams re-check their viewer before this action's activity reaches them.
+        control = CONTROL_EVENTS.get(action)
+        if control is not None:
+            await _bus.publish(workspace_id, Topic.control(), control, {"action": action})
         await _bus.publish(
             workspace_id,
             Topic.activity(),
             EventType.ACTIVITY,
             {"action": action, "text": sentence(action, actor, details), "actor_id": actor_id},
         )
-        control = CONTROL_EVENTS.get(action)
-        if control is not None:
-            await _bus.publish(workspace_id, Topic.control(), control, {"action": action})
     except Exception:  # the audit row is committed; a missed live event only costs a refresh
         logger.warning("could not publish activity %s for workspace %s", action, workspace_id, exc_info=True)

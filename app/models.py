@@ -4,6 +4,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
 from app.mail.models import OutboxMessage
+from app.sso.models import SsoConnection, SsoIdentity
 from app.tenants.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "PasswordReset",
     "PublicBase",
     "RecoveryCode",
+    "SsoConnection",
+    "SsoIdentity",
     "TenantBase",
     "User",
     "UserSession",

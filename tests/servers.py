@@ -1,4 +1,4 @@
-"""Start Marid's own processes for a test, on a free port, and stop them by PID."""
+"""Start Marid's own processes for a test, on free ports, and stop them by PID."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def web_server(env: dict[str, str], timeout: float = 30) -> Iterator[str]:
-    """Run `marid web` as a child process; yields its base URL."""
-    port = free_port()
+def web_server(env: dict[str, str], timeout: float = 30, *, port: int | None = None) -> Iterator[str]:
+    """Run `marid web` as a child process (on ``port``, or a free one); yields its base URL.
+
+    MARID_BASE_URL is set to the server's own address, so links in mail point at this very server.
+    """
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
-    # Links in mail point at this very server.
     env = {**env, "MARID_BASE_URL": base}
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "web", "--port", str(port)], env=env)
     try:
@@ -35,5 +37,15 @@ def web_server(env: dict[str, str], timeout: float = 30) -> Iterator[str]:
                 raise RuntimeError(f"marid web did not start (exit code {process.poll()})")
             time.sleep(0.05)
         yield base
+    finally:
+        stop_process(process)
+
+
+@contextmanager
+def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `marid worker` as a child process for the duration of the block."""
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+    try:
+        yield process
     finally:
         stop_process(process)

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from app import activity
 from app.config import get_settings
+from app.audit.service import record
 from app.db import Database
 from app.events import EventBus
 from app.mail.service import deliver_pending
@@ -41,10 +42,24 @@ async def ping(ctx: Context) -> str:
 
 
 async def deliver_mail(ctx: Context) -> int:
-    """Send the e-mail outbox (nudged after each queued mail, and swept every minute)."""
+    """Send the e-mail outbox (nudged after each queued mail, and swept every minute).
+
+    Mail sent for a workspace (an invitation) is recorded in its audit log, which also shows it live in
+    the workspace's activity feed: admins see that the invitation actually went out.
+    """
     db: Database = ctx["db"]
     async with db.public_session() as session:
-        return await deliver_pending(session, ctx["settings"])
+        sent = await deliver_pending(session, ctx["settings"])
+    for message in sent:
+        if message.workspace_id is not None:
+            await record(
+                db,
+                message.workspace_id,
+                "mail.delivered",
+                actor_id=None,
+                details={"email": message.to_address, "subject": message.subject, "kind": message.kind},
+            )
+    return len(sent)
 
 
 def redis_settings() -> RedisSettings:

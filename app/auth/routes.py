@@ -20,6 +20,7 @@ from app.db import Database
 from app.security.crypto import Keyring
 from app.security.tokens import BadToken, sign, unsign
 from app.security.totp import match_recovery_code, verify_totp
+from app.sso.service import password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.templating import render
@@ -149,6 +150,12 @@ async def login(request: Request) -> Response:
             await record_for_user_workspaces(_db(request), known, "auth.login_failed", ip=client_ip(request))
         context["errors"] = {"_form": "That e-mail and password do not match an account."}
         return render(request, "auth/login.html", context, status_code=401)
+    async with _db(request).public_session() as db:
+        sso_required = await password_login_blocked(db, user)
+    if sso_required is not None:
+        await record_for_user_workspaces(_db(request), user.id, "sso.password_login_blocked", ip=client_ip(request))
+        context["errors"] = {"_form": sso_required}
+        return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:
         pending = sign(_secret(request), TWO_FACTOR_PURPOSE, {"u": str(user.id), "n": target})
         response = redirect(request, "/login/2fa")

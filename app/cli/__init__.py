@@ -28,6 +28,9 @@ def _cmd_web(args: argparse.Namespace) -> int:
         proxy_headers=True,
         log_level=get_settings().log_level,
         access_log=False,
+        # Open SSE streams never finish on their own: give requests 3 s to end, then close the rest
+        # (browsers reconnect and resume from Last-Event-ID).
+        timeout_graceful_shutdown=3,
     )
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Identity, Integer, String, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import PublicBase
@@ -15,6 +15,8 @@ class OutboxMessage(PublicBase):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
+    # Set for mail sent on behalf of a workspace (invitations): its delivery shows in that workspace's activity.
+    workspace_id: Mapped[str | None] = mapped_column(ForeignKey("public.workspaces.id", ondelete="CASCADE"))
     to_address: Mapped[str] = mapped_column(String(320), index=True)
     subject: Mapped[str] = mapped_column(String(200))
     body_text: Mapped[str] = mapped_column(Text)

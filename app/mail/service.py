@@ -20,8 +20,12 @@ from app.mail.models import OutboxMessage
 MAX_ATTEMPTS = 8
 
 
-async def queue_mail(db: AsyncSession, *, kind: str, to: str, subject: str, body: str) -> OutboxMessage:
-    message = OutboxMessage(kind=kind, to_address=to, subject=subject, body_text=body, attempts=0)
+async def queue_mail(
+    db: AsyncSession, *, kind: str, to: str, subject: str, body: str, workspace_id: str | None = None
+) -> OutboxMessage:
+    message = OutboxMessage(
+        kind=kind, to_address=to, subject=subject, body_text=body, attempts=0, workspace_id=workspace_id
+    )
     db.add(message)
     await db.flush()
     return message
@@ -41,8 +45,9 @@ def _smtp_send(settings: Settings, message: OutboxMessage) -> None:
         client.send_message(email)
 
 
-async def deliver_pending(db: AsyncSession, settings: Settings, *, limit: int = 50) -> int:
-    """Send what is waiting; rows are locked (SKIP LOCKED) so several workers never send one twice."""
+async def deliver_pending(db: AsyncSession, settings: Settings, *, limit: int = 50) -> list[OutboxMessage]:
+    """Send what is waiting and return what was sent; rows are locked (SKIP LOCKED) so several workers
+    never send one twice."""
     pending = (
         await db.scalars(
             select(OutboxMessage)
@@ -52,7 +57,7 @@ async def deliver_pending(db: AsyncSession, settings: Settings, *, limit: int = 
             .with_for_update(skip_locked=True)
         )
     ).all()
-    sent = 0
+    sent: list[OutboxMessage] = []
     for message in pending:
         message.attempts += 1
         try:
@@ -63,5 +68,5 @@ async def deliver_pending(db: AsyncSession, settings: Settings, *, limit: int = 
             continue
         message.sent_at = datetime.now(UTC)
         message.last_error = None
-        sent += 1
+        sent.append(message)
     return sent

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,12 +15,11 @@ from starlette.testclient import TestClient
 from app.auth.models import User
 from app.auth.sessions import now
 from app.db import Database
-from app.embedded.util import free_port, stop_process
 from app.security.passwords import hash_password
 from app.tenants.models import Membership, Workspace
 from app.tenants.service import create_workspace
 from tests.browser import STRONG_PASSWORD
-from tests.servers import _ready
+from tests.servers import web_server
 
 _PASSWORD_HASH = hash_password(STRONG_PASSWORD)
 
@@ -92,20 +87,6 @@ def post(client: TestClient, page: str, action: str, data: dict[str, str] | None
     return client.post(action, data={"csrf_token": token, **(data or {})})
 
 
-@contextmanager
 def live_server(env: dict[str, str], timeout: float = 30) -> Iterator[str]:
-    """`marid web` on a free port, with MARID_BASE_URL set to it so mailed links point at this server."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "web", "--port", str(port)], env={**env, "MARID_BASE_URL": base}
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while not _ready(base + "/readyz"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"marid web did not start (exit code {process.poll()})")
-            time.sleep(0.05)
-        yield base
-    finally:
-        stop_process(process)
+    """`marid web` on a free port whose mailed links point at itself (see tests.servers.web_server)."""
+    return web_server(env, timeout)

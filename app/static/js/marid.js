@@ -45,6 +45,28 @@
     }
   });
 
+  // Resumable streams. The browser's own EventSource reconnect sends Last-Event-ID; when it gives up
+  // (e.g. the server answered 502 during a deploy), the htmx SSE extension opens a new EventSource, which
+  // would not. So remember the last id per stream and hand it back as ?since= (the server accepts both).
+  var lastEventIds = {};
+  function streamKey(url) { return url.replace(/([?&])since=[^&]*(&|$)/, "$1").replace(/[?&]$/, ""); }
+  if (window.htmx) {
+    window.htmx.createEventSource = function (url) {
+      var key = streamKey(url);
+      var since = lastEventIds[key];
+      var full = since ? key + (key.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since) : key;
+      var source = new EventSource(full);
+      source.__maridKey = key;
+      return source;
+    };
+  }
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var message = event.detail;
+    if (message && message.lastEventId && message.target && message.target.__maridKey) {
+      lastEventIds[message.target.__maridKey] = message.lastEventId;
+    }
+  });
+
   // Live feed items: keep the newest 50 and drop the empty state once something arrives.
   document.addEventListener("htmx:sseMessage", function (event) {
     var feed = event.target.closest ? event.target.closest("[data-feed]") : null;
