@@ -9,8 +9,8 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from app import activity
-from app.config import get_settings
 from app.audit.service import record
+from app.config import get_settings
 from app.db import Database
 from app.events import EventBus
 from app.mail.service import deliver_pending

@@ -239,9 +239,7 @@ async def invite(
         subject, body = messages.invitation(
             workspace.name, inviter, chosen.value, invitation_link(settings, token), INVITATION_DAYS
         )
-        await queue_mail(
-            db, kind="invitation", to=email, subject=subject[:200], body=body, workspace_id=workspace_id
-        )
+        await queue_mail(db, kind="invitation", to=email, subject=subject[:200], body=body, workspace_id=workspace_id)
         created.append(invitation)
     await db.flush()
     return created
