@@ -15,6 +15,9 @@ from starlette.staticfiles import StaticFiles
 
 from app import activity, health
 from app.account import routes as account_routes
+from app.api import routes as api_routes
+from app.apikeys import routes as apikey_routes
+from app.apikeys.auth import ApiKeyMiddleware
 from app.auth import routes as auth_routes
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
@@ -45,6 +48,8 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *member_routes.routes,
         *account_routes.routes,
         *sso_routes.routes,
+        *apikey_routes.routes,
+        *api_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     if not settings.is_production:
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(SecurityHeadersMiddleware, hsts=settings.is_production),
             Middleware(CSRFMiddleware, cookie_name=settings.csrf_cookie, secure=settings.is_production),
             Middleware(AuthenticationMiddleware),
+            Middleware(ApiKeyMiddleware),
         ],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
