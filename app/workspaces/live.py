@@ -13,8 +13,8 @@ from starlette.routing import Route
 from app.auth.middleware import signed_in
 from app.auth.models import UserSession
 from app.db import Database
-from app.events import Event, EventType, Topic
-from app.sse import event_stream, render_json
+from app.events import Event, EventBus, EventType, Topic, decode_entry
+from app.sse import encode_cursor, event_stream, render_json
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
 from app.web.guards import workspace_required
@@ -23,12 +23,34 @@ from app.web.templating import templates
 _activity_item = templates.env.get_template("workspaces/_activity_item.html")
 
 
+def activity_item(event: Event) -> dict[str, str]:
+    at = event.at.astimezone(UTC)
+    return {"at": at.isoformat(), "time": at.strftime("%H:%M:%S"), "text": str(event.payload.get("text", ""))}
+
+
+async def recent_activity(bus: EventBus, workspace_id: str, count: int = 20) -> tuple[list[dict[str, str]], str]:
+    """The newest activity items (newest first) and the stream cursor just after them.
+
+    The page renders these, then connects its stream with ``?since=<cursor>``: nothing published between the
+    render and the connection is lost, and nothing shown is sent again.
+    """
+    topic = Topic.activity()
+    entries = await bus.redis.xrevrange(topic.key(workspace_id), count=count)
+    items: list[dict[str, str]] = []
+    for _entry_id, fields in entries:
+        try:
+            items.append(activity_item(decode_entry(workspace_id, topic, fields)))
+        except ValueError:
+            continue  # an entry this release does not understand
+    newest = entries[0][0] if entries else b"0"
+    position = newest.decode() if isinstance(newest, bytes) else str(newest)
+    return items, encode_cursor([topic], {topic: position})
+
+
 def render_event(event: Event) -> str:
     """Activity becomes the feed's HTML item (autoescaped); everything else goes out as JSON."""
     if event.type == EventType.ACTIVITY:
-        at = event.at.astimezone(UTC)
-        item = {"at": at.isoformat(), "time": at.strftime("%H:%M:%S"), "text": str(event.payload.get("text", ""))}
-        return _activity_item.render(item=item)
+        return _activity_item.render(item=activity_item(event))
     return render_json(event)
 
 

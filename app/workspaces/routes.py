@@ -18,6 +18,7 @@ from app.tenants.service import WorkspaceError, create_workspace
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
 from app.web.templating import render
+from app.workspaces.live import recent_activity
 
 
 def suggest_slug(name: str) -> str:
@@ -79,7 +80,12 @@ async def create_workspace_view(request: Request, user: User) -> Response:
 
 @workspace_required()
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
-    return render(request, "workspaces/dashboard.html", {"roles": ROLE_DESCRIPTIONS})
+    items, cursor = await recent_activity(request.app.state.bus, context.workspace.id)
+    return render(
+        request,
+        "workspaces/dashboard.html",
+        {"roles": ROLE_DESCRIPTIONS, "activity_items": items, "activity_cursor": cursor},
+    )
 
 
 routes = [

@@ -54,7 +54,8 @@
     window.htmx.createEventSource = function (url) {
       var key = streamKey(url);
       var since = lastEventIds[key];
-      var full = since ? key + (key.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since) : key;
+      // Before any message, keep the page's own ?since= (the position of what it rendered).
+      var full = since ? key + (key.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since) : url;
       var source = new EventSource(full);
       source.__maridKey = key;
       return source;
