@@ -46,6 +46,15 @@ ACTION_LABELS = {
     "ownership.transferred": "Transferred ownership",
     "settings.changed": "Changed settings",
     "workspace.2fa_required_changed": "Changed the 2FA requirement",
+    "mail.delivered": "Delivered an e-mail",
+    "sso.configured": "Configured single sign-on",
+    "sso.tested": "Tested the single sign-on connection",
+    "sso.login": "Signed in with single sign-on",
+    "sso.login_failed": "Single sign-on failed",
+    "sso.member_provisioned": "Joined through single sign-on",
+    "sso.identity_linked": "Linked a single sign-on identity",
+    "sso.enforced_changed": "Changed single sign-on enforcement",
+    "sso.password_login_blocked": "Password sign-in refused (SSO required)",
 }
 
 
@@ -166,7 +175,8 @@ async def audit_page(request: Request, context: WorkspaceContext) -> Response:
         {
             "id": event.id,
             "at": event.at.astimezone(UTC),
-            "actor": names.get(event.actor_id, event.actor_id) if event.actor_id else "—",
+            # No actor: Marid itself did it (the worker delivering mail, say).
+            "actor": names.get(event.actor_id, event.actor_id) if event.actor_id else "Marid (system)",
             "action": event.action,
             "label": action_label(event.action),
             "ip": event.ip,
