@@ -34,6 +34,8 @@ SENTENCES: dict[str, str] = {
     "sso.login": "{actor} signed in with single sign-on",
     "sso.member_provisioned": "{actor} joined through single sign-on",
     "mail.delivered": "Delivered “{subject}” to {email}",
+    "apikey.created": "{actor} created the API key “{name}”",
+    "apikey.revoked": "{actor} revoked the API key “{name}”",
 }
 
 CONTROL_EVENTS: dict[str, EventType] = {

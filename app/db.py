@@ -48,7 +48,7 @@ class TenantBase(DeclarativeBase):
 
 def schema_for(workspace_id: str) -> str:
     """The schema (and role) name of a workspace; refuses anything but a well-formed workspace id."""
-    if not _WORKSPACE_ID.match(workspace_id):
+    if not _WORKSPACE_ID.fullmatch(workspace_id):
         raise ValueError(f"not a workspace id: {workspace_id!r}")
     return f"ws_{workspace_id}"
 

@@ -22,6 +22,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -77,11 +78,13 @@ def format_data(text: str) -> str:
 def tune_gc_for_streaming(young_objects: int = 50_000) -> None:
     """Garbage-collector settings for a web process that holds thousands of open streams; call once at startup.
 
-    Every event wakes every stream, and each wait leaves a future alive until the next event. With CPython's
-    default young generation (700 objects) those futures are promoted to the oldest generation by the
-    thousand, which soon triggers full collections over every object of every open connection: measured
-    here with 5,000 streams, 18 full collections of up to 1.1 s during 100 events. A young generation of
-    ~50,000 objects (a few MB of garbage at most) and freezing the startup heap (``gc.freeze``) removed them.
+    Every open stream keeps a few hundred objects alive, and every event leaves a fresh waiting future per
+    stream. With CPython's default young generation (700 objects) those get promoted by the thousand and
+    soon trigger full collections, each of which walks every object of every connection and stops every
+    stream: measured with 5,000 streams (bench/sse.py), 17 full collections of up to 0.8 s while they
+    connected and received 100 events, p99 0.76-0.98 s. With a young generation of 50,000 objects (a few MB
+    of cyclic garbage at most) and the startup heap frozen (``gc.freeze``): none, p99 0.16-0.28 s.
+    A full collection still costs ~0.5 s with 5,000 streams open; it just becomes rare.
     """
     gc.collect()
     gc.freeze()
@@ -130,24 +133,32 @@ def parse_cursor(value: str, topics: Sequence[Topic]) -> dict[Topic, str]:
 class Delivery:
     """One stream entry as the hub hands it to every subscriber (shared, so render it once)."""
 
-    __slots__ = ("topic", "id", "position", "event", "_bodies")
+    __slots__ = ("topic", "id", "position", "event", "authz", "_bodies", "_frames")
 
     def __init__(self, topic: Topic, entry_id: str, position: StreamPosition, event: Event) -> None:
         self.topic = topic
         self.id = entry_id
         self.position = position
         self.event = event
-        self._bodies: dict[Render, bytes] | None = None
+        self.authz = event.type in AUTHZ_EVENTS
+        self._bodies: dict[Render, bytes] = {}
+        self._frames: dict[Render, bytes] = {}
 
     def body(self, render: Render) -> bytes:
         """``event:`` and ``data:`` lines plus the blank line; rendered once per render function."""
-        if self._bodies is None:
-            self._bodies = {}
         body = self._bodies.get(render)
         if body is None:
             body = f"event: {self.event.type.value}\n{format_data(render(self.event))}\n".encode()
             self._bodies[render] = body
         return body
+
+    def frame_alone(self, render: Render) -> bytes:
+        """The whole message for a stream of this topic alone (its cursor is this id): built once."""
+        frame = self._frames.get(render)
+        if frame is None:
+            frame = f"id: {self.topic.name}={self.id}\n".encode() + self.body(render)
+            self._frames[render] = frame
+        return frame
 
 
 class Subscription:
@@ -211,7 +222,8 @@ class Hub:
         self._reader: Redis | None = None
         self._reader_pool: ConnectionPool | None = None
         self._reader_id: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._reader_task: asyncio.Task[None] | None = None
+        self._beat_task: asyncio.Task[None] | None = None
         self._waker: asyncio.Task[None] | None = None
         self._changed: asyncio.Event | None = None
         self._generation = 0  # bumped when a stream is added
@@ -219,6 +231,8 @@ class Hub:
         self._can_unblock = True
         self._closed = False
         self._next_slot = 0
+        # What CLIENT LIST shows for the reader connection: which process it is, and which hub in it.
+        self.client_name = f"marid-hub:{os.getpid()}:{id(self):x}"
 
     # -- subscribers
 
@@ -234,7 +248,7 @@ class Hub:
     @property
     def reader_count(self) -> int:
         """Reader loops running (one per process by construction; tests check it)."""
-        return sum(1 for task in self._tasks[:1] if not task.done())
+        return int(self._reader_task is not None and not self._reader_task.done())
 
     def subscribe(self, workspace_id: str, starts: Mapping[Topic, str]) -> Subscription:
         """Watch the topics; a stream not yet read starts after ``starts[topic]`` (pass the current ends).
@@ -295,7 +309,7 @@ class Hub:
         self._closed = True
         if self._changed is not None:
             self._changed.set()
-        tasks = [*self._tasks, *([self._waker] if self._waker else [])]
+        tasks = [task for task in (self._reader_task, self._beat_task, self._waker) if task is not None]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -304,7 +318,6 @@ class Hub:
                 # A cancellation can be lost inside a Redis command; dropping the socket ends it for sure.
                 await self._reader_pool.disconnect()
                 await asyncio.wait(pending, timeout=2)
-        self._tasks = []
         for subscription in list(self._subscriptions):
             self.unsubscribe(subscription)
             subscription.closed = True
@@ -320,7 +333,7 @@ class Hub:
     # -- the reader
 
     def _start(self) -> None:
-        if self._tasks:
+        if self._reader_task is not None:
             return
         pool = self.redis.connection_pool
         kwargs: dict[str, Any] = {
@@ -334,12 +347,14 @@ class Hub:
             # a cancellation. The read is bounded by asyncio.timeout in the loop instead.
             "socket_timeout": None,
             "socket_keepalive": True,
+            "client_name": self.client_name,
         }
         self._reader_pool = ConnectionPool(connection_class=pool.connection_class, max_connections=1, **kwargs)
         self._reader = Redis(connection_pool=self._reader_pool, single_connection_client=True)
         self._changed = asyncio.Event()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._read_loop()), loop.create_task(self._beat())]
+        self._reader_task = loop.create_task(self._read_loop())
+        self._beat_task = loop.create_task(self._beat())
 
     def _stopping(self) -> bool:
         return self._closed  # (a call, so that type checkers do not assume it cannot change across awaits)
@@ -486,7 +501,9 @@ class _EventSource:
         self.authz_interval = authz_interval
         self.retry_ms = retry_ms
         self.recheck = False
-        self.next_check = time.monotonic() + authz_interval
+        self.alone = len(shown) == 1
+        # Spread the periodic checks: streams opened together (say, after a deploy) must not all ask at once.
+        self.next_check = time.monotonic() + authz_interval * random.uniform(0.5, 1.0)
 
     def cursor(self) -> str:
         return ";".join(f"{self.names[topic]}={self.ids[topic]}" for topic in self.shown)
@@ -502,21 +519,22 @@ class _EventSource:
             return None
         self.positions[topic] = delivery.position
         self.ids[topic] = delivery.id
-        if delivery.event.type in AUTHZ_EVENTS:
+        if delivery.authz:
             self.recheck = True
         if topic not in self.shown_set:
             return None  # the control topic: watched for authorization, not shown
         try:
-            body = delivery.body(self.render)
+            if self.alone:
+                return delivery.frame_alone(self.render)
+            return b"id: " + self.cursor().encode() + b"\n" + delivery.body(self.render)
         except Exception:
             logger.exception("could not render event %s on %s; skipped", delivery.id, topic.name)
             return None
-        return b"id: " + self.cursor().encode() + b"\n" + body
 
     async def allowed(self) -> bool | None:
         """Ask again whether the viewer may see this stream; None when that could not be decided."""
         self.recheck = False
-        self.next_check = time.monotonic() + self.authz_interval
+        self.next_check = time.monotonic() + self.authz_interval * random.uniform(0.9, 1.1)
         try:
             return await self.still_allowed()
         except Exception:
@@ -574,12 +592,9 @@ class _EventSource:
                             batch.append(frame)
                         if self.recheck:
                             break  # send what came before the membership change, then check
-                    if len(batch) >= 64:
+                    if len(batch) >= 64 or queue.empty():
                         break
-                    try:
-                        item = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        break
+                    item = queue.get_nowait()
                 if batch:
                     yield b"".join(batch)
                 if self.recheck or time.monotonic() >= self.next_check:

@@ -7,7 +7,11 @@ the process's ``Hub``), opens N concurrent SSE connections from this process (ra
 publishes events one at a time with XADD (``EventBus.publish``; the publish time is in the payload) and
 measures how long until the last subscriber has the event. Server memory is VmRSS of the web process before
 and after connecting the subscribers. The floor is the same fan-out over plain in-process asyncio queues
-(one publisher, N consumer tasks), measured in the same run on the same event loop implementation.
+(one publisher, N consumer tasks), measured in the same run on the same event loop implementation (uvloop).
+
+The web process calls ``app.sse.tune_gc_for_streaming()`` as ``marid web`` should (``--default-gc`` shows
+what CPython's defaults cost). This process's own collector is paused while measuring: it is the
+subscribers' side, not what is measured.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import resource
 import subprocess
@@ -26,8 +31,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.embedded import EmbeddedRedis, free_port
 from app.embedded.util import can_connect, stop_process
@@ -61,17 +64,29 @@ def render_fragment(event: Event) -> str:
 # ------------------------------------------------------------------------------------------- web process
 
 
-def serve(port: int, redis_url: str) -> None:
+def serve(port: int, redis_url: str, default_gc: bool) -> None:
     import uvicorn
     from redis.asyncio import Redis
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import Response
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from app.sse import Hub, event_stream
+    from app.sse import Hub, event_stream, tune_gc_for_streaming
 
     raise_nofile()
+    if not default_gc:
+        tune_gc_for_streaming()
+    pauses: list[tuple[int, float]] = []  # (generation, ms) of each collection since the last reset
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            pauses.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
+
+    gc.callbacks.append(on_gc)
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -88,7 +103,20 @@ def serve(port: int, redis_url: str) -> None:
     async def events(request: Request) -> Response:
         return await event_stream(request, state["hub"], state["bus"], WORKSPACE, [TOPIC], allowed, render_fragment)
 
-    app = Starlette(routes=[Route("/events", events)], lifespan=lifespan)
+    async def gc_pauses(request: Request) -> Response:
+        """GET: the collections since the last POST (which resets the list)."""
+        if request.query_params.get("full"):  # how long one full collection takes with every stream open
+            started = time.perf_counter()
+            gc.collect()
+            return JSONResponse((time.perf_counter() - started) * 1000)
+        report = JSONResponse([list(pause) for pause in pauses])
+        if request.method == "POST":
+            pauses.clear()
+        return report
+
+    app = Starlette(
+        routes=[Route("/events", events), Route("/gc", gc_pauses, methods=["GET", "POST"])], lifespan=lifespan
+    )
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -197,6 +225,17 @@ async def connect_all(port: int, fanout: Fanout, batch: int = 250) -> list[async
 # ------------------------------------------------------------------------------------------- measuring
 
 
+async def http(port: int, method: str, path: str) -> bytes:
+    """A one-shot HTTP/1.1 request to the web process; returns the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+    )
+    response = await reader.read()
+    writer.close()
+    return response.split(b"\r\n\r\n", 1)[1]
+
+
 def percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
     rank = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
@@ -232,6 +271,7 @@ async def sse_run(port: int, web_pid: int, redis_url: str, subscribers: int, eve
         await asyncio.sleep(1.0)
         rss_before = rss_kb(web_pid)
 
+        await http(port, "POST", "/gc")  # count collections from here: connecting, then the events
         fanout = Fanout(subscribers)
         started = time.perf_counter()
         transports = await connect_all(port, fanout)
@@ -246,7 +286,11 @@ async def sse_run(port: int, web_pid: int, redis_url: str, subscribers: int, eve
             return at
 
         latencies = await measure(publish, fanout, events)
+        gc_pauses = json.loads(await http(port, "GET", "/gc"))
+        full_gc_ms = json.loads(await http(port, "GET", "/gc?full=1"))
         return {
+            "full_gc_ms": full_gc_ms,
+            "gc_pauses": gc_pauses,
             "latencies": latencies,
             "rss_before": rss_before,
             "rss_after": rss_after,
@@ -261,7 +305,7 @@ async def sse_run(port: int, web_pid: int, redis_url: str, subscribers: int, eve
         await redis.aclose()
 
 
-def run_sse(subscribers: int, events: int) -> dict[str, Any]:
+def run_sse(subscribers: int, events: int, default_gc: bool) -> dict[str, Any]:
     """Private Redis + web process around :func:`sse_run`."""
     import uvloop
 
@@ -269,9 +313,8 @@ def run_sse(subscribers: int, events: int) -> dict[str, Any]:
         redis_server = EmbeddedRedis(Path(tmp) / "redis", durable=False)
         redis_server.start()
         port = free_port()
-        web = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--port", str(port), "--redis-url", redis_server.url]
-        )
+        argv = [sys.executable, __file__, "--serve", "--port", str(port), "--redis-url", redis_server.url]
+        web = subprocess.Popen(argv + (["--default-gc"] if default_gc else []))
         try:
             deadline = time.monotonic() + 30
             while not can_connect(port):
@@ -313,12 +356,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--subscribers", type=int, default=5000)
     parser.add_argument("--events", type=int, default=100)
+    parser.add_argument(
+        "--default-gc", action="store_true", help="leave the web process's garbage collector at CPython's defaults"
+    )
+    parser.add_argument("--series", action="store_true", help="also print every event's latency")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.port, args.redis_url)
+        serve(args.port, args.redis_url, args.default_gc)
         return
 
     nofile = raise_nofile()
@@ -326,40 +373,50 @@ def main() -> None:
         sys.exit(f"open-files limit {nofile} is too low for {args.subscribers} subscribers")
     import uvloop
 
+    # The subscribers' side is not what is measured: keep its garbage collector from pausing it mid-event.
     gc.collect()
-    sse = run_sse(args.subscribers, args.events)
+    gc.disable()
+    sse = run_sse(args.subscribers, args.events, args.default_gc)
+    gc.collect()
     floor = uvloop.run(floor_run(args.subscribers, args.events))
+    gc.enable()
 
+    report(args, sse, floor)
+
+
+def report(args: argparse.Namespace, sse: dict[str, Any], floor: list[float]) -> None:
     lat = sse["latencies"]
     n = args.subscribers
     per_sub_kb = (sse["rss_after"] - sse["rss_before"]) / n
-    rows = [
-        ("Marid SSE: XADD → hub → HTTP", lat),
-        ("floor: in-process asyncio queues", floor),
-    ]
+    full = [ms for generation, ms in sse["gc_pauses"] if generation == 2]
+    young = [ms for generation, ms in sse["gc_pauses"] if generation < 2]
+    gc_mode = "CPython defaults" if args.default_gc else "tune_gc_for_streaming()"
     print()
     print(f"SSE fan-out: {n:,} subscribers, {args.events} events, {os.cpu_count()} cores, uvloop + httptools")
-    print(
-        f"(all connected in {sse['connect_seconds']:.1f} s; gap events: {sse['gaps']}; connections lost: {sse['lost']})"
-    )
+    print(f"(connected in {sse['connect_seconds']:.1f} s; gap events: {sse['gaps']}; connections lost: {sse['lost']})")
     print()
     print(f"{'publish → last subscriber (ms)':<36}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}")
-    for name, samples in rows:
+    for name, samples in (("Marid SSE: XADD → hub → HTTP", lat), ("floor: in-process asyncio queues", floor)):
         print(
             f"{name:<36}{percentile(samples, 50):>9.1f}{percentile(samples, 90):>9.1f}"
             f"{percentile(samples, 99):>9.1f}{max(samples):>9.1f}"
         )
-    print(
-        f"{'ratio SSE / floor':<36}{percentile(lat, 50) / percentile(floor, 50):>8.1f}x"
-        f"{percentile(lat, 90) / percentile(floor, 90):>8.1f}x{percentile(lat, 99) / percentile(floor, 99):>8.1f}x"
-        f"{max(lat) / max(floor):>8.1f}x"
-    )
+    ratios = [percentile(lat, p) / percentile(floor, p) for p in (50, 90, 99)] + [max(lat) / max(floor)]
+    print(f"{'ratio SSE / floor':<36}" + "".join(f"{ratio:>8.1f}x" for ratio in ratios))
     print()
-    print(f"{'server memory (VmRSS)':<36}{'MB':>9}")
-    print(f"{'  before subscribers':<36}{sse['rss_before'] / 1024:>9.1f}")
-    print(f"{'  with subscribers connected':<36}{sse['rss_after'] / 1024:>9.1f}")
-    print(f"{'  after the events':<36}{sse['rss_end'] / 1024:>9.1f}")
-    print(f"{'  per subscriber':<36}{per_sub_kb:>8.1f} KB")
+    print(f"{'web process':<36}{'':>9}")
+    print(f"{'  VmRSS before subscribers':<36}{sse['rss_before'] / 1024:>6.1f} MB")
+    print(f"{'  VmRSS with subscribers':<36}{sse['rss_after'] / 1024:>6.1f} MB")
+    print(f"{'  VmRSS after the events':<36}{sse['rss_end'] / 1024:>6.1f} MB")
+    print(f"{'  per subscriber':<36}{per_sub_kb:>6.1f} KB")
+    print(f"{'  garbage collector':<36}{gc_mode}")
+    print(
+        f"{'  GC while connecting + events':<36}{len(young)} young ({sum(young):.0f} ms), "
+        f"{len(full)} full ({sum(full):.0f} ms, longest {max(full, default=0):.0f} ms)"
+    )
+    print(f"{'  one full collection, streams open':<36}{sse['full_gc_ms']:>6.0f} ms")
+    if args.series:
+        print("per event (ms):", " ".join(f"{ms:.0f}" for ms in lat))
     print()
     p99 = percentile(lat, 99)
     print(f"target p99 <= {P99_TARGET_MS:.0f} ms: {'met' if p99 <= P99_TARGET_MS else 'MISSED'} ({p99:.1f} ms)")

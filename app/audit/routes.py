@@ -47,6 +47,8 @@ ACTION_LABELS = {
     "settings.changed": "Changed settings",
     "workspace.2fa_required_changed": "Changed the 2FA requirement",
     "mail.delivered": "Delivered an e-mail",
+    "apikey.created": "Created an API key",
+    "apikey.revoked": "Revoked an API key",
     "sso.configured": "Configured single sign-on",
     "sso.tested": "Tested the single sign-on connection",
     "sso.login": "Signed in with single sign-on",

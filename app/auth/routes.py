@@ -57,7 +57,12 @@ async def signup_page(request: Request) -> Response:
 async def signup(request: Request) -> Response:
     form = await read_form(request)
     values = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
-    blocked = await rate_limited(request, ("signup.ip", client_ip(request), 10, HOUR))
+    blocked = await rate_limited(
+        request,
+        ("signup.ip", client_ip(request), 10, HOUR),
+        # Per address too: nobody gets to flood someone's inbox with confirmation mail.
+        ("signup.email", normalise_email(form.get("email", "")) or "-", 3, HOUR),
+    )
     if blocked:
         errors = {"_form": retry_message(blocked)}
         return render(request, "auth/signup.html", {"values": values, "errors": errors}, status_code=429)

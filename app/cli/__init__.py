@@ -19,7 +19,11 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 def _cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.sse import tune_gc_for_streaming
+
     get_settings().check()
+    # Thousands of open SSE streams make CPython's default GC thresholds stall every stream (bench/sse.py).
+    tune_gc_for_streaming()
     uvicorn.run(
         "app.main:create_app",
         factory=True,

@@ -200,3 +200,15 @@ async def test_logout_ends_the_session_server_side(client: TestClient, db: Datab
     assert await count(db, UserSession, UserSession.user_id == user.id) == 0
     client.cookies.set(settings.session_cookie, cookie or "")
     assert client.get("/workspaces").headers["location"].startswith("/login")
+
+
+async def test_signup_is_rate_limited_per_address(client: TestClient, db: Database) -> None:
+    email = f"flood-{secrets.token_hex(3)}@example.com"
+    for _ in range(3):
+        assert signup(client, email).status_code == 303  # type: ignore[attr-defined]
+        client.cookies.clear()
+    mails = await count(db, OutboxMessage, OutboxMessage.to_address == email)
+    blocked = signup(client, email)
+    assert blocked.status_code == 429  # type: ignore[attr-defined]
+    assert "Too many attempts" in blocked.text  # type: ignore[attr-defined]
+    assert await count(db, OutboxMessage, OutboxMessage.to_address == email) == mails

@@ -24,7 +24,11 @@ async def blocked_readers(redis: Redis, hub: Hub) -> list[dict[str, object]]:
     """This hub's connections blocked in XREAD, as Redis sees them."""
     await asyncio.sleep(0.05)
     clients = await redis.client_list()
-    return [client for client in clients if client.get("cmd") == "xread" and "b" in str(client.get("flags"))]
+    return [
+        client
+        for client in clients
+        if client.get("name") == hub.client_name and client.get("cmd") == "xread" and "b" in str(client.get("flags"))
+    ]
 
 
 async def xread_calls(redis: Redis) -> int:
@@ -63,6 +67,7 @@ async def test_one_reader_fans_out_to_many_subscribers(
     assert sorted(hub.streams) == sorted([activity.key(workspace_id), run.key(workspace_id)])
     blocked = await blocked_readers(redis, hub)
     assert len(blocked) == 1, blocked
+    assert [c["name"] for c in await redis.client_list()].count(hub.client_name) == 1  # and no other connection
     assert await xread_calls(redis) - xreads_before <= 20 + 2
     assert hub.subscriber_count == 200
 
