@@ -31,6 +31,7 @@ from app.sse import Hub
 from app.sso import routes as sso_routes
 from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error
+from app.web.input_guard import InputGuardMiddleware
 from app.web.security_headers import SecurityHeadersMiddleware
 from app.web.templating import TEMPLATE_DIR
 from app.workspaces import live as live_routes
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=build_routes(settings),
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.is_production),
+            Middleware(InputGuardMiddleware),
             Middleware(CSRFMiddleware, cookie_name=settings.csrf_cookie, secure=settings.is_production),
             Middleware(AuthenticationMiddleware),
             Middleware(ApiKeyMiddleware),

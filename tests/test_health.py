@@ -35,7 +35,7 @@ def test_errors_are_pages_and_headers_are_set(settings: Settings) -> None:
         assert "Page not found" in missing.text and "<html" in missing.text
         api = client.get("/api/v1/no-such-thing")
         assert api.status_code == 404
-        assert api.json()["error"]["code"] == "page_not_found"
+        assert api.json()["error"]["code"] == "not_found"
         headers = client.get("/").headers
         assert "script-src 'self'" in headers["content-security-policy"]
         assert "frame-ancestors 'none'" in headers["content-security-policy"]

@@ -1,7 +1,162 @@
-"""Routes of this domain (filled in by its own change)."""
+"""The API keys page of a workspace: list, create (the key is shown once, on the response), revoke.
+
+A reload of the "here is your key" page would post the form again and mint a second key; each form carries a
+one-time id (remembered in Redis for a day, per workspace) so a repeated submission is refused instead.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import hashlib
+from typing import Any
 
-routes: list[BaseRoute] = []
+from redis.asyncio import Redis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app.api.principal import SCOPE_ORDER
+from app.apikeys import service
+from app.apikeys.format import KeyKind, display_prefix
+from app.apikeys.service import Actor, ApiKeyError, actor_of
+from app.db import Database
+from app.security.tokens import new_token
+from app.tenants.context import WorkspaceContext
+from app.web.flash import flash
+from app.web.forms import client_ip, read_form
+from app.web.guards import redirect, workspace_required
+from app.web.templating import render
+
+FORM_ID_SECONDS = 24 * 3600
+ALREADY_SUBMITTED = (
+    "This form was already submitted: that key exists and its token was shown once. "
+    "If you did not copy it, revoke the key and create a new one."
+)
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def _form_defaults() -> dict[str, str]:
+    return {"name": "", "kind": KeyKind.PERSONAL.value, "scope": "read", "expires": "90", "expires_on": ""}
+
+
+async def _page(
+    request: Request,
+    context: WorkspaceContext,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    actor = actor_of(context)
+    async with _database(request).public_session() as db:
+        keys = await service.list_keys(db, context.workspace.id, actor)
+    form = {**_form_defaults(), **(values or {})}
+    form["form_id"] = form.get("form_id") or new_token(16)
+    page: dict[str, Any] = {
+        "mine": [view for view in keys if view.mine],
+        "service_keys": [view for view in keys if view.key.kind == KeyKind.SERVICE],
+        "others": [view for view in keys if view.key.kind == KeyKind.PERSONAL and not view.mine],
+        "can_manage": actor.can_manage,
+        "scopes": _grantable_scopes(actor),
+        "max_personal_scope": service.max_scope_for(actor.role).value,
+        "expiry_choices": list(service.EXPIRY_CHOICES),
+        "values": form,
+        "errors": errors or {},
+        "name_max": service.NAME_MAX,
+    }
+    return render(request, "apikeys/index.html", page, status_code=status_code)
+
+
+def _grantable_scopes(actor: Actor) -> list[str]:
+    # Service keys may go up to admin, personal keys up to the actor's role: offer the higher of the two.
+    top = SCOPE_ORDER[-1] if actor.can_manage else service.max_scope_for(actor.role)
+    return [scope.value for scope in SCOPE_ORDER[: SCOPE_ORDER.index(top) + 1]]
+
+
+@workspace_required("workspace.view")
+async def keys_page(request: Request, context: WorkspaceContext) -> Response:
+    return await _page(request, context)
+
+
+@workspace_required("workspace.view")
+async def create(request: Request, context: WorkspaceContext) -> Response:
+    form = await read_form(request)
+    values = {name: form.get(name, default) for name, default in _form_defaults().items()}
+    values["form_id"] = form.get("form_id", "")
+    actor = actor_of(context)
+    try:
+        expires_at = service.parse_expiry(values["expires"], values["expires_on"])
+        # Everything is checked before the form id is spent, so a corrected resubmission goes through.
+        service.clean_name(values["name"])
+        service.check_expiry(expires_at)
+    except ApiKeyError as refused:
+        return await _page(request, context, values=values, errors={"_form": str(refused)}, status_code=422)
+    if not await _claim_form(request, context.workspace.id, values["form_id"]):
+        values["form_id"] = ""
+        return await _page(request, context, values=values, errors={"_form": ALREADY_SUBMITTED}, status_code=409)
+    try:
+        async with _database(request).public_session() as db:
+            key, token = await service.create_key(
+                db,
+                workspace_id=context.workspace.id,
+                actor=actor,
+                name=values["name"],
+                kind=values["kind"],
+                scope=values["scope"],
+                expires_at=expires_at,
+            )
+    except ApiKeyError as refused:
+        await _release_form(request, context.workspace.id, values["form_id"])
+        return await _page(request, context, values=values, errors={"_form": str(refused)}, status_code=refused.status)
+    await service.audit_created(_database(request), key, actor, client_ip(request))
+    view = {
+        "key": key,
+        "token": token,
+        "prefix": display_prefix(key.kind, key.lookup_id),
+        "api_base": str(request.app.state.settings.base_url).rstrip("/") + "/api/v1",
+    }
+    return render(request, "apikeys/created.html", view, status_code=201)
+
+
+@workspace_required("workspace.view")
+async def revoke(request: Request, context: WorkspaceContext) -> Response:
+    actor = actor_of(context)
+    try:
+        async with _database(request).public_session() as db:
+            key = await service.revoke_key(
+                db, workspace_id=context.workspace.id, actor=actor, key_id=request.path_params["key_id"]
+            )
+    except ApiKeyError as refused:
+        return await _page(request, context, errors={"_form": str(refused)}, status_code=refused.status)
+    await service.audit_revoked(_database(request), key, actor, client_ip(request))
+    response = redirect(request, f"/w/{context.workspace.slug}/api-keys")
+    flash(request, response, f"Revoked “{key.name}”. It stops working at once.")
+    return response
+
+
+def _form_key(workspace_id: str, form_id: str) -> str:
+    return f"marid:ws:{workspace_id}:apikeys:form:{hashlib.sha256(form_id.encode()).hexdigest()[:32]}"
+
+
+async def _claim_form(request: Request, workspace_id: str, form_id: str) -> bool:
+    """True the first time a form id is submitted (forms without one, e.g. from scripts, always pass)."""
+    if not form_id:
+        return True
+    redis: Redis = request.app.state.redis
+    return bool(await redis.set(_form_key(workspace_id, form_id), "1", nx=True, ex=FORM_ID_SECONDS))
+
+
+async def _release_form(request: Request, workspace_id: str, form_id: str) -> None:
+    if form_id:
+        redis: Redis = request.app.state.redis
+        await redis.delete(_form_key(workspace_id, form_id))
+
+
+routes: list[BaseRoute] = [
+    Route("/w/{slug}/api-keys", keys_page, methods=["GET"]),
+    Route("/w/{slug}/api-keys", create, methods=["POST"]),
+    Route("/w/{slug}/api-keys/{key_id}/revoke", revoke, methods=["POST"]),
+]

@@ -112,10 +112,15 @@ def _date(raw: str, label: str, errors: dict[str, str], key: str) -> date | None
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         errors[key] = f"{label} must be a date like 2026-01-31."
         return None
+    if not 1970 <= value.year <= 9000:
+        # Also keeps "the day after" (the end of the range) inside what dates can hold.
+        errors[key] = f"{label} must be a date between 1970 and 9000."
+        return None
+    return value
 
 
 def parse_filters(params: Any) -> Filters:

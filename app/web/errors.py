@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.api.errors import DEFAULTS as API_ERROR_DEFAULTS
 from app.web.templating import templates
 
 logger = logging.getLogger("marid.web")
@@ -26,7 +27,8 @@ TITLES = {
 def error_response(request: Request, status: int, message: str | None = None) -> Response:
     title = TITLES.get(status, "Error")
     if request.url.path.startswith("/api/"):
-        code = title.lower().replace(" ", "_")
+        # The same codes as the API's own errors (app.api.errors), whoever raised it.
+        code = API_ERROR_DEFAULTS.get(status, (title.lower().replace(" ", "_"), ""))[0]
         return JSONResponse({"error": {"code": code, "message": message or title, "details": {}}}, status_code=status)
     context = {"status": status, "title": title, "message": message}
     response: Response = templates.TemplateResponse(request, "errors/error.html", context, status_code=status)

@@ -17,7 +17,8 @@ async def read_form(request: Request) -> dict[str, str]:
     for key, value in form.multi_items():
         if isinstance(value, UploadFile) or len(value) > MAX_FIELD_CHARS:
             continue
-        values.setdefault(key, value)
+        # PostgreSQL text cannot hold NUL; it is never meaningful in a form field.
+        values.setdefault(key.replace("\x00", ""), value.replace("\x00", ""))
     return values
 
 

@@ -61,3 +61,16 @@ def test_the_token_lets_a_form_through(settings: Settings) -> None:
         )
         assert response.status_code == 401
         assert "do not match an account" in response.text
+
+
+def test_nul_characters_are_refused_not_a_500(settings: Settings) -> None:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        for url in ("/login?next=%00", "/w/x/audit?action=a%00b", "/api/v1/workspaces?x=%00"):
+            response = client.get(url)
+            assert response.status_code == 400, url
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert token
+        response = client.post(
+            "/login", data={"csrf_token": token.group(1), "email": "a\x00@example.com", "password": "x"}
+        )
+        assert response.status_code == 401

@@ -1,0 +1,74 @@
+"""One error body for the whole JSON API: ``{"error": {"code", "message", "details"}}``.
+
+Handlers raise :class:`ApiError`; the operation wrapper (``app.api.operations``) turns it into the body.
+Errors raised before an operation runs (unknown path, wrong method, the CSRF check) come from
+``app.web.errors.error_response``, which answers with the same shape for every path under ``/api/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import JSONResponse, Response
+
+# status -> (code, message) used when a handler does not say more.
+DEFAULTS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request is malformed."),
+    401: ("authentication_required", "Sign in, or send an API key as “Authorization: Bearer …”."),
+    403: ("forbidden", "Your role in this workspace does not allow this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send the request body as application/json."),
+    422: ("validation_error", "The request is not valid."),
+    429: ("rate_limited", "Too many requests."),
+    500: ("internal_error", "Something went wrong. The error has been logged; please try again."),
+}
+
+
+class ApiError(Exception):
+    """An answer other than success; ``details`` is a JSON object with machine-readable specifics."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_code, default_message = DEFAULTS.get(status, ("error", "Error."))
+        self.status = status
+        self.code = code or default_code
+        self.message = message or default_message
+        self.details = details or {}
+        self.headers = headers or {}
+        super().__init__(self.message)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_json(error: ApiError) -> Response:
+    response = JSONResponse(error_body(error.code, error.message, error.details), status_code=error.status)
+    response.headers.update(error.headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def validation_error(errors: list[dict[str, str]], message: str = "The request is not valid.") -> ApiError:
+    """422 with ``details.errors``: one ``{field, message}`` per problem."""
+    return ApiError(422, message, code="validation_error", details={"errors": errors})
+
+
+def from_pydantic(error: ValidationError) -> ApiError:
+    """A pydantic failure as a 422 naming each field by its dotted location (``emails.0``; ``body`` for the
+    whole body, e.g. when it is not JSON)."""
+    items = []
+    for problem in error.errors(include_url=False, include_input=False, include_context=False):
+        location = ".".join(str(part) for part in problem["loc"])
+        items.append({"field": location or "body", "message": problem["msg"]})
+    return validation_error(items)

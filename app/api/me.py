@@ -1,0 +1,121 @@
+"""``/me`` and ``/me/sessions``: the caller, and their signed-in browsers (the twin of /account/sessions).
+
+Sessions are account security, not workspace data: a personal key may list them (read-only), a service key
+has no user and may not, and ending a session needs the browser session itself (403 ``session_required``
+for every key), so a leaked key cannot sign its owner out or hide its own tracks.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.account.devices import device_name
+from app.api.errors import ApiError
+from app.api.operations import Call, api_route
+from app.api.pagination import PageQuery, envelope, newest_first, paginate
+from app.api.principal import Scope
+from app.api.schemas import AuthInfo, Me, SessionList, SessionOut, UserOut
+from app.audit.service import record_for_user_workspaces
+from app.auth.middleware import clear_session_cookie, signed_in
+from app.auth.models import User, UserSession
+from app.auth.sessions import list_sessions, revoke_session
+from app.config import Settings
+from app.db import Database
+from app.web.forms import client_ip
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        email_verified=user.email_verified_at is not None,
+        two_factor_enabled=user.has_2fa,
+        created_at=user.created_at,
+    )
+
+
+@api_route("GET", "/me", scope=Scope.READ, response=Me, summary="Who is calling", tags=["Account"])
+async def get_me(call: Call) -> Me:
+    """The signed-in user (null for a service key) and the credential's kind, scopes and workspace."""
+    principal = call.principal
+    return Me(
+        user=user_out(principal.user) if principal.user is not None else None,
+        auth=AuthInfo(
+            kind=principal.kind,
+            scopes=sorted(principal.scopes, key=list(Scope).index),
+            workspace_id=principal.workspace_id,
+            key_id=principal.key_id,
+        ),
+    )
+
+
+def _current_session_id(request: Request) -> object:
+    current = signed_in(request)
+    return current.session.id if current is not None else None
+
+
+def _session_out(session: UserSession, current: object) -> SessionOut:
+    return SessionOut(
+        id=session.id,
+        device=device_name(session.user_agent),
+        ip=session.ip,
+        user_agent=session.user_agent,
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        expires_at=session.expires_at,
+        current=session.id == current,
+    )
+
+
+@api_route(
+    "GET",
+    "/me/sessions",
+    scope=Scope.READ,
+    actors="user",
+    query=PageQuery,
+    response=SessionList,
+    summary="List your sessions",
+    tags=["Account"],
+)
+async def list_my_sessions(call: Call) -> BaseModel:
+    """Every browser signed in to your account, newest sign-in first."""
+    assert call.principal.user is not None
+    db: Database = call.request.app.state.db
+    async with db.public_session() as session:
+        sessions = await list_sessions(session, call.principal.user.id)
+    current = _current_session_id(call.request) if call.principal.kind == "session" else None
+    page = paginate(sessions, lambda s: (newest_first(s.created_at), str(s.id)), (int, str), call.query)
+    return envelope(SessionList, page, lambda s: _session_out(s, current))
+
+
+@api_route(
+    "DELETE",
+    "/me/sessions/{session_id}",
+    scope=Scope.WRITE,
+    actors="session",
+    summary="Sign a session out",
+    tags=["Account"],
+)
+async def revoke_my_session(call: Call) -> Response | None:
+    """Ends the session; its browser's next request is anonymous. Ending your own session signs you out."""
+    assert call.principal.user is not None
+    user, session_id = call.principal.user, call.params["session_id"]
+    db: Database = call.request.app.state.db
+    async with db.public_session() as session:
+        ended = await revoke_session(session, user.id, session_id)
+    if not ended:
+        raise ApiError(404, "No such session (it may have ended already).")
+    own = session_id == _current_session_id(call.request)
+    # The same audit entry as the sessions page writes.
+    await record_for_user_workspaces(
+        db, user.id, "auth.session_revoked", ip=client_ip(call.request),
+        details={"session": str(session_id), "own": own},
+    )  # fmt: skip
+    response = Response(status_code=204)
+    if own:
+        settings: Settings = call.request.app.state.settings
+        clear_session_cookie(response, settings)
+    return response
