@@ -6,11 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account.password_reset import ResetLinkInvalid, complete_reset, find_reset, request_reset
-from app.account.web import CODE_ATTEMPTS, CODE_WINDOW, db_of, settings_of
+from app.account.web import CODE_ATTEMPTS, CODE_WINDOW
 from app.audit.service import record_for_user_workspaces
 from app.auth.service import FormErrors, email_problem, normalise_email
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import redirect
+from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 HOUR = 3600

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account.devices import device_name, relative_time, utc_label
-from app.account.web import current_session, db_of, settings_of
+from app.account.web import current_session
 from app.audit.service import record_for_user_workspaces
 from app.auth.middleware import clear_session_cookie
 from app.auth.models import User, UserSession
@@ -22,6 +22,7 @@ from app.auth.sessions import list_sessions, now, revoke_all_sessions, revoke_se
 from app.web.flash import flash
 from app.web.forms import client_ip
 from app.web.guards import login_required, redirect
+from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account import twofactor
-from app.account.web import CODE_ATTEMPTS, CODE_WINDOW, current_session, db_of, member_workspace, settings_of
+from app.account.web import CODE_ATTEMPTS, CODE_WINDOW, current_session, member_workspace
 from app.audit.service import record_for_user_workspaces
 from app.auth.models import User
 from app.auth.sessions import list_sessions, mark_authenticated, recently_authenticated, revoke_all_sessions
@@ -24,6 +24,7 @@ from app.tenants.models import Workspace
 from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect
+from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 _MAX_SLUG = 48

@@ -6,24 +6,12 @@ from starlette.requests import Request
 
 from app.auth.middleware import signed_in
 from app.auth.models import UserSession
-from app.config import Settings
-from app.db import Database
 from app.tenants.models import Workspace
 
 # One budget per account for every password or code typed on the account pages (enrolment, disabling,
 # new recovery codes, password reset): 10 tries per 15 minutes, so a stolen session cannot guess a code.
 CODE_ATTEMPTS = 10
 CODE_WINDOW = 900
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def db_of(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def current_session(request: Request) -> UserSession:

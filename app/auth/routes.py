@@ -15,30 +15,19 @@ from app.auth.middleware import clear_session_cookie, set_session_cookie, signed
 from app.auth.models import RecoveryCode, User
 from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
 from app.auth.sessions import now, start_session
-from app.config import Settings
-from app.db import Database
 from app.security.crypto import Keyring
 from app.security.tokens import BadToken, sign, unsign
 from app.security.totp import match_recovery_code, verify_totp
 from app.sso.service import password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
+from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 TWO_FACTOR_COOKIE = "marid_2fa"
 TWO_FACTOR_PURPOSE = "login-2fa"
 TWO_FACTOR_MAX_AGE = 300
 HOUR = 3600
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def safe_next(target: str | None) -> str:
@@ -67,10 +56,10 @@ async def signup(request: Request) -> Response:
         errors = {"_form": retry_message(blocked)}
         return render(request, "auth/signup.html", {"values": values, "errors": errors}, status_code=429)
     try:
-        async with _db(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             user = await register(
                 db,
-                _settings(request),
+                settings_of(request),
                 email=form.get("email", ""),
                 password=form.get("password", ""),
                 display_name=form.get("display_name", ""),
@@ -78,14 +67,14 @@ async def signup(request: Request) -> Response:
             token = None
             if user is not None:
                 token, _ = await start_session(
-                    db, _settings(request), user, ip=client_ip(request), user_agent=user_agent(request)
+                    db, settings_of(request), user, ip=client_ip(request), user_agent=user_agent(request)
                 )
     except FormErrors as invalid:
         return render(request, "auth/signup.html", {"values": values, "errors": invalid.errors}, status_code=422)
     await request.app.state.jobs.deliver_mail()
     response = redirect(request, "/verify-email?sent=1")
     if token is not None:
-        set_session_cookie(response, _settings(request), token)
+        set_session_cookie(response, settings_of(request), token)
     return response
 
 
@@ -102,18 +91,18 @@ async def resend_verification(request: Request, user: User) -> Response:
     if blocked:
         context = {"email": user.email, "sent": False, "error": retry_message(blocked)}
         return render(request, "auth/verify_notice.html", context, status_code=429)
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         fresh = await db.get(User, user.id)
         if fresh is not None and fresh.email_verified_at is None:
-            await send_verification(db, _settings(request), fresh)
+            await send_verification(db, settings_of(request), fresh)
     await request.app.state.jobs.deliver_mail()
     return redirect(request, "/verify-email?sent=1")
 
 
 async def verify_email(request: Request) -> Response:
     try:
-        async with _db(request).public_session() as db:
-            await confirm_email(db, _settings(request), request.path_params["token"])
+        async with db_of(request).public_session() as db:
+            await confirm_email(db, settings_of(request), request.path_params["token"])
     except BadToken as bad:
         return render(request, "auth/verify_failed.html", {"message": str(bad)}, status_code=400)
     current = signed_in(request)
@@ -146,19 +135,19 @@ async def login(request: Request) -> Response:
     if blocked:
         context["errors"] = {"_form": retry_message(blocked)}
         return render(request, "auth/login.html", context, status_code=429)
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         user = await check_password(db, email, form.get("password", ""))
     if user is None:
-        async with _db(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             known = await db.scalar(select(User.id).where(User.email == email))
         if known is not None:
-            await record_for_user_workspaces(_db(request), known, "auth.login_failed", ip=client_ip(request))
+            await record_for_user_workspaces(db_of(request), known, "auth.login_failed", ip=client_ip(request))
         context["errors"] = {"_form": "That e-mail and password do not match an account."}
         return render(request, "auth/login.html", context, status_code=401)
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         sso_required = await password_login_blocked(db, user)
     if sso_required is not None:
-        await record_for_user_workspaces(_db(request), user.id, "sso.password_login_blocked", ip=client_ip(request))
+        await record_for_user_workspaces(db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request))
         context["errors"] = {"_form": sso_required}
         return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:
@@ -166,14 +155,14 @@ async def login(request: Request) -> Response:
         response = redirect(request, "/login/2fa")
         response.set_cookie(
             TWO_FACTOR_COOKIE, pending, max_age=TWO_FACTOR_MAX_AGE, httponly=True, samesite="lax",
-            secure=_settings(request).is_production, path="/login",
+            secure=settings_of(request).is_production, path="/login",
         )  # fmt: skip
         return response
     return await _complete_login(request, user, target, method="password")
 
 
 def _secret(request: Request) -> str:
-    return _settings(request).secret_key.get_secret_value()
+    return settings_of(request).secret_key.get_secret_value()
 
 
 def _pending_user_id(request: Request) -> tuple[uuid.UUID, str] | None:
@@ -204,10 +193,10 @@ async def two_factor(request: Request) -> Response:
     blocked = await rate_limited(request, ("login.2fa", str(user_id), 10, 900))
     if blocked:
         return render(request, "auth/login_2fa.html", {"errors": {"_form": retry_message(blocked)}}, status_code=429)
-    settings = _settings(request)
+    settings = settings_of(request)
     code = form.get("code", "").strip()
     accepted_with: str | None = None
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         user = await db.get(User, user_id, with_for_update=True)
         if user is None or not user.has_2fa or user.totp_secret_enc is None:
             return redirect(request, "/login")
@@ -232,7 +221,7 @@ async def two_factor(request: Request) -> Response:
                 unused[index].used_at = now()
                 accepted_with = "recovery_code"
     if accepted_with is None:
-        await record_for_user_workspaces(_db(request), user_id, "auth.2fa_failed", ip=client_ip(request))
+        await record_for_user_workspaces(db_of(request), user_id, "auth.2fa_failed", ip=client_ip(request))
         return render(
             request,
             "auth/login_2fa.html",
@@ -246,13 +235,13 @@ async def two_factor(request: Request) -> Response:
 
 async def _complete_login(request: Request, user: User, target: str, *, method: str) -> Response:
     """A new session (a new id: no fixation) and its cookie; the old session of this browser, if any, ends."""
-    settings = _settings(request)
-    async with _db(request).public_session() as db:
+    settings = settings_of(request)
+    async with db_of(request).public_session() as db:
         token, _ = await start_session(db, settings, user, ip=client_ip(request), user_agent=user_agent(request))
     limiter = request.app.state.rate_limiter
     await limiter.reset("login.account", user.email)
     await record_for_user_workspaces(
-        _db(request), user.id, "auth.login", ip=client_ip(request), details={"method": method}
+        db_of(request), user.id, "auth.login", ip=client_ip(request), details={"method": method}
     )
     if user.email_verified_at is None:
         target = "/verify-email"
@@ -266,13 +255,13 @@ async def _complete_login(request: Request, user: User, target: str, *, method: 
 async def logout(request: Request) -> Response:
     current = signed_in(request)
     if current is not None:
-        async with _db(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             session = await db.get(type(current.session), current.session.id)
             if session is not None:
                 await db.delete(session)
-        await record_for_user_workspaces(_db(request), current.user.id, "auth.logout", ip=client_ip(request))
+        await record_for_user_workspaces(db_of(request), current.user.id, "auth.logout", ip=client_ip(request))
     response = redirect(request, "/login")
-    clear_session_cookie(response, _settings(request))
+    clear_session_cookie(response, settings_of(request))
     # Ask the browser to drop anything it kept of this account (ASVS 14.3.1).
     response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response

@@ -20,7 +20,6 @@ from app.auth.middleware import set_session_cookie, signed_in
 from app.auth.models import UserSession
 from app.auth.sessions import start_session
 from app.config import Settings
-from app.db import Database
 from app.security.crypto import DecryptionError
 from app.sso import flows
 from app.sso.models import SsoConnection
@@ -41,6 +40,7 @@ from app.tenants.models import Workspace
 from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect, workspace_required
+from app.web.state import db_of, settings_of
 from app.web.templating import is_htmx, render
 
 logger = logging.getLogger("marid.sso")
@@ -50,18 +50,8 @@ AMBIGUOUS = "Several workspaces use single sign-on for that domain. Enter your w
 START_AGAIN = "This sign-in expired, was already used, or was started in another browser. Start again."
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 def _provider(request: Request) -> ProviderClient:
-    return ProviderClient(production=_settings(request).is_production)
+    return ProviderClient(production=settings_of(request).is_production)
 
 
 def callback_url(settings: Settings) -> str:
@@ -95,14 +85,14 @@ async def start(request: Request) -> Response:
     if not identifier:
         return _start_page(request, identifier, "Enter your work e-mail address or your workspace's URL name.", 422)
     try:
-        async with _db(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             found = await find_connection_for(db, identifier)
     except AmbiguousDomain:
         return _start_page(request, identifier, AMBIGUOUS, 422)
     if found is None:
         return _start_page(request, identifier, NOT_FOUND, 422)
     workspace, connection = found
-    settings = _settings(request)
+    settings = settings_of(request)
     try:
         metadata = await _provider(request).discover(connection.issuer)
     except OidcError as failure:
@@ -136,17 +126,19 @@ async def start(request: Request) -> Response:
 
 def _error_page(request: Request, message: str, status_code: int) -> Response:
     response = render(request, "sso/error.html", {"message": message}, status_code=status_code)
-    flows.clear_state_cookie(response, _settings(request))
+    flows.clear_state_cookie(response, settings_of(request))
     return response
 
 
 async def _audit_failure(request: Request, workspace_id: str, failure: OidcError, **details: Any) -> None:
     details = {"reason": failure.reason, "error": failure.message[:300], **details}
-    await record(_db(request), workspace_id, "sso.login_failed", actor_id=None, ip=client_ip(request), details=details)
+    await record(
+        db_of(request), workspace_id, "sso.login_failed", actor_id=None, ip=client_ip(request), details=details
+    )
 
 
 async def callback(request: Request) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     state = request.query_params.get("state", "")
     if not flows.state_matches_cookie(request, settings, state):
         logger.info("sso callback without a matching state cookie from %s", client_ip(request))
@@ -183,7 +175,7 @@ async def _verified_claims(request: Request, flow: flows.PendingSignIn) -> dict[
     code = params.get("code", "")
     if not code:
         raise OidcError("no_code", "The identity provider sent no authorization code.")
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         connection = await get_connection(db, flow.workspace_id)
     if connection is None or not connection.enabled or connection.issuer != flow.issuer:
         raise OidcError("configuration_changed", "Single sign-on for this workspace changed or was turned off.")
@@ -196,7 +188,7 @@ async def _verified_claims(request: Request, flow: flows.PendingSignIn) -> dict[
     if (iss is not None and iss != flow.issuer) or (iss is None and metadata.sends_iss_in_response):
         raise OidcError("issuer_mismatch", "The sign-in response did not come from this workspace's provider.")
     try:
-        secret = decrypt_secret(_settings(request), connection)
+        secret = decrypt_secret(settings_of(request), connection)
     except DecryptionError as error:
         message = "The client secret cannot be read; ask an admin to enter it again."
         raise OidcError("secret_unreadable", message) from error
@@ -222,10 +214,10 @@ async def _verified_claims(request: Request, flow: flows.PendingSignIn) -> dict[
 
 async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str, Any]) -> Response:
     """Link or provision as the workspace's policy says, then a new Marid session for this browser."""
-    settings = _settings(request)
+    settings = settings_of(request)
     current = signed_in(request)
     initiator = _initiator(flow, current.user.id if current else None)
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         connection = await get_connection(db, flow.workspace_id)
         workspace = await db.get(Workspace, flow.workspace_id)
         if connection is None or workspace is None:
@@ -241,7 +233,7 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
                 await db.delete(old)
         user_id, role, slug = outcome.user.id, outcome.membership.role, workspace.slug
     details = {"issuer": flow.issuer, "subject": claims["sub"], "email": claims.get("email")}
-    ip, database = client_ip(request), _db(request)
+    ip, database = client_ip(request), db_of(request)
     if outcome.created_user or outcome.provisioned:
         provisioned = {**details, "role": role, "new_account": outcome.created_user}
         await record(
@@ -289,14 +281,14 @@ def _settings_context(
         "values": values,
         "errors": errors or {},
         "roles": ASSIGNABLE_ROLES,
-        "callback_url": callback_url(_settings(request)),
+        "callback_url": callback_url(settings_of(request)),
         "test": test,
     }
 
 
 @workspace_required("settings.edit")
 async def settings_page(request: Request, context: WorkspaceContext) -> Response:
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         connection = await get_connection(db, context.workspace.id)
     return render(request, "sso/settings.html", _settings_context(request, connection))
 
@@ -306,10 +298,10 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
     form = await read_form(request)
     workspace_id = context.workspace.id
     try:
-        async with _db(request).public_session() as db:
-            connection, changes = await save_connection(db, _settings(request), workspace_id=workspace_id, form=form)
+        async with db_of(request).public_session() as db:
+            connection, changes = await save_connection(db, settings_of(request), workspace_id=workspace_id, form=form)
     except SsoConfigError as invalid:
-        async with _db(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             current = await get_connection(db, workspace_id)
         text_fields = ("issuer", "client_id", "allowed_domains", "default_role")
         values: dict[str, Any] = {key: form.get(key, "") for key in text_fields}
@@ -318,10 +310,12 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
         return render(request, "sso/settings.html", page, status_code=422)
     ip, actor = client_ip(request), context.user.id
     if changes:
-        await record(_db(request), workspace_id, "sso.configured", actor_id=actor, ip=ip, details={"changes": changes})
+        await record(
+            db_of(request), workspace_id, "sso.configured", actor_id=actor, ip=ip, details={"changes": changes}
+        )
     if "enforce_sso" in changes:
         enforced = {"enforce_sso": connection.enforce_sso}
-        await record(_db(request), workspace_id, "sso.enforced_changed", actor_id=actor, ip=ip, details=enforced)
+        await record(db_of(request), workspace_id, "sso.enforced_changed", actor_id=actor, ip=ip, details=enforced)
     response = redirect(request, f"/w/{context.workspace.slug}/settings/sso")
     flash(request, response, "Single sign-on settings saved." if changes else "Nothing changed.")
     return response
@@ -331,7 +325,7 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
 async def test_connection(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     workspace_id = context.workspace.id
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         connection = await get_connection(db, workspace_id)
     issuer = form.get("issuer", "").strip() or (connection.issuer if connection else "")
     blocked = await rate_limited(request, ("sso.test", workspace_id, 20, 300))
@@ -341,17 +335,17 @@ async def test_connection(request: Request, context: WorkspaceContext) -> Respon
         test = {"ok": False, "issuer": issuer, "message": "Enter the provider's issuer URL first."}
     else:
         test = await _run_test(request, issuer)
-        async with _db(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             test["saved"] = await record_test(
                 db, workspace_id, issuer=issuer, ok=test["ok"], error=None if test["ok"] else test["message"]
             )
         details = {"issuer": issuer, "ok": test["ok"], "error": None if test["ok"] else test["message"]}
         await record(
-            _db(request), workspace_id, "sso.tested", actor_id=context.user.id, ip=client_ip(request), details=details
+            db_of(request), workspace_id, "sso.tested", actor_id=context.user.id, ip=client_ip(request), details=details
         )
     if is_htmx(request):
         return render(request, "sso/settings.html", {"test": test}, block="test_result")
-    async with _db(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         connection = await get_connection(db, workspace_id)
     return render(request, "sso/settings.html", _settings_context(request, connection, test=test))
 
