@@ -14,7 +14,7 @@ from app.audit.service import record_for_user_workspaces
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
 from app.auth.models import RecoveryCode, User
 from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
-from app.auth.sessions import now, start_session
+from app.auth.sessions import now, revoke_session, start_session
 from app.security.crypto import Keyring
 from app.security.tokens import BadToken, sign, unsign
 from app.security.totp import match_recovery_code, verify_totp
@@ -236,7 +236,10 @@ async def two_factor(request: Request) -> Response:
 async def _complete_login(request: Request, user: User, target: str, *, method: str) -> Response:
     """A new session (a new id: no fixation) and its cookie; the old session of this browser, if any, ends."""
     settings = settings_of(request)
+    previous = signed_in(request)
     async with db_of(request).public_session() as db:
+        if previous is not None:
+            await revoke_session(db, previous.user.id, previous.session.id)
         token, _ = await start_session(db, settings, user, ip=client_ip(request), user_agent=user_agent(request))
     limiter = request.app.state.rate_limiter
     await limiter.reset("login.account", user.email)

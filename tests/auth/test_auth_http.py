@@ -212,3 +212,17 @@ async def test_signup_is_rate_limited_per_address(client: TestClient, db: Databa
     assert blocked.status_code == 429  # type: ignore[attr-defined]
     assert "Too many attempts" in blocked.text  # type: ignore[attr-defined]
     assert await count(db, OutboxMessage, OutboxMessage.to_address == email) == mails
+
+
+async def test_signing_in_again_ends_the_browsers_previous_session(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    email = f"again-{secrets.token_hex(3)}@example.com"
+    user = await _verified_user(db, email)
+    login(client, email)
+    first = client.cookies.get(settings.session_cookie)
+    token = client.cookies.get(settings.csrf_cookie)
+    response = client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    assert response.status_code == 303
+    assert client.cookies.get(settings.session_cookie) != first
+    assert await count(db, UserSession, UserSession.user_id == user.id) == 1
