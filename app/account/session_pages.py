@@ -13,15 +13,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.account.actions import end_other_sessions, end_session
 from app.account.devices import device_name, relative_time, utc_label
 from app.account.web import current_session
-from app.audit.service import record_for_user_workspaces
 from app.auth.middleware import clear_session_cookie
 from app.auth.models import User, UserSession
-from app.auth.sessions import list_sessions, now, revoke_all_sessions, revoke_session
-from app.web.flash import flash
+from app.auth.sessions import list_sessions, now
 from app.web.forms import client_ip
 from app.web.guards import login_required, redirect
+from app.web.pages import redirect_with_flash
 from app.web.state import db_of, settings_of
 from app.web.templating import render
 
@@ -71,37 +71,21 @@ async def revoke(request: Request, user: User) -> Response:
     except ValueError as error:
         raise HTTPException(404) from error
     mine = current_session(request)
-    async with db_of(request).public_session() as db:
-        ended = await revoke_session(db, user.id, session_id)
-    if ended:
-        await record_for_user_workspaces(
-            db_of(request), user.id, "auth.session_revoked", ip=client_ip(request),
-            details={"session": str(session_id), "own": session_id == mine.id},
-        )  # fmt: skip
+    ended = await end_session(db_of(request), user.id, session_id, current_id=mine.id, ip=client_ip(request))
     if session_id == mine.id:
         # Revoking this browser's own session is signing out.
         response = redirect(request, "/login")
         clear_session_cookie(response, settings_of(request))
         return response
-    response = redirect(request, "/account/sessions")
     if ended:
-        flash(request, response, "That session is signed out.")
-    else:
-        flash(request, response, "That session had already ended.", "info")
-    return response
+        return redirect_with_flash(request, "/account/sessions", "That session is signed out.")
+    return redirect_with_flash(request, "/account/sessions", "That session had already ended.", "info")
 
 
 @login_required()
 async def revoke_others(request: Request, user: User) -> Response:
-    mine = current_session(request)
-    async with db_of(request).public_session() as db:
-        ended = await revoke_all_sessions(db, user.id, keep=mine.id)
-    await record_for_user_workspaces(
-        db_of(request), user.id, "auth.sessions_revoked", ip=client_ip(request), details={"sessions_ended": ended}
-    )
-    response = redirect(request, "/account/sessions")
+    ended = await end_other_sessions(db_of(request), user.id, keep=current_session(request).id, ip=client_ip(request))
     if ended:
-        flash(request, response, f"Signed out of {ended} other session{'' if ended == 1 else 's'}.")
-    else:
-        flash(request, response, "There were no other sessions.", "info")
-    return response
+        message = f"Signed out of {ended} other session{'' if ended == 1 else 's'}."
+        return redirect_with_flash(request, "/account/sessions", message)
+    return redirect_with_flash(request, "/account/sessions", "There were no other sessions.", "info")

@@ -1,13 +1,13 @@
 """``/workspaces/{slug}/invitations``: pending invitations, inviting, withdrawing (twin of the members page).
 
 Inviting goes through the page's own code path (``app.members.invitations.send_invitations``): the same
-hourly allowance, validation, mails and audit entries.
+hourly allowance, validation, mails and audit entries; withdrawing runs the page's action
+(``app.members.actions.revoke_invitation``).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from app.api.errors import ApiError
 from app.api.members import refused
@@ -15,11 +15,13 @@ from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, envelope, newest_first, paginate
 from app.api.principal import Scope
 from app.api.schemas import InvitationCreate, InvitationList, InvitationOut, InvitationsCreated
-from app.db import Database
+from app.members import actions
 from app.members.invitations import send_invitations
-from app.members.service import MemberError, parse_addresses, pending_invitations, revoke_invitation
-from app.members.web import TooManyRequests, audit
+from app.members.service import InvitationNotFound, MemberError, parse_addresses, pending_invitations
+from app.members.web import TooManyRequests
 from app.tenants.models import Invitation
+from app.web.forms import client_ip
+from app.web.state import db_of
 
 
 def invitation_out(invitation: Invitation) -> InvitationOut:
@@ -45,8 +47,7 @@ def invitation_out(invitation: Invitation) -> InvitationOut:
 )
 async def list_invitations(call: Call) -> BaseModel:
     """Invitations not yet accepted, withdrawn or expired, newest first."""
-    db: Database = call.request.app.state.db
-    async with db.public_session() as session:
+    async with db_of(call.request).public_session() as session:
         pending = await pending_invitations(session, call.workspace.workspace.id)
     page = paginate(pending, lambda i: (newest_first(i.created_at), str(i.id)), (int, str), call.query)
     return envelope(InvitationList, page, invitation_out)
@@ -77,8 +78,7 @@ async def create_invitations(call: Call) -> InvitationsCreated:
         raise ApiError(429, str(limited)) from None
     except MemberError as error:
         raise refused(error) from None
-    db: Database = call.request.app.state.db
-    async with db.public_session() as session:
+    async with db_of(call.request).public_session() as session:
         pending = await pending_invitations(session, context.workspace.id)
     return InvitationsCreated(data=[invitation_out(i) for i in pending if i.email in invited])
 
@@ -94,23 +94,14 @@ async def create_invitations(call: Call) -> InvitationsCreated:
 )
 async def revoke_workspace_invitation(call: Call) -> None:
     """The link stops working at once. Accepted invitations cannot be withdrawn (remove the member)."""
-    context = call.workspace.context
-    workspace_id = context.workspace.id
-    invitation_id = call.params["invitation_id"]
-    db: Database = call.request.app.state.db
-    async with db.public_session() as session:
-        found = await session.scalar(
-            select(Invitation.id).where(Invitation.id == invitation_id, Invitation.workspace_id == workspace_id)
-        )
-    if found is None:
-        raise ApiError(404, "No such invitation in this workspace.")
     try:
-        async with db.public_session() as session:
-            invitation = await revoke_invitation(
-                session, workspace_id=workspace_id, actor_id=context.user.id, invitation_id=str(invitation_id)
-            )
-            details = {"invitation_id": str(invitation.id), "email": invitation.email, "role": invitation.role}
+        await actions.revoke_invitation(
+            db_of(call.request),
+            call.workspace.context,
+            ip=client_ip(call.request),
+            invitation_id=call.params["invitation_id"],
+        )
+    except InvitationNotFound:
+        raise ApiError(404, "No such invitation in this workspace.") from None
     except MemberError as error:
         raise refused(error) from None
-    # The same entry as the members page writes (app.members.routes.revoke).
-    await audit(call.request, workspace_id, "invitation.revoked", context.user.id, details)

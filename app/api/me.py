@@ -7,23 +7,24 @@ for every key), so a leaked key cannot sign its owner out or hide its own tracks
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.account.actions import end_session
 from app.account.devices import device_name
 from app.api.errors import ApiError
 from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, envelope, newest_first, paginate
 from app.api.principal import Scope
 from app.api.schemas import AuthInfo, Me, SessionList, SessionOut, UserOut
-from app.audit.service import record_for_user_workspaces
 from app.auth.middleware import clear_session_cookie, signed_in
 from app.auth.models import User, UserSession
-from app.auth.sessions import list_sessions, revoke_session
-from app.config import Settings
-from app.db import Database
+from app.auth.sessions import list_sessions
 from app.web.forms import client_ip
+from app.web.state import db_of, settings_of
 
 
 def user_out(user: User) -> UserOut:
@@ -52,12 +53,12 @@ async def get_me(call: Call) -> Me:
     )
 
 
-def _current_session_id(request: Request) -> object:
+def _current_session_id(request: Request) -> uuid.UUID | None:
     current = signed_in(request)
     return current.session.id if current is not None else None
 
 
-def _session_out(session: UserSession, current: object) -> SessionOut:
+def _session_out(session: UserSession, current: uuid.UUID | None) -> SessionOut:
     return SessionOut(
         id=session.id,
         device=device_name(session.user_agent),
@@ -83,8 +84,7 @@ def _session_out(session: UserSession, current: object) -> SessionOut:
 async def list_my_sessions(call: Call) -> BaseModel:
     """Every browser signed in to your account, newest sign-in first."""
     assert call.principal.user is not None
-    db: Database = call.request.app.state.db
-    async with db.public_session() as session:
+    async with db_of(call.request).public_session() as session:
         sessions = await list_sessions(session, call.principal.user.id)
     current = _current_session_id(call.request) if call.principal.kind == "session" else None
     page = paginate(sessions, lambda s: (newest_first(s.created_at), str(s.id)), (int, str), call.query)
@@ -102,20 +102,14 @@ async def list_my_sessions(call: Call) -> BaseModel:
 async def revoke_my_session(call: Call) -> Response | None:
     """Ends the session; its browser's next request is anonymous. Ending your own session signs you out."""
     assert call.principal.user is not None
-    user, session_id = call.principal.user, call.params["session_id"]
-    db: Database = call.request.app.state.db
-    async with db.public_session() as session:
-        ended = await revoke_session(session, user.id, session_id)
+    session_id, current = call.params["session_id"], _current_session_id(call.request)
+    # The sessions page's own action, with the same audit entry.
+    ended = await end_session(
+        db_of(call.request), call.principal.user.id, session_id, current_id=current, ip=client_ip(call.request)
+    )
     if not ended:
         raise ApiError(404, "No such session (it may have ended already).")
-    own = session_id == _current_session_id(call.request)
-    # The same audit entry as the sessions page writes.
-    await record_for_user_workspaces(
-        db, user.id, "auth.session_revoked", ip=client_ip(call.request),
-        details={"session": str(session_id), "own": own},
-    )  # fmt: skip
     response = Response(status_code=204)
-    if own:
-        settings: Settings = call.request.app.state.settings
-        clear_session_cookie(response, settings)
+    if session_id == current:
+        clear_session_cookie(response, settings_of(call.request))
     return response

@@ -7,17 +7,18 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from app.api.auth import ApiWorkspace, role_in
-from app.api.errors import ApiError
+from app.api.members import refused
 from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, envelope, paginate
 from app.api.principal import ApiPrincipal, Scope
 from app.api.schemas import WorkspaceList, WorkspaceOut, WorkspacePatch
 from app.db import Database
+from app.members import actions
 from app.members.service import MemberError
-from app.members.web import audit
-from app.members.workspace_settings import update_settings
 from app.tenants.context import workspaces_of
 from app.tenants.models import Membership, Workspace
+from app.web.forms import client_ip
+from app.web.state import db_of
 
 
 def workspace_out(workspace: Workspace, role: str) -> WorkspaceOut:
@@ -64,7 +65,7 @@ async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspac
 )
 async def list_workspaces(call: Call) -> BaseModel:
     """The workspaces you belong to, by name (an API key: the one workspace it is bound to)."""
-    visible = await _visible(call.request.app.state.db, call.principal)
+    visible = await _visible(db_of(call.request), call.principal)
     page = paginate(visible, lambda pair: (pair[0].name, pair[0].id), (str, str), call.query)
     return envelope(WorkspaceList, page, lambda pair: workspace_out(*pair))
 
@@ -98,28 +99,18 @@ async def update_workspace(call: Call) -> WorkspaceOut:
     audit entries: requiring 2FA needs 2FA on your own account first)."""
     target: ApiWorkspace = call.workspace
     patch: WorkspacePatch = call.body
-    context = target.context
     current = target.workspace
     name = patch.name if patch.name is not None else current.name
     require_2fa = patch.require_2fa if patch.require_2fa is not None else current.require_2fa
-    db: Database = call.request.app.state.db
     try:
-        async with db.public_session() as session:
-            changes = await update_settings(
-                session,
-                workspace_id=current.id,
-                actor=context.user,
-                name=name,
-                require_2fa="on" if require_2fa else None,
-            )
-            updated = await session.get(Workspace, current.id, populate_existing=True)
-    except MemberError as refused:
-        raise ApiError(422, str(refused), code="invalid_request") from None
-    # The same audit entries as the settings page (app.workspaces.settings.save_settings).
-    if "name" in changes:
-        await audit(call.request, current.id, "settings.changed", context.user.id, {"name": changes["name"]})
-    if "require_2fa" in changes:
-        await audit(call.request, current.id, "workspace.2fa_required_changed", context.user.id,
-                    changes["require_2fa"])  # fmt: skip
-    assert updated is not None
+        # The settings page's own action (app.workspaces.settings.save_settings).
+        updated, _ = await actions.save_settings(
+            db_of(call.request),
+            target.context,
+            ip=client_ip(call.request),
+            name=name,
+            require_2fa="on" if require_2fa else None,
+        )
+    except MemberError as error:
+        raise refused(error) from None
     return workspace_out(updated, target.role)

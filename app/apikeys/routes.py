@@ -18,12 +18,12 @@ from app.api.principal import SCOPE_ORDER
 from app.apikeys import service
 from app.apikeys.format import KeyKind, display_prefix
 from app.apikeys.service import Actor, ApiKeyError, actor_of
-from app.db import Database
 from app.security.tokens import new_token
 from app.tenants.context import WorkspaceContext
-from app.web.flash import flash
 from app.web.forms import client_ip, read_form
-from app.web.guards import redirect, workspace_required
+from app.web.guards import workspace_required
+from app.web.pages import WorkspacePage
+from app.web.state import db_of
 from app.web.templating import render
 
 FORM_ID_SECONDS = 24 * 3600
@@ -33,29 +33,17 @@ ALREADY_SUBMITTED = (
 )
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.db
-    return database
-
-
 def _form_defaults() -> dict[str, str]:
     return {"name": "", "kind": KeyKind.PERSONAL.value, "scope": "read", "expires": "90", "expires_on": ""}
 
 
-async def _page(
-    request: Request,
-    context: WorkspaceContext,
-    *,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+async def _data(request: Request, context: WorkspaceContext, values: dict[str, str] | None) -> dict[str, Any]:
     actor = actor_of(context)
-    async with _database(request).public_session() as db:
+    async with db_of(request).public_session() as db:
         keys = await service.list_keys(db, context.workspace.id, actor)
     form = {**_form_defaults(), **(values or {})}
     form["form_id"] = form.get("form_id") or new_token(16)
-    page: dict[str, Any] = {
+    return {
         "mine": [view for view in keys if view.mine],
         "service_keys": [view for view in keys if view.key.kind == KeyKind.SERVICE],
         "others": [view for view in keys if view.key.kind == KeyKind.PERSONAL and not view.mine],
@@ -64,10 +52,11 @@ async def _page(
         "max_personal_scope": service.max_scope_for(actor.role).value,
         "expiry_choices": list(service.EXPIRY_CHOICES),
         "values": form,
-        "errors": errors or {},
         "name_max": service.NAME_MAX,
     }
-    return render(request, "apikeys/index.html", page, status_code=status_code)
+
+
+PAGE = WorkspacePage("apikeys/index.html", "api-keys", _data)
 
 
 def _grantable_scopes(actor: Actor) -> list[str]:
@@ -78,7 +67,7 @@ def _grantable_scopes(actor: Actor) -> list[str]:
 
 @workspace_required("workspace.view")
 async def keys_page(request: Request, context: WorkspaceContext) -> Response:
-    return await _page(request, context)
+    return await PAGE.show(request, context)
 
 
 @workspace_required("workspace.view")
@@ -93,12 +82,12 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
         service.clean_name(values["name"])
         service.check_expiry(expires_at)
     except ApiKeyError as refused:
-        return await _page(request, context, values=values, errors={"_form": str(refused)}, status_code=422)
+        return await PAGE.refuse(request, context, str(refused), values=values)
     if not await _claim_form(request, context.workspace.id, values["form_id"]):
         values["form_id"] = ""
-        return await _page(request, context, values=values, errors={"_form": ALREADY_SUBMITTED}, status_code=409)
+        return await PAGE.refuse(request, context, ALREADY_SUBMITTED, values=values, status_code=409)
     try:
-        async with _database(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             key, token = await service.create_key(
                 db,
                 workspace_id=context.workspace.id,
@@ -110,8 +99,8 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
             )
     except ApiKeyError as refused:
         await _release_form(request, context.workspace.id, values["form_id"])
-        return await _page(request, context, values=values, errors={"_form": str(refused)}, status_code=refused.status)
-    await service.audit_created(_database(request), key, actor, client_ip(request))
+        return await PAGE.refuse(request, context, str(refused), values=values, status_code=refused.status)
+    await service.audit_created(db_of(request), key, actor, client_ip(request))
     view = {
         "key": key,
         "token": token,
@@ -125,16 +114,14 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
 async def revoke(request: Request, context: WorkspaceContext) -> Response:
     actor = actor_of(context)
     try:
-        async with _database(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             key = await service.revoke_key(
                 db, workspace_id=context.workspace.id, actor=actor, key_id=request.path_params["key_id"]
             )
     except ApiKeyError as refused:
-        return await _page(request, context, errors={"_form": str(refused)}, status_code=refused.status)
-    await service.audit_revoked(_database(request), key, actor, client_ip(request))
-    response = redirect(request, f"/w/{context.workspace.slug}/api-keys")
-    flash(request, response, f"Revoked “{key.name}”. It stops working at once.")
-    return response
+        return await PAGE.refuse(request, context, str(refused), status_code=refused.status)
+    await service.audit_revoked(db_of(request), key, actor, client_ip(request))
+    return PAGE.back(request, context, f"Revoked “{key.name}”. It stops working at once.")
 
 
 def _form_key(workspace_id: str, form_id: str) -> str:

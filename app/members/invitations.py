@@ -11,22 +11,16 @@ from starlette.routing import Route
 
 from app.auth.middleware import signed_in
 from app.auth.models import User
-from app.members.service import (
-    INVITATION_DAYS,
-    MAX_INVITES_AT_ONCE,
-    InvitationView,
-    MemberError,
-    accept,
-    find_invitation,
-    invite,
-)
-from app.members.web import TooManyRequests, audit, charge_invitations, database, settings_of
+from app.members import actions
+from app.members.service import INVITATION_DAYS, MAX_INVITES_AT_ONCE, InvitationView, MemberError, find_invitation
+from app.members.web import TooManyRequests, charge_invitations
 from app.onboarding.steps import STEPS, next_step
 from app.tenants.context import WorkspaceContext, workspaces_of
 from app.tenants.permissions import assignable_roles
-from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
-from app.web.guards import login_required, redirect, workspace_required
+from app.web.guards import login_required, workspace_required
+from app.web.pages import redirect_with_flash
+from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 
@@ -37,21 +31,16 @@ async def send_invitations(request: Request, context: WorkspaceContext, form: di
     """
     addresses = form.get("emails", "")
     await charge_invitations(request, context.user, addresses)
-    async with database(request).public_session() as db:
-        created = await invite(
-            db,
-            settings_of(request),
-            workspace_id=context.workspace.id,
-            actor=context.user,
-            addresses=addresses,
-            role=form.get("role", "member"),
-        )
-        sent = [(str(row.id), row.email, row.role) for row in created]
-    for invitation_id, email, role in sent:
-        await audit(request, context.workspace.id, "member.invited", context.user.id,
-                    {"email": email, "role": role, "invitation_id": invitation_id})  # fmt: skip
+    created = await actions.invite(
+        db_of(request),
+        settings_of(request),
+        context,
+        ip=client_ip(request),
+        addresses=addresses,
+        role=form.get("role", "member"),
+    )
     await request.app.state.jobs.deliver_mail()
-    return len(sent)
+    return len(created)
 
 
 def sent_message(count: int) -> str:
@@ -88,9 +77,7 @@ async def onboarding_invite(request: Request, context: WorkspaceContext) -> Resp
         status = 429 if isinstance(refused, TooManyRequests) else 422
         page = _onboarding_context(context, values, {"emails": str(refused)})
         return render(request, "onboarding/invite.html", page, status_code=status)
-    response = redirect(request, next_step("invite", context.workspace.slug))
-    flash(request, response, sent_message(count))
-    return response
+    return redirect_with_flash(request, next_step("invite", context.workspace.slug), sent_message(count))
 
 
 # --- the invitation link -------------------------------------------------------------------------------------
@@ -118,7 +105,7 @@ def _page(
 async def _load(request: Request, token: str) -> tuple[InvitationView | None, str | None]:
     current = signed_in(request)
     try:
-        async with database(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             if current is not None:
                 request.state.switcher_workspaces = await workspaces_of(db, current.user)
             view = await find_invitation(db, token)
@@ -147,25 +134,17 @@ async def accept_invitation(request: Request, user: User) -> Response:
         view, _ = await _load(request, token)
         return _page(request, view, token, retry_message(blocked), status_code=429)
     try:
-        async with database(request).public_session() as db:
-            view, membership, created = await accept(db, token=token, user=user)
-            joined = (view.workspace.id, view.workspace.slug, view.workspace.name, membership.role)
-            invitation = (str(view.invitation.id), view.invitation.email, view.invitation.role)
+        joined, membership, created = await actions.accept_invitation(
+            db_of(request), user, ip=client_ip(request), token=token
+        )
     except MemberError as refused:
         view, _ = await _load(request, token)
         status = 404 if view is None else 410 if view.problem else 403
         return _page(request, view, token, str(refused), status_code=status)
-    workspace_id, slug, name, role = joined
-    details = {"invitation_id": invitation[0], "email": invitation[1], "role": invitation[2]}
-    if not created:
-        details["note"] = f"was already a member (as {role}); role unchanged"
-    await audit(request, workspace_id, "invitation.accepted", user.id, details)
-    response = redirect(request, f"/w/{slug}")
+    url, name, role = f"/w/{joined.workspace.slug}", joined.workspace.name, membership.role
     if created:
-        flash(request, response, f"Welcome to {name}. You joined as {role}.")
-    else:
-        flash(request, response, f"You already are a member of {name} (as {role}).", "info")
-    return response
+        return redirect_with_flash(request, url, f"Welcome to {name}. You joined as {role}.")
+    return redirect_with_flash(request, url, f"You already are a member of {name} (as {role}).", "info")
 
 
 routes = [

@@ -6,69 +6,45 @@ the workspace settings page and the audit log page are exported from here too.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.audit import routes as audit_routes
-from app.auth.models import User
-from app.members import invitations
-from app.members.service import (
-    MAX_INVITES_AT_ONCE,
-    MemberError,
-    change_role,
-    leave,
-    list_members,
-    pending_invitations,
-    remove_member,
-    revoke_invitation,
-)
-from app.members.web import TooManyRequests, audit, database, permission_table
+from app.members import actions, invitations
+from app.members.service import MAX_INVITES_AT_ONCE, MemberError, list_members, pending_invitations
+from app.members.web import TooManyRequests, permission_table
 from app.tenants.context import WorkspaceContext
 from app.tenants.permissions import assignable_roles
-from app.web.flash import flash
-from app.web.forms import read_form
-from app.web.guards import redirect, workspace_required
-from app.web.templating import render
+from app.web.forms import client_ip, read_form
+from app.web.guards import workspace_required
+from app.web.pages import WorkspacePage, redirect_with_flash
+from app.web.state import db_of
 from app.workspaces import settings as settings_routes
 
 
-async def _page(
-    request: Request,
-    context: WorkspaceContext,
-    *,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    async with database(request).public_session() as db:
+async def _data(request: Request, context: WorkspaceContext, values: dict[str, str] | None) -> dict[str, Any]:
+    async with db_of(request).public_session() as db:
         members = await list_members(db, context.workspace.id)
         pending = await pending_invitations(db, context.workspace.id) if context.can("members.invite") else []
-    page: dict[str, Any] = {
+    return {
         "members": members,
         "invitations": pending,
         "assignable": assignable_roles(context.role),
         "permissions": permission_table(),
         "values": values or {"role": "member"},
-        "errors": errors or {},
         "max_invites": MAX_INVITES_AT_ONCE,
     }
-    return render(request, "members/index.html", page, status_code=status_code)
 
 
-def _back(request: Request, context: WorkspaceContext, message: str, kind: str = "success") -> Response:
-    response = redirect(request, f"/w/{context.workspace.slug}/members")
-    flash(request, response, message, kind)
-    return response
+PAGE = WorkspacePage("members/index.html", "members", _data)
 
 
 @workspace_required("members.view")
 async def members_page(request: Request, context: WorkspaceContext) -> Response:
-    return await _page(request, context)
+    return await PAGE.show(request, context)
 
 
 @workspace_required("members.invite")
@@ -79,83 +55,55 @@ async def invite_members(request: Request, context: WorkspaceContext) -> Respons
         count = await invitations.send_invitations(request, context, form)
     except MemberError as refused:
         status = 429 if isinstance(refused, TooManyRequests) else 422
-        return await _page(request, context, values=values, errors={"emails": str(refused)}, status_code=status)
-    return _back(request, context, invitations.sent_message(count))
+        return await PAGE.refuse(request, context, str(refused), field="emails", values=values, status_code=status)
+    return PAGE.back(request, context, invitations.sent_message(count))
 
 
 @workspace_required("members.invite")
 async def revoke(request: Request, context: WorkspaceContext) -> Response:
     try:
-        async with database(request).public_session() as db:
-            invitation = await revoke_invitation(
-                db,
-                workspace_id=context.workspace.id,
-                actor_id=context.user.id,
-                invitation_id=request.path_params["invitation_id"],
-            )
-            details = {"invitation_id": str(invitation.id), "email": invitation.email, "role": invitation.role}
+        invitation = await actions.revoke_invitation(
+            db_of(request), context, ip=client_ip(request), invitation_id=request.path_params["invitation_id"]
+        )
     except MemberError as refused:
-        return await _page(request, context, errors={"_form": str(refused)}, status_code=422)
-    await audit(request, context.workspace.id, "invitation.revoked", context.user.id, details)
-    return _back(request, context, f"Invitation to {details['email']} withdrawn.")
+        return await PAGE.refuse(request, context, str(refused))
+    return PAGE.back(request, context, f"Invitation to {invitation.email} withdrawn.")
 
 
 @workspace_required("members.manage")
 async def set_role(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     try:
-        async with database(request).public_session() as db:
-            membership, previous = await change_role(
-                db,
-                workspace_id=context.workspace.id,
-                actor_id=context.user.id,
-                target_id=request.path_params["user_id"],
-                role=form.get("role", ""),
-            )
-            email = await _email(db, membership.user_id)
-            details = {"member_id": str(membership.user_id), "email": email, "from": previous, "to": membership.role}
+        member = await actions.change_role(
+            db_of(request),
+            context,
+            ip=client_ip(request),
+            target_id=request.path_params["user_id"],
+            role=form.get("role", ""),
+        )
     except MemberError as refused:
-        return await _page(request, context, errors={"_form": str(refused)}, status_code=422)
-    await audit(request, context.workspace.id, "member.role_changed", context.user.id, details)
-    return _back(request, context, f"{email} is now {details['to']}.")
+        return await PAGE.refuse(request, context, str(refused))
+    return PAGE.back(request, context, f"{member.email} is now {member.role}.")
 
 
 @workspace_required("members.manage")
 async def remove(request: Request, context: WorkspaceContext) -> Response:
     try:
-        async with database(request).public_session() as db:
-            membership = await remove_member(
-                db,
-                workspace_id=context.workspace.id,
-                actor_id=context.user.id,
-                target_id=request.path_params["user_id"],
-            )
-            email = await _email(db, membership.user_id)
-            details = {"member_id": str(membership.user_id), "email": email, "role": membership.role}
+        member = await actions.remove_member(
+            db_of(request), context, ip=client_ip(request), target_id=request.path_params["user_id"]
+        )
     except MemberError as refused:
-        return await _page(request, context, errors={"_form": str(refused)}, status_code=422)
-    await audit(request, context.workspace.id, "member.removed", context.user.id, details)
-    return _back(request, context, f"{email} was removed from the workspace.")
+        return await PAGE.refuse(request, context, str(refused))
+    return PAGE.back(request, context, f"{member.email} was removed from the workspace.")
 
 
 @workspace_required("workspace.view")
 async def leave_workspace(request: Request, context: WorkspaceContext) -> Response:
     try:
-        async with database(request).public_session() as db:
-            membership = await leave(db, workspace_id=context.workspace.id, user_id=context.user.id)
+        await actions.leave(db_of(request), context, ip=client_ip(request))
     except MemberError as refused:
-        response = redirect(request, f"/w/{context.workspace.slug}/settings")
-        flash(request, response, str(refused), "error")
-        return response
-    await audit(request, context.workspace.id, "member.left", context.user.id, {"role": membership.role})
-    response = redirect(request, "/workspaces")
-    flash(request, response, f"You left {context.workspace.name}.")
-    return response
-
-
-async def _email(db: AsyncSession, user_id: uuid.UUID) -> str:
-    user = await db.get(User, user_id)
-    return user.email if user is not None else str(user_id)
+        return settings_routes.PAGE.back(request, context, str(refused), "error")
+    return redirect_with_flash(request, "/workspaces", f"You left {context.workspace.name}.")
 
 
 routes: list[BaseRoute] = [

@@ -37,6 +37,14 @@ class MemberError(ValueError):
     """A membership change that cannot be done as asked; the message says why, in words for the user."""
 
 
+class MemberNotFound(MemberError):
+    """The person named is not a member of this workspace (the API answers 404; pages show the message)."""
+
+
+class InvitationNotFound(MemberError):
+    """The invitation named does not exist in this workspace."""
+
+
 @dataclass(frozen=True)
 class Member:
     user_id: uuid.UUID
@@ -94,12 +102,7 @@ async def pending_invitations(db: AsyncSession, workspace_id: str) -> list[Invit
 
 async def member_labels(db: AsyncSession, user_ids: set[str]) -> dict[str, str]:
     """Labels like ``Name <e-mail>`` (or the e-mail alone) by user id; unknown or malformed ids are skipped."""
-    ids: list[uuid.UUID] = []
-    for raw in user_ids:
-        try:
-            ids.append(uuid.UUID(raw))
-        except ValueError:
-            continue
+    ids = [parsed for parsed in map(_uuid_or_none, user_ids) if parsed is not None]
     if not ids:
         return {}
     rows = await db.execute(select(User.id, User.email, User.display_name).where(User.id.in_(ids)))
@@ -107,6 +110,13 @@ async def member_labels(db: AsyncSession, user_ids: set[str]) -> dict[str, str]:
 
 
 # --- shared checks -------------------------------------------------------------------------------------------
+
+
+def _uuid_or_none(raw: uuid.UUID | str) -> uuid.UUID | None:
+    try:
+        return raw if isinstance(raw, uuid.UUID) else uuid.UUID(raw)
+    except ValueError:
+        return None
 
 
 async def lock_workspace(db: AsyncSession, workspace_id: str) -> Workspace:
@@ -136,13 +146,10 @@ async def acting_member(db: AsyncSession, workspace_id: str, actor_id: uuid.UUID
 
 async def _target(db: AsyncSession, workspace_id: str, user_id: uuid.UUID | str) -> Membership:
     """A member of *this* workspace; anyone else (another workspace's member, a stranger) is refused alike."""
-    try:
-        parsed = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
-    except ValueError as error:
-        raise MemberError("That person is not a member of this workspace.") from error
-    membership = await _membership(db, workspace_id, parsed)
+    parsed = _uuid_or_none(user_id)
+    membership = None if parsed is None else await _membership(db, workspace_id, parsed)
     if membership is None:
-        raise MemberError("That person is not a member of this workspace.")
+        raise MemberNotFound("That person is not a member of this workspace.")
     return membership
 
 
@@ -246,19 +253,15 @@ async def invite(
 
 
 async def revoke_invitation(
-    db: AsyncSession, *, workspace_id: str, actor_id: uuid.UUID, invitation_id: str
+    db: AsyncSession, *, workspace_id: str, actor_id: uuid.UUID, invitation_id: uuid.UUID | str
 ) -> Invitation:
     await lock_workspace(db, workspace_id)
     await acting_member(db, workspace_id, actor_id, "members.invite")
-    try:
-        parsed = uuid.UUID(invitation_id)
-    except ValueError as error:
-        raise MemberError("That invitation does not exist.") from error
-    invitation = await db.scalar(
-        select(Invitation).where(Invitation.id == parsed, Invitation.workspace_id == workspace_id).with_for_update()
-    )
+    parsed = _uuid_or_none(invitation_id)
+    statement = select(Invitation).where(Invitation.id == parsed, Invitation.workspace_id == workspace_id)
+    invitation = None if parsed is None else await db.scalar(statement.with_for_update())
     if invitation is None:
-        raise MemberError("That invitation does not exist.")
+        raise InvitationNotFound("That invitation does not exist.")
     if invitation.accepted_at is not None:
         raise MemberError("That invitation was already accepted; remove the member instead.")
     if invitation.revoked_at is not None:

@@ -1,20 +1,17 @@
-"""Small pieces the member, invitation, settings and audit pages share."""
+"""Small pieces the members page, the invitation forms and their API twins share: the permission table and
+the hourly invitation allowance."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 
-from app.audit.service import record
 from app.auth.models import User
-from app.config import Settings
-from app.db import Database
 from app.members.service import MemberError, parse_addresses
 from app.security.ratelimit import RateLimiter
 from app.tenants.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_ORDER
-from app.web.forms import client_ip, retry_message
+from app.web.forms import retry_message
 
 # Invitations sent per person and hour (each address counts once).
 INVITES_PER_HOUR = 50
@@ -22,16 +19,6 @@ INVITES_PER_HOUR = 50
 
 class TooManyRequests(MemberError):
     """Refused by a rate limit; shown like any other refusal, with status 429."""
-
-
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def permission_table() -> dict[str, Any]:
@@ -42,12 +29,6 @@ def permission_table() -> dict[str, Any]:
     ]
     roles = [{"name": role.value, "description": ROLE_DESCRIPTIONS[role]} for role in ROLE_ORDER]
     return {"rows": rows, "roles": roles}
-
-
-async def audit(
-    request: Request, workspace_id: str, action: str, actor_id: uuid.UUID | None, details: dict[str, Any]
-) -> None:
-    await record(database(request), workspace_id, action, actor_id=actor_id, ip=client_ip(request), details=details)
 
 
 async def charge_invitations(request: Request, user: User, addresses: str) -> None:

@@ -2,56 +2,36 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.auth.models import User
-from app.members.service import MemberError, list_members, transfer_ownership
-from app.members.web import audit, database
-from app.members.workspace_settings import MAX_NAME, delete_with_confirmation, update_settings
+from app.members import actions
+from app.members.service import MemberError, list_members
+from app.members.workspace_settings import MAX_NAME
 from app.tenants.context import WorkspaceContext
-from app.web.flash import flash
 from app.web.forms import client_ip, read_form
-from app.web.guards import redirect, workspace_required
-from app.web.templating import render
+from app.web.guards import workspace_required
+from app.web.pages import WorkspacePage, redirect_with_flash
+from app.web.state import db_of
 
-logger = logging.getLogger("marid.workspaces")
 
-
-async def _page(
-    request: Request,
-    context: WorkspaceContext,
-    *,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
+async def _data(request: Request, context: WorkspaceContext, values: dict[str, str] | None) -> dict[str, Any]:
     others: list[Any] = []
     if context.can("ownership.transfer"):
-        async with database(request).public_session() as db:
+        async with db_of(request).public_session() as db:
             others = [m for m in await list_members(db, context.workspace.id) if m.user_id != context.user.id]
-    page = {
-        "values": values or {"name": context.workspace.name},
-        "errors": errors or {},
-        "others": others,
-        "max_name": MAX_NAME,
-    }
-    return render(request, "settings/index.html", page, status_code=status_code)
+    return {"values": values or {"name": context.workspace.name}, "others": others, "max_name": MAX_NAME}
 
 
-def _back(request: Request, context: WorkspaceContext, message: str) -> Response:
-    response = redirect(request, f"/w/{context.workspace.slug}/settings")
-    flash(request, response, message)
-    return response
+PAGE = WorkspacePage("settings/index.html", "settings", _data)
 
 
 @workspace_required("workspace.view")
 async def settings_page(request: Request, context: WorkspaceContext) -> Response:
-    return await _page(request, context)
+    return await PAGE.show(request, context)
 
 
 @workspace_required("settings.edit")
@@ -59,66 +39,40 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
     form = await read_form(request)
     values = {"name": form.get("name", ""), "require_2fa": form.get("require_2fa", "")}
     try:
-        async with database(request).public_session() as db:
-            changes = await update_settings(
-                db,
-                workspace_id=context.workspace.id,
-                actor=context.user,
-                name=form.get("name", ""),
-                require_2fa=form.get("require_2fa"),
-            )
+        _, changes = await actions.save_settings(
+            db_of(request),
+            context,
+            ip=client_ip(request),
+            name=form.get("name", ""),
+            require_2fa=form.get("require_2fa"),
+        )
     except MemberError as refused:
-        return await _page(request, context, values=values, errors={"_form": str(refused)}, status_code=422)
-    if not changes:
-        return _back(request, context, "Nothing to change.")
-    if "name" in changes:
-        await audit(request, context.workspace.id, "settings.changed", context.user.id, {"name": changes["name"]})
-    if "require_2fa" in changes:
-        await audit(request, context.workspace.id, "workspace.2fa_required_changed", context.user.id,
-                    changes["require_2fa"])  # fmt: skip
-    return _back(request, context, "Settings saved.")
+        return await PAGE.refuse(request, context, str(refused), values=values)
+    return PAGE.back(request, context, "Settings saved." if changes else "Nothing to change.")
 
 
 @workspace_required("ownership.transfer")
 async def transfer(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     try:
-        async with database(request).public_session() as db:
-            membership, previous = await transfer_ownership(
-                db, workspace_id=context.workspace.id, actor_id=context.user.id, target_id=form.get("member", "")
-            )
-            new_owner = await db.get(User, membership.user_id)
-            details = {
-                "from": context.user.email,
-                "to": new_owner.email if new_owner else str(membership.user_id),
-                "new_owner_id": str(membership.user_id),
-                "new_owner_previous_role": previous,
-            }
+        await actions.transfer_ownership(
+            db_of(request), context, ip=client_ip(request), target_id=form.get("member", "")
+        )
     except MemberError as refused:
-        return await _page(request, context, errors={"transfer": str(refused)}, status_code=422)
-    await audit(request, context.workspace.id, "ownership.transferred", context.user.id, details)
-    return _back(request, context, "Ownership transferred. You are now an admin.")
+        return await PAGE.refuse(request, context, str(refused), field="transfer")
+    return PAGE.back(request, context, "Ownership transferred. You are now an admin.")
 
 
 @workspace_required("workspace.delete")
 async def delete(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     try:
-        async with database(request).public_session() as db:
-            workspace = await delete_with_confirmation(
-                db,
-                workspace_id=context.workspace.id,
-                actor_id=context.user.id,
-                confirmation=form.get("confirm_name", ""),
-            )
+        workspace = await actions.delete_workspace(
+            db_of(request), context, ip=client_ip(request), confirmation=form.get("confirm_name", "")
+        )
     except MemberError as refused:
-        return await _page(request, context, errors={"delete": str(refused)}, status_code=422)
-    # The audit log went with the schema; the operator's log keeps the trace.
-    ip = client_ip(request)
-    logger.info("workspace %s (%s) deleted by user %s from %s", workspace.id, workspace.slug, context.user.id, ip)
-    response = redirect(request, "/workspaces")
-    flash(request, response, f"The workspace {workspace.name} was deleted.")
-    return response
+        return await PAGE.refuse(request, context, str(refused), field="delete")
+    return redirect_with_flash(request, "/workspaces", f"The workspace {workspace.name} was deleted.")
 
 
 routes: list[BaseRoute] = [
