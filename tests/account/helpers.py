@@ -1,9 +1,8 @@
-"""Shared pieces of the account tests: users made straight in the database, and TestClients as browsers."""
+"""Shared pieces of the account tests: users made straight in the database, and TestClients as browsers (built on
+tests.helpers)."""
 
 from __future__ import annotations
 
-import re
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,10 +19,30 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from app.security.crypto import Keyring
-from app.security.passwords import hash_password
 from app.security.totp import generate_recovery_codes, hash_recovery_code, new_totp_secret
+from tests import helpers as shared
+from tests.helpers import STRONG_PASSWORD, csrf_of, http_client, post_form, unique_email
 
-PASSWORD = "correct horse battery staple 42"
+__all__ = [
+    "CHROME_MAC",
+    "FIREFOX",
+    "NEW_PASSWORD",
+    "PASSWORD",
+    "SAFARI_IOS",
+    "browser",
+    "csrf_of",
+    "is_signed_in",
+    "load_user",
+    "make_user",
+    "post_form",
+    "sign_in",
+    "totp_code",
+    "turn_on_2fa",
+    "unique_email",
+    "unused_codes",
+]
+
+PASSWORD = STRONG_PASSWORD
 NEW_PASSWORD = "quiet lantern orchard 1987 tide"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SAFARI_IOS = (
@@ -34,36 +53,18 @@ CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36"
 )
-# The (public) hash of the password, made once: argon2 takes ~0.1 s.
-_PASSWORD_HASH = hash_password(PASSWORD)
-
-
-def unique_email(label: str) -> str:
-    return f"{label}-{secrets.token_hex(4)}@example.com"
 
 
 @contextmanager
 def browser(settings: Settings, user_agent: str = CHROME_MAC) -> Iterator[TestClient]:
     """One browser: its own app, cookies, user agent and (so rate limits per IP stay apart) address."""
-    address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-    app = create_app(settings)
-    with TestClient(app, follow_redirects=False, client=(address, 50000), headers={"user-agent": user_agent}) as client:
+    with http_client(create_app(settings), user_agent=user_agent) as client:
         yield client
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-def post_form(client: TestClient, page: str, action: str, data: dict[str, str]) -> Response:
-    token = csrf_of(client.get(page).text)
-    return client.post(action, data={"csrf_token": token, **data})
-
-
 def sign_in(client: TestClient, email: str, password: str = PASSWORD, *, code: str | None = None) -> Response:
-    response = post_form(client, "/login", "/login", {"email": email, "password": password})
+    """The login form, then (given a ``code``) the second step."""
+    response = shared.sign_in(client, email, password)
     if code is not None:
         assert response.headers["location"] == "/login/2fa", response.text
         response = post_form(client, "/login/2fa", "/login/2fa", {"code": code})
@@ -77,14 +78,8 @@ def is_signed_in(client: TestClient) -> bool:
 
 
 async def make_user(db: Database, email: str) -> uuid.UUID:
-    async with db.public_session() as session:
-        user = User(
-            email=email, display_name="Tess", password_hash=_PASSWORD_HASH, email_verified_at=now(),
-            password_changed_at=now(),
-        )  # fmt: skip
-        session.add(user)
-        await session.flush()
-        return user.id
+    """A confirmed account at ``email`` whose password is ``PASSWORD``; returns its id."""
+    return (await shared.make_user(db, email=email, name="Tess")).id
 
 
 async def turn_on_2fa(db: Database, settings: Settings, user_id: uuid.UUID) -> tuple[str, list[str]]:

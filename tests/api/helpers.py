@@ -22,22 +22,13 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from app.security.tokens import new_token
-from app.tenants.models import Workspace
-from tests.members.helpers import add_member, make_user, make_workspace, random_ip
+from tests import helpers as shared
+from tests.helpers import http_client, workspace_with
 
 
 @dataclass
-class Team:
-    workspace: Workspace
-    owner: User
-    admin: User
-    member: User
-    viewer: User
-    cookies: dict[str, str] = field(default_factory=dict)
-
-    def user(self, role: str) -> User:
-        user: User = getattr(self, role)
-        return user
+class Team(shared.Team):
+    cookies: dict[str, str] = field(default_factory=dict)  # a session cookie per role
 
 
 async def session_cookie(db: Database, settings: Settings, user: User, user_agent: str = "testclient") -> str:
@@ -49,13 +40,8 @@ async def session_cookie(db: Database, settings: Settings, user: User, user_agen
 async def make_team(db: Database, settings: Settings, label: str = "api") -> Team:
     """A workspace with an owner, an admin, a member and a viewer (each signed in once), an invitation and a
     few audit entries."""
-    owner = await make_user(db, f"{label}-owner")
-    workspace = await make_workspace(db, owner, label)
-    team = Team(workspace, owner, owner, owner, owner)
-    for role in ("admin", "member", "viewer"):
-        user = await make_user(db, f"{label}-{role}")
-        await add_member(db, workspace, user, role)
-        setattr(team, role, user)
+    workspace, (owner, admin, member, viewer) = await workspace_with(db, label, Team.ROLES, prefix=f"{label}-")
+    team = Team(workspace, owner, admin, member, viewer)
     for role in ("owner", "admin", "member", "viewer"):
         team.cookies[role] = await session_cookie(db, settings, team.user(role))
     await record(db, workspace.id, "workspace.created", actor_id=owner.id, details={"name": workspace.name})
@@ -93,7 +79,7 @@ def api_client(
     app: ASGIApp = create_app(settings)
     if principal is not None:
         app = WithPrincipal(app, principal)
-    with TestClient(app, follow_redirects=False, client=(random_ip(), 50000)) as client:
+    with http_client(app) as client:
         token = new_token()
         client.cookies.set(settings.csrf_cookie, token)
         if csrf:

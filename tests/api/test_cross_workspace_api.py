@@ -27,7 +27,7 @@ from app.main import create_app
 from app.tenants.models import Invitation
 from app.tenants.permissions import Role
 from tests.api.helpers import api_client, error_of, session_cookie
-from tests.members.helpers import make_user
+from tests.helpers import make_user
 from tests.tenants.test_cross_workspace_matrix import Party, _party, fill, snapshot
 
 PREFIX = "/api/v1/workspaces/{slug}"

@@ -14,7 +14,7 @@ from app.audit.service import record
 from app.config import Settings
 from app.db import Database
 from tests.api.helpers import Team, api_client, error_of, make_team
-from tests.members.helpers import add_member, make_user
+from tests.helpers import add_member, make_user
 
 
 def test_a_cursor_round_trips_and_is_urlsafe() -> None:

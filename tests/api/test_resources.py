@@ -13,7 +13,7 @@ from app.db import Database
 from app.mail.models import OutboxMessage
 from app.tenants.models import Invitation
 from tests.api.helpers import Team, api_client, audit_actions, error_of, make_team, session_cookie
-from tests.members.helpers import count, role_of
+from tests.helpers import count, role_of
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from app.apikeys.models import ApiKey
 from app.db import Database
 from app.security.tokens import token_hash
 from tests.browser import log_in
-from tests.members.helpers import live_server, make_user, make_workspace
+from tests.helpers import make_user, make_workspace
+from tests.members.helpers import live_server
 
 
 @pytest.fixture(scope="module")

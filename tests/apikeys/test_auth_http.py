@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -15,40 +14,26 @@ from app.apikeys import format as key_format
 from app.apikeys.format import KeyKind
 from app.apikeys.models import ApiKey
 from app.apikeys.service import Actor, revoke_key
-from app.auth.models import User
 from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
 from app.tenants.models import Membership, Workspace
 from app.tenants.permissions import Role
 from tests.apikeys.helpers import bearer, load_key, make_key, probe_app, set_key
-from tests.members.helpers import add_member, log_in, make_user, make_workspace, random_ip
+from tests.helpers import Team, add_member, http_client, log_in, workspace_with
 
 PROBE = "/api/v1/_probe"
 
 
-@dataclass
-class Team:
-    workspace: Workspace
-    owner: User
-    admin: User
-    member: User
-    viewer: User
-
-
 @pytest.fixture
 async def team(db: Database) -> Team:
-    owner, admin, member, viewer = [await make_user(db, label) for label in ("owner", "admin", "member", "viewer")]
-    workspace = await make_workspace(db, owner, "keys")
-    await add_member(db, workspace, admin, "admin")
-    await add_member(db, workspace, member, "member")
-    await add_member(db, workspace, viewer, "viewer")
+    workspace, (owner, admin, member, viewer) = await workspace_with(db, "keys", Team.ROLES)
     return Team(workspace, owner, admin, member, viewer)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(probe_app(settings), follow_redirects=False, client=(random_ip(), 50000)) as test_client:
+    with http_client(probe_app(settings)) as test_client:
         yield test_client
 
 

@@ -7,34 +7,24 @@ member of B: a key is bound to its one workspace, whatever its owner may do else
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.testclient import TestClient
+from starlette.routing import BaseRoute
 
 from app.config import Settings
 from app.db import Database
 from tests.apikeys.helpers import bearer, make_key, probe_app
-from tests.members.helpers import add_member, random_ip
+from tests.helpers import add_member, http_client, routes_under
 from tests.tenants.test_cross_workspace_matrix import _party, fill, snapshot
 
 WORKSPACE_ROUTES = "/api/v1/workspaces/{slug}"
 LISTINGS = ("/api/v1/workspaces", "/api/v1/_probe/workspaces")
 
 
-def api_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
-    for route in routes:
-        if isinstance(route, Mount):
-            yield from api_routes(list(route.routes), prefix + route.path)
-        elif isinstance(route, Route) and (prefix + route.path).startswith("/api/"):
-            yield prefix + route.path, route
-
-
 def workspace_cases(routes: list[BaseRoute]) -> list[tuple[str, str]]:
     return sorted(
         (method, path)
-        for path, route in api_routes(routes)
+        for path, route in routes_under(routes, "/api/")
         if path.startswith(WORKSPACE_ROUTES)
         for method in (route.methods or {"GET"})
         if method != "HEAD"
@@ -62,13 +52,13 @@ async def test_a_key_of_one_workspace_sees_nothing_of_another(settings: Settings
     assert {("GET", WORKSPACE_ROUTES + "/_probe"), ("POST", WORKSPACE_ROUTES + "/_probe")} <= set(cases)
     real = {path for _, path in cases if not path.endswith("/_probe")}
     failures: list[str] = []
-    with TestClient(app, follow_redirects=False, client=(random_ip(), 50000)) as client:
+    with http_client(app) as client:
         for token in (personal, service_key):
             # The keys are good: in their own workspace they work.
             own = fill(WORKSPACE_ROUTES + "/_probe", intruder)
             assert client.get(own, headers=bearer(token)).json()["role"] == "admin"
             for listing in LISTINGS:
-                if listing in {path for path, _ in api_routes(app.routes)}:
+                if listing in {path for path, _ in routes_under(app.routes, "/api/")}:
                     response = client.get(listing, headers=bearer(token))
                     assert response.status_code == 200, response.text
                     assert slugs_in(response.json()) == {intruder.workspace.slug}, (listing, response.text)

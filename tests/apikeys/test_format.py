@@ -16,7 +16,7 @@ from app.db import Database
 from app.security.tokens import token_hash
 from app.tenants.permissions import Role
 from tests.apikeys.helpers import make_key
-from tests.members.helpers import make_user, make_workspace
+from tests.helpers import make_user, make_workspace
 
 
 @pytest.mark.parametrize("kind", list(KeyKind))

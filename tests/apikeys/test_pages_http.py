@@ -20,7 +20,7 @@ from app.db import Database
 from app.main import create_app
 from app.tenants.models import Workspace
 from tests.apikeys.helpers import bearer, load_key, make_key
-from tests.members.helpers import add_member, csrf_of, log_in, make_user, make_workspace, random_ip
+from tests.helpers import csrf_of, http_client, log_in, workspace_with
 
 TOKEN = re.compile(r"marid_[ps]k_[0-9A-Za-z]{38}")
 
@@ -36,16 +36,13 @@ class Team:
 
 @pytest.fixture
 async def team(db: Database) -> Team:
-    owner, member, viewer = [await make_user(db, label) for label in ("owner", "member", "viewer")]
-    workspace = await make_workspace(db, owner, "keypage")
-    await add_member(db, workspace, member, "member")
-    await add_member(db, workspace, viewer, "viewer")
+    workspace, (owner, member, viewer) = await workspace_with(db, "keypage", ["member", "viewer"])
     return Team(workspace, owner, member, viewer, f"/w/{workspace.slug}/api-keys")
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), follow_redirects=False, client=(random_ip(), 50000)) as test_client:
+    with http_client(create_app(settings)) as test_client:
         yield test_client
 
 

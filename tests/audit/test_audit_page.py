@@ -17,12 +17,12 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from app.tenants.models import Workspace
-from tests.members.helpers import add_member, log_in, make_user, make_workspace, random_ip
+from tests.helpers import add_member, http_client, log_in, make_user, make_workspace
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), follow_redirects=False, client=(random_ip(), 50000)) as test_client:
+    with http_client(create_app(settings)) as test_client:
         yield test_client
 
 

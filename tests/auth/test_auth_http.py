@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from app.auth.models import User, UserSession
@@ -19,24 +19,9 @@ from app.db import Database
 from app.mail.models import OutboxMessage
 from app.main import create_app
 from app.security.tokens import sign
+from tests.helpers import count, post_form
 
 PASSWORD = "correct horse battery staple 42"
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-def post_form(client: TestClient, page: str, action: str, data: dict[str, str]) -> object:
-    token = csrf_of(client.get(page).text)
-    return client.post(action, data={"csrf_token": token, **data})
-
-
-async def count(db: Database, model: type, *where: object) -> int:
-    async with db.public_session() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -18,12 +18,21 @@ from app.db import Database
 from app.mail.models import OutboxMessage
 from app.main import create_app
 from app.tenants.models import Invitation, Membership, Workspace
-from tests.members.helpers import add_member, count, log_in, make_user, make_workspace, post, random_ip, role_of
+from tests.helpers import (
+    count,
+    http_client,
+    log_in,
+    make_user,
+    make_workspace,
+    post,
+    role_of,
+    workspace_with,
+)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), follow_redirects=False, client=(random_ip(), 50000)) as test_client:
+    with http_client(create_app(settings)) as test_client:
         yield test_client
 
 
@@ -38,10 +47,7 @@ class Team:
 
 @pytest.fixture
 async def team(db: Database) -> Team:
-    owner, admin, viewer = [await make_user(db, label) for label in ("owner", "admin", "viewer")]
-    workspace = await make_workspace(db, owner, "http")
-    await add_member(db, workspace, admin, "admin")
-    await add_member(db, workspace, viewer, "viewer")
+    workspace, (owner, admin, viewer) = await workspace_with(db, "http", ["admin", "viewer"])
     return Team(workspace, owner, admin, viewer, f"/w/{workspace.slug}/members")
 
 

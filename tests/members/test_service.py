@@ -20,29 +20,20 @@ from app.members import service
 from app.members.service import MemberError
 from app.security.tokens import token_hash
 from app.tenants.models import Invitation, Membership, Workspace
-from tests.members.helpers import add_member, count, make_user, make_workspace, role_of
+from tests import helpers
+from tests.helpers import count, make_user, make_workspace, role_of, workspace_with
 
 
 @dataclass
-class Team:
-    workspace: Workspace
-    owner: User
-    admin: User
-    member: User
-    viewer: User
+class Team(helpers.Team):
     outsider_workspace: Workspace
     outsider: User
 
 
 @pytest.fixture
 async def team(db: Database) -> Team:
-    owner, admin, member, viewer, outsider = [
-        await make_user(db, label) for label in ("owner", "admin", "member", "viewer", "outsider")
-    ]
-    workspace = await make_workspace(db, owner, "svc")
-    await add_member(db, workspace, admin, "admin")
-    await add_member(db, workspace, member, "member")
-    await add_member(db, workspace, viewer, "viewer")
+    workspace, (owner, admin, member, viewer) = await workspace_with(db, "svc", Team.ROLES)
+    outsider = await make_user(db, "outsider")
     other = await make_workspace(db, outsider, "other")
     return Team(workspace, owner, admin, member, viewer, other, outsider)
 

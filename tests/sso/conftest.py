@@ -11,27 +11,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from app.embedded.util import free_port, stop_process
+from tests.servers import _ready, web_server
 
 OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
 CLIENT_ID = "marid"
 CLIENT_SECRET = "marid-test-client-secret"
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
@@ -45,16 +36,8 @@ def _wait(url: str, process: subprocess.Popen[bytes], what: str, timeout: float 
 @pytest.fixture(scope="module")
 def marid(server_env: dict[str, str]) -> Iterator[str]:
     """`marid web` on a free port, with MARID_BASE_URL set to it: the redirect URI it sends is its own."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "web", "--port", str(port)], env={**server_env, "MARID_BASE_URL": base}
-    )
-    try:
-        _wait(base + "/readyz", process, "marid web")
+    with web_server(server_env) as base:
         yield base
-    finally:
-        stop_process(process)
 
 
 StartProvider = Callable[..., str]

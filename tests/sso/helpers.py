@@ -1,28 +1,38 @@
-"""People, workspaces and SSO settings made straight in the database, and the provider's sign-in pages."""
+"""People, workspaces and SSO settings made straight in the database (the people and workspaces from
+tests.helpers; workspaces are labelled "sso" unless told otherwise), and the provider's sign-in pages."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.audit.models import AuditEvent
 from app.auth.models import User
-from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
-from app.security.passwords import hash_password
 from app.sso.models import SsoConnection
 from app.sso.service import save_connection
-from app.tenants.models import Membership, Workspace
-from app.tenants.service import create_workspace
-from tests.browser import STRONG_PASSWORD
+from app.tenants.models import Workspace
+from tests import helpers as shared
+from tests.helpers import add_member, count, csrf_of, make_user
 from tests.sso.conftest import CLIENT_ID, CLIENT_SECRET
 
-_PASSWORD_HASH = hash_password(STRONG_PASSWORD)
+__all__ = [
+    "add_member",
+    "audit_actions",
+    "configure",
+    "count",
+    "csrf_of",
+    "make_user",
+    "make_workspace",
+    "sign_in_at_provider",
+    "sso_login",
+    "unique_domain",
+    "users_with_email",
+]
 
 
 def unique_domain() -> str:
@@ -30,31 +40,8 @@ def unique_domain() -> str:
     return f"sso-{secrets.token_hex(4)}.test"
 
 
-async def make_user(db: Database, label: str, *, email: str | None = None) -> User:
-    """A confirmed account whose password is ``STRONG_PASSWORD``."""
-    async with db.public_session() as session:
-        user = User(
-            email=email or f"{label}-{secrets.token_hex(4)}@example.com",
-            display_name=label.title(),
-            password_hash=_PASSWORD_HASH,
-            email_verified_at=now(),
-            password_changed_at=now(),
-        )
-        session.add(user)
-        await session.flush()
-        return user
-
-
 async def make_workspace(db: Database, owner: User, label: str = "sso") -> Workspace:
-    async with db.public_session() as session:
-        return await create_workspace(
-            session, name=f"{label.title()} Team", slug=f"{label}-{secrets.token_hex(4)}", owner_id=owner.id
-        )
-
-
-async def add_member(db: Database, workspace: Workspace, user: User, role: str) -> None:
-    async with db.public_session() as session:
-        session.add(Membership(workspace_id=workspace.id, user_id=user.id, role=role))
+    return await shared.make_workspace(db, owner, label)
 
 
 async def configure(
@@ -75,11 +62,6 @@ async def configure(
     return connection
 
 
-async def count(db: Database, model: Any, *where: Any) -> int:
-    async with db.public_session() as session:
-        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
 async def audit_actions(db: Database, workspace: Workspace) -> list[tuple[str, dict[str, Any]]]:
     async with db.tenant_session(workspace.id) as session:
         rows = await session.execute(select(AuditEvent.action, AuditEvent.details).order_by(AuditEvent.id))
@@ -89,12 +71,6 @@ async def audit_actions(db: Database, workspace: Workspace) -> list[tuple[str, d
 async def users_with_email(db: Database, email: str) -> list[User]:
     async with db.public_session() as session:
         return list(await session.scalars(select(User).where(User.email == email)))
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
 
 
 async def sign_in_at_provider(page: Page, login: str) -> None:

@@ -20,33 +20,22 @@ from app.security.crypto import DecryptionError, Keyring
 from app.sso.models import SsoConnection
 from app.sso.routes import NOT_FOUND
 from app.tenants.models import Workspace
-from tests.browser import STRONG_PASSWORD
+from tests.helpers import http_client, post
+from tests.helpers import sign_in as log_in  # the answer, not an assertion: some sign-ins here are refused
 from tests.sso.conftest import CLIENT_ID, CLIENT_SECRET, StartProvider
-from tests.sso.helpers import add_member, audit_actions, configure, count, csrf_of, make_user, make_workspace
+from tests.sso.helpers import add_member, audit_actions, configure, count, make_user, make_workspace
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    # Its own address per client, so per-IP rate limits of one test never reach another.
-    address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-    with TestClient(create_app(settings), follow_redirects=False, client=(address, 50000)) as test_client:
+    with http_client(create_app(settings)) as test_client:
         yield test_client
 
 
 def other_client(settings: Settings) -> TestClient:
     return TestClient(create_app(settings), follow_redirects=False)
-
-
-def log_in(client: TestClient, email: str) -> object:
-    token = csrf_of(client.get("/login").text)
-    return client.post("/login", data={"csrf_token": token, "email": email, "password": STRONG_PASSWORD})
-
-
-def post(client: TestClient, page: str, action: str, data: dict[str, str], **headers: str) -> object:
-    token = csrf_of(client.get(page).text)
-    return client.post(action, data={"csrf_token": token, **data}, headers=headers)
 
 
 async def row_of(db: Database, workspace: Workspace) -> dict[str, object] | None:

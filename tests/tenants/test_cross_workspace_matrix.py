@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, func, select, text
-from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from app.auth.middleware import session_cookie_value
@@ -26,6 +24,7 @@ from app.main import create_app
 from app.models import PublicBase
 from app.tenants.models import Workspace
 from app.tenants.service import create_workspace
+from tests.helpers import routes_under
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
@@ -35,14 +34,6 @@ class Party:
     user: User
     workspace: Workspace
     cookie: str
-
-
-def workspace_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
-    for route in routes:
-        if isinstance(route, Mount):
-            yield from workspace_routes(list(route.routes), prefix + route.path)
-        elif isinstance(route, Route) and (prefix + route.path).startswith("/w/"):
-            yield prefix + route.path, route
 
 
 def fill(path: str, owner: Party) -> str:
@@ -108,7 +99,9 @@ async def parties(settings: Settings, db: Database) -> tuple[Party, Party]:
 def test_every_route_under_w_is_workspace_scoped(settings: Settings) -> None:
     app = create_app(settings)
     unguarded = [
-        path for path, route in workspace_routes(app.routes) if not getattr(route.endpoint, "workspace_scoped", False)
+        path
+        for path, route in routes_under(app.routes, "/w/")
+        if not getattr(route.endpoint, "workspace_scoped", False)
     ]
     assert unguarded == []
 
@@ -116,7 +109,7 @@ def test_every_route_under_w_is_workspace_scoped(settings: Settings) -> None:
 def _cases(settings: Settings) -> list[tuple[str, str]]:
     app = create_app(settings)
     cases = []
-    for path, route in workspace_routes(app.routes):
+    for path, route in routes_under(app.routes, "/w/"):
         for method in sorted(route.methods or {"GET"}):
             if method != "HEAD":
                 cases.append((method, path))

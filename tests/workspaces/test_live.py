@@ -17,7 +17,7 @@ from app.db import Database
 from app.events import EventBus, EventType, Topic
 from tests.conftest import Services
 from tests.events.sse_client import SSEReader
-from tests.members.helpers import add_member, make_user, make_workspace
+from tests.helpers import add_member, make_user, make_workspace
 from tests.servers import web_server
 
 

@@ -13,7 +13,7 @@ from app.db import Database
 from app.embedded import free_port
 from app.jobs import Jobs
 from app.mail.service import queue_mail
-from tests.members.helpers import make_user, make_workspace
+from tests.helpers import make_user, make_workspace
 from tests.servers import web_server, worker_process
 from tests.workspaces.test_live import cookie_for
 

@@ -16,12 +16,12 @@ from app.config import Settings
 from app.db import Database, schema_for
 from app.main import create_app
 from app.tenants.models import Workspace
-from tests.members.helpers import add_member, log_in, make_user, make_workspace, post, random_ip, role_of
+from tests.helpers import http_client, log_in, post, role_of, workspace_with
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), follow_redirects=False, client=(random_ip(), 50000)) as test_client:
+    with http_client(create_app(settings)) as test_client:
         yield test_client
 
 
@@ -36,10 +36,7 @@ class Team:
 
 @pytest.fixture
 async def team(db: Database) -> Team:
-    owner, admin, member = [await make_user(db, label) for label in ("owner", "admin", "member")]
-    workspace = await make_workspace(db, owner, "settings")
-    await add_member(db, workspace, admin, "admin")
-    await add_member(db, workspace, member, "member")
+    workspace, (owner, admin, member) = await workspace_with(db, "settings", ["admin", "member"])
     return Team(workspace, owner, admin, member, f"/w/{workspace.slug}/settings")
 
 
