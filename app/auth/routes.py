@@ -38,14 +38,16 @@ def safe_next(target: str | None) -> str:
 
 
 async def signup_page(request: Request) -> Response:
+    target = safe_next(request.query_params.get("next"))
     if signed_in(request):
-        return redirect(request, "/")
-    return render(request, "auth/signup.html", {"values": {}, "errors": {}})
+        return redirect(request, target)
+    return render(request, "auth/signup.html", {"values": {}, "errors": {}, "next": target})
 
 
 async def signup(request: Request) -> Response:
     form = await read_form(request)
     values = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
+    target = safe_next(form.get("next"))
     blocked = await rate_limited(
         request,
         ("signup.ip", client_ip(request), 10, HOUR),
@@ -54,7 +56,8 @@ async def signup(request: Request) -> Response:
     )
     if blocked:
         errors = {"_form": retry_message(blocked)}
-        return render(request, "auth/signup.html", {"values": values, "errors": errors}, status_code=429)
+        context = {"values": values, "errors": errors, "next": target}
+        return render(request, "auth/signup.html", context, status_code=429)
     try:
         async with db_of(request).public_session() as db:
             user = await register(
@@ -63,6 +66,7 @@ async def signup(request: Request) -> Response:
                 email=form.get("email", ""),
                 password=form.get("password", ""),
                 display_name=form.get("display_name", ""),
+                next_path="" if target == "/" else target,
             )
             token = None
             if user is not None:
@@ -70,7 +74,8 @@ async def signup(request: Request) -> Response:
                     db, settings_of(request), user, ip=client_ip(request), user_agent=user_agent(request)
                 )
     except FormErrors as invalid:
-        return render(request, "auth/signup.html", {"values": values, "errors": invalid.errors}, status_code=422)
+        context = {"values": values, "errors": invalid.errors, "next": target}
+        return render(request, "auth/signup.html", context, status_code=422)
     await request.app.state.jobs.deliver_mail()
     response = redirect(request, "/verify-email?sent=1")
     if token is not None:
@@ -102,13 +107,14 @@ async def resend_verification(request: Request, user: User) -> Response:
 async def verify_email(request: Request) -> Response:
     try:
         async with db_of(request).public_session() as db:
-            await confirm_email(db, settings_of(request), request.path_params["token"])
+            _, next_path = await confirm_email(db, settings_of(request), request.path_params["token"])
     except BadToken as bad:
         return render(request, "auth/verify_failed.html", {"message": str(bad)}, status_code=400)
-    current = signed_in(request)
-    if current is None:
-        return redirect(request, "/login?verified=1")
-    return redirect(request, "/onboarding")
+    # Where the user was going when they signed up (an invitation, say); otherwise onboarding.
+    target = safe_next(next_path) if next_path else "/onboarding"
+    if signed_in(request) is None:
+        return redirect(request, f"/login?verified=1&next={quote(target, safe='')}")
+    return redirect(request, target)
 
 
 async def login_page(request: Request) -> Response:

@@ -55,7 +55,7 @@ def _link(settings: Settings, path: str) -> str:
 
 
 async def register(
-    db: AsyncSession, settings: Settings, *, email: str, password: str, display_name: str
+    db: AsyncSession, settings: Settings, *, email: str, password: str, display_name: str, next_path: str = ""
 ) -> User | None:
     """Create an unverified account and mail the confirmation link.
 
@@ -82,18 +82,25 @@ async def register(
     )
     db.add(user)
     await db.flush()
-    await send_verification(db, settings, user)
+    await send_verification(db, settings, user, next_path=next_path)
     return user
 
 
-async def send_verification(db: AsyncSession, settings: Settings, user: User) -> None:
-    token = sign(settings.secret_key.get_secret_value(), VERIFY_PURPOSE, {"u": str(user.id), "e": user.email})
+async def send_verification(db: AsyncSession, settings: Settings, user: User, *, next_path: str = "") -> None:
+    """Mail a confirmation link; ``next_path`` (a local path) is where the link sends the user afterwards."""
+    value = {"u": str(user.id), "e": user.email}
+    if next_path:
+        value["n"] = next_path
+    token = sign(settings.secret_key.get_secret_value(), VERIFY_PURPOSE, value)
     subject, body = messages.verify_email(_link(settings, f"/verify-email/{token}"))
     await queue_mail(db, kind="verify-email", to=user.email, subject=subject, body=body)
 
 
-async def confirm_email(db: AsyncSession, settings: Settings, token: str) -> User:
-    """Mark the address in a verification link as confirmed; raises BadToken with a user-facing message."""
+async def confirm_email(db: AsyncSession, settings: Settings, token: str) -> tuple[User, str]:
+    """Mark the address in a verification link as confirmed; returns the user and the link's next path.
+
+    Raises BadToken with a user-facing message.
+    """
     value = unsign(settings.secret_key.get_secret_value(), VERIFY_PURPOSE, token, VERIFY_MAX_AGE)
     if not isinstance(value, dict):
         raise BadToken("This link is not valid.")
@@ -106,7 +113,7 @@ async def confirm_email(db: AsyncSession, settings: Settings, token: str) -> Use
         raise BadToken("This link is not valid.")
     if user.email_verified_at is None:
         user.email_verified_at = now()
-    return user
+    return user, str(value.get("n", ""))
 
 
 async def check_password(db: AsyncSession, email: str, password: str) -> User | None:

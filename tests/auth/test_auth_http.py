@@ -19,7 +19,7 @@ from app.db import Database
 from app.mail.models import OutboxMessage
 from app.main import create_app
 from app.security.tokens import sign
-from tests.helpers import count, post_form
+from tests.helpers import count, csrf_of, post_form
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -211,3 +211,29 @@ async def test_signing_in_again_ends_the_browsers_previous_session(
     assert response.status_code == 303
     assert client.cookies.get(settings.session_cookie) != first
     assert await count(db, UserSession, UserSession.user_id == user.id) == 1
+
+
+async def test_signup_carries_where_the_user_was_going_through_the_confirmation(
+    client: TestClient, db: Database
+) -> None:
+    email = f"next-{secrets.token_hex(3)}@example.com"
+    page = client.get("/signup?next=/invite/abc123")
+    assert 'name="next" value="/invite/abc123"' in page.text
+    response = client.post(
+        "/signup",
+        data={"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD, "next": "/invite/abc123"},
+    )
+    assert response.status_code == 303
+    async with db.public_session() as session:
+        mail = await session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == email))
+    assert mail is not None
+    link = re.search(r"/verify-email/(\S+)", mail.body_text)
+    assert link
+    confirmed = client.get(f"/verify-email/{link.group(1)}")
+    assert confirmed.headers["location"] == "/invite/abc123"
+    client.cookies.clear()
+    anonymous = client.get(f"/verify-email/{link.group(1)}")
+    assert anonymous.headers["location"] == "/login?verified=1&next=%2Finvite%2Fabc123"
+    # An off-site target never survives the trip.
+    evil = client.get("/signup?next=//evil.example/x")
+    assert 'name="next" value="/"' in evil.text

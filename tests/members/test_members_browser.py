@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from app.auth.models import User
 from app.db import Database
 from app.tenants.models import Invitation, Membership, Workspace
-from tests.browser import latest_link, sign_up, unique_email
+from tests.browser import STRONG_PASSWORD, latest_link, sign_up, unique_email
 from tests.members.helpers import live_server
 
 
@@ -95,16 +96,22 @@ async def test_invite_a_viewer_who_can_change_nothing_then_promote_and_remove(
     await expect(owner.locator("#toasts")).to_contain_text("Invitation sent.")
     await expect(owner.locator(f'tr[data-invitation="{mate_email}"]')).to_contain_text("viewer")
 
-    # The teammate opens the mailed link in another browser, creates an account, opens the link again, accepts.
+    # The teammate opens the mailed link in another browser, creates an account; confirming the address brings
+    # them straight back to the invitation, which they accept.
     link = await latest_link(mate, base_url, mate_email, "/invite/")
     await mate.goto(link)
     await expect(mate.locator("h1")).to_have_text("Join Orbit Labs")
     await expect(mate.locator("main")).to_contain_text("Olive Owner invited")
     await expect(mate.get_by_role("link", name="Sign in to accept")).to_be_visible()
     await mate.locator("main").get_by_role("link", name="Create an account", exact=True).click()
-    await expect(mate).to_have_url(base_url + "/signup")
-    await sign_up(mate, base_url, mate_email, "Tess Teammate")
-    await mate.goto(link)
+    await expect(mate).to_have_url(base_url + "/signup?next=" + quote(link.removeprefix(base_url), safe=""))
+    await mate.fill("#f-display_name", "Tess Teammate")
+    await mate.fill("#f-email", mate_email)
+    await mate.fill("#f-password", STRONG_PASSWORD)
+    await mate.click("main button[type=submit]")
+    await expect(mate.locator("h1")).to_have_text("Check your inbox")
+    await mate.goto(await latest_link(mate, base_url, mate_email, "/verify-email/"))
+    await expect(mate.locator("h1")).to_have_text("Join Orbit Labs")
     await mate.click("text=Accept invitation")
     await expect(mate).to_have_url(f"{base_url}/w/{slug}")
     await expect(mate.locator("main h1")).to_have_text("Orbit Labs")
