@@ -9,7 +9,10 @@ outage must not fail the action that was audited.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.events import EventBus, EventType, Topic
 
@@ -47,13 +50,26 @@ CONTROL_EVENTS: dict[str, EventType] = {
     "sso.member_provisioned": EventType.MEMBER_ADDED,
 }
 
-_bus: EventBus | None = None
+# The bus of the application handling the current request or job. A context variable rather than a global:
+# two applications in one process (tests) each publish through their own Redis connection and event loop.
+_bus: ContextVar[EventBus | None] = ContextVar("marid_activity_bus", default=None)
 
 
 def use_bus(bus: EventBus | None) -> None:
-    """Called once per process at start-up (web lifespan, worker startup)."""
-    global _bus
-    _bus = bus
+    """Set the bus for this context and the tasks it starts (the worker calls it at start-up)."""
+    _bus.set(bus)
+
+
+class ActivityBusMiddleware:
+    """Makes ``app.state.bus`` the activity bus of every request of this application."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _bus.set(getattr(scope["app"].state, "bus", None))
+        await self.app(scope, receive, send)
 
 
 class _Blank(dict[str, Any]):
@@ -69,14 +85,15 @@ def sentence(action: str, actor: str, details: dict[str, Any]) -> str:
 
 
 async def publish(workspace_id: str, action: str, *, actor: str, actor_id: str | None, details: dict[str, Any]) -> None:
-    if _bus is None:
+    bus = _bus.get()
+    if bus is None:
         return
     try:
         # Control first: open streams re-check their viewer before this action's activity reaches them.
         control = CONTROL_EVENTS.get(action)
         if control is not None:
-            await _bus.publish(workspace_id, Topic.control(), control, {"action": action})
-        await _bus.publish(
+            await bus.publish(workspace_id, Topic.control(), control, {"action": action})
+        await bus.publish(
             workspace_id,
             Topic.activity(),
             EventType.ACTIVITY,

@@ -72,11 +72,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.jobs = Jobs(settings.redis_url)
         app.state.bus = EventBus(app.state.redis)
         app.state.hub = Hub(app.state.redis)
-        activity.use_bus(app.state.bus)
         try:
             yield
         finally:
-            activity.use_bus(None)
             await app.state.hub.close()
             await app.state.jobs.close()
             await app.state.redis.aclose()
@@ -87,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.is_production),
             Middleware(InputGuardMiddleware),
+            Middleware(activity.ActivityBusMiddleware),
             Middleware(CSRFMiddleware, cookie_name=settings.csrf_cookie, secure=settings.is_production),
             Middleware(AuthenticationMiddleware),
             Middleware(ApiKeyMiddleware),

@@ -54,6 +54,8 @@ class UserSession(PublicBase):
     authenticated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
+    # "password" or "sso": a workspace that starts requiring SSO ends its members' password sessions.
+    auth_method: Mapped[str] = mapped_column(String(16), default="password", server_default="password")
 
 
 class RecoveryCode(PublicBase):

@@ -33,7 +33,7 @@ def now() -> datetime:
 
 
 async def start_session(
-    db: AsyncSession, settings: Settings, user: User, *, ip: str, user_agent: str
+    db: AsyncSession, settings: Settings, user: User, *, ip: str, user_agent: str, method: str = "password"
 ) -> tuple[str, UserSession]:
     """Create a session for ``user``; returns the cookie token (shown to nobody else) and the row."""
     token = new_token()
@@ -45,6 +45,7 @@ async def start_session(
         authenticated_at=moment,
         ip=ip[:64],
         user_agent=user_agent[:400],
+        auth_method=method,
     )
     db.add(row)
     await db.flush()

@@ -30,6 +30,7 @@ from app.sso.service import (
     SsoConfigError,
     complete_sign_in,
     decrypt_secret,
+    end_password_sessions,
     find_connection_for,
     get_connection,
     record_test,
@@ -224,7 +225,7 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
             raise OidcError("configuration_changed", "Single sign-on for this workspace changed or was turned off.")
         outcome = await complete_sign_in(db, connection=connection, claims=claims, initiator_id=initiator)
         session_token, _ = await start_session(
-            db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request)
+            db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request), method="sso"
         )
         if current is not None:
             # This browser's previous session ends: one browser, one session.
@@ -314,7 +315,11 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
             db_of(request), workspace_id, "sso.configured", actor_id=actor, ip=ip, details={"changes": changes}
         )
     if "enforce_sso" in changes:
-        enforced = {"enforce_sso": connection.enforce_sso}
+        enforced: dict[str, Any] = {"enforce_sso": connection.enforce_sso}
+        if connection.enforce_sso:
+            # Requiring SSO from now on also ends the password sessions members already have.
+            async with db_of(request).public_session() as db:
+                enforced["password_sessions_ended"] = await end_password_sessions(db, workspace_id)
         await record(db_of(request), workspace_id, "sso.enforced_changed", actor_id=actor, ip=ip, details=enforced)
     response = redirect(request, f"/w/{context.workspace.slug}/settings/sso")
     flash(request, response, "Single sign-on settings saved." if changes else "Nothing changed.")

@@ -14,10 +14,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import User
+from app.auth.models import User, UserSession
 from app.auth.service import normalise_email, user_by_email
 from app.auth.sessions import now
 from app.config import Settings
@@ -331,3 +331,14 @@ async def password_login_blocked(db_session: AsyncSession, user: User) -> str | 
     if not workspaces:
         return None
     return f"Your workspace “{workspaces[0].name}” requires single sign-on. Use Continue with SSO."
+
+
+async def end_password_sessions(db: AsyncSession, workspace_id: str) -> int:
+    """End the password sessions of the workspace's members who must now use SSO (everyone but the owner)."""
+    members = select(Membership.user_id).where(
+        Membership.workspace_id == workspace_id, Membership.role != Role.OWNER.value
+    )
+    result = await db.execute(
+        delete(UserSession).where(UserSession.user_id.in_(members), UserSession.auth_method == "password")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

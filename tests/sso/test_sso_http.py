@@ -303,3 +303,24 @@ async def test_sso_settings_page_renders_for_a_new_workspace(client: TestClient,
     assert 'href="/sso"' in client.get("/login").text
     async with db.public_session() as session:
         assert await session.scalar(select(SsoConnection).where(SsoConnection.workspace_id == workspace.id)) is None
+
+
+async def test_requiring_sso_ends_members_password_sessions_but_not_the_owners(
+    settings: Settings, db: Database
+) -> None:
+    owner_email, workspace = await owned_workspace(db, "ending")
+    member = await make_user(db, "member")
+    await add_member(db, workspace, member, "member")
+    await configure(db, settings, workspace, "https://login.example.com", "example.com")
+    page = f"/w/{workspace.slug}/settings/sso"
+    with http_client(create_app(settings)) as owner, http_client(create_app(settings)) as member_browser:
+        assert log_in(member_browser, member.email).status_code == 303  # type: ignore[attr-defined]
+        assert member_browser.get(f"/w/{workspace.slug}").status_code == 200
+        assert log_in(owner, owner_email).status_code == 303  # type: ignore[attr-defined]
+        assert post(owner, page, page, {**GOOD, "enforce_sso": "on"}).status_code == 303  # type: ignore[attr-defined]
+        # The member's password session is over; the owner's (break-glass) is not.
+        assert member_browser.get(f"/w/{workspace.slug}").headers["location"].startswith("/login")
+        assert await count(db, UserSession, UserSession.user_id == member.id) == 0
+        assert owner.get(f"/w/{workspace.slug}").status_code == 200
+    events = await audit_actions(db, workspace)
+    assert ("sso.enforced_changed", {"enforce_sso": True, "password_sessions_ended": 1}) in events
