@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -218,21 +219,31 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
     settings = settings_of(request)
     current = signed_in(request)
     initiator = _initiator(flow, current.user.id if current else None)
-    async with db_of(request).public_session() as db:
-        connection = await get_connection(db, flow.workspace_id)
-        workspace = await db.get(Workspace, flow.workspace_id)
-        if connection is None or workspace is None:
-            raise OidcError("configuration_changed", "Single sign-on for this workspace changed or was turned off.")
-        outcome = await complete_sign_in(db, connection=connection, claims=claims, initiator_id=initiator)
-        session_token, _ = await start_session(
-            db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request), method="sso"
-        )
-        if current is not None:
-            # This browser's previous session ends: one browser, one session.
-            old = await db.get(UserSession, current.session.id)
-            if old is not None:
-                await db.delete(old)
-        user_id, role, slug = outcome.user.id, outcome.membership.role, workspace.slug
+    for attempt in (1, 2):
+        try:
+            async with db_of(request).public_session() as db:
+                connection = await get_connection(db, flow.workspace_id)
+                workspace = await db.get(Workspace, flow.workspace_id)
+                if connection is None or workspace is None:
+                    raise OidcError(
+                        "configuration_changed", "Single sign-on for this workspace changed or was turned off."
+                    )
+                outcome = await complete_sign_in(db, connection=connection, claims=claims, initiator_id=initiator)
+                session_token, _ = await start_session(
+                    db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request), method="sso"
+                )
+                if current is not None:
+                    # This browser's previous session ends: one browser, one session.
+                    old = await db.get(UserSession, current.session.id)
+                    if old is not None:
+                        await db.delete(old)
+                user_id, role, slug = outcome.user.id, outcome.membership.role, workspace.slug
+            break
+        except IntegrityError:
+            # Two first sign-ins of the same person raced (two tabs): the other one created the account,
+            # identity or membership; the second attempt finds and uses it.
+            if attempt == 2:
+                raise
     details = {"issuer": flow.issuer, "subject": claims["sub"], "email": claims.get("email")}
     ip, database = client_ip(request), db_of(request)
     if outcome.created_user or outcome.provisioned:
