@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from app.events import Retention, TopicKind
 
 # Development defaults. They are public, so production refuses to start with any of them.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
@@ -40,6 +43,11 @@ class Settings(BaseSettings):
     # Actions like disabling 2FA need a password or code proven this recently.
     reauth_minutes: int = 10
     # Outgoing mail; empty host in dev and test: mail stays in the outbox, shown at /dev/mailbox.
+    # Roughly how many events Redis keeps per stream (XADD MAXLEN ~): the workspace activity feed, and each
+    # run, swarm and chat session. A reconnecting client older than that is told to reload.
+    events_activity_maxlen: int = 10_000
+    events_run_maxlen: int = 5_000
+    events_session_maxlen: int = 2_000
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_username: str = ""
@@ -52,6 +60,17 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def event_retention(self) -> dict[TopicKind, Retention]:
+        from app.events import Retention, TopicKind
+
+        week = 7 * 24 * 3600
+        return {
+            TopicKind.ACTIVITY: Retention(maxlen=self.events_activity_maxlen),
+            TopicKind.RUN: Retention(maxlen=self.events_run_maxlen, ttl_seconds=week),
+            TopicKind.SWARM: Retention(maxlen=self.events_run_maxlen, ttl_seconds=week),
+            TopicKind.SESSION: Retention(maxlen=self.events_session_maxlen, ttl_seconds=week),
+        }
 
     @property
     def session_cookie(self) -> str:

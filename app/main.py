@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.redis = Redis.from_url(settings.redis_url)
         app.state.rate_limiter = RateLimiter(app.state.redis)
         app.state.jobs = Jobs(settings.redis_url)
-        app.state.bus = EventBus(app.state.redis)
+        app.state.bus = EventBus(app.state.redis, retention=settings.event_retention())
         app.state.hub = Hub(app.state.redis)
         try:
             yield

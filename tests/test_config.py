@@ -59,3 +59,11 @@ def test_web_refuses_to_start_and_says_why() -> None:
     assert result.returncode == 2
     assert "refuses to start in production" in result.stderr and "MARID_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_event_retention_is_configurable() -> None:
+    from app.events import TopicKind
+
+    retention = Settings(events_activity_maxlen=50, events_run_maxlen=7).event_retention()
+    assert retention[TopicKind.ACTIVITY].maxlen == 50
+    assert retention[TopicKind.RUN].maxlen == 7 and retention[TopicKind.RUN].ttl_seconds

@@ -24,7 +24,7 @@ async def startup(ctx: Context) -> None:
     ctx["settings"] = settings
     ctx["db"] = Database(settings.database_url, pool_size=settings.db_pool_size)
     ctx["events_redis"] = Redis.from_url(settings.redis_url)
-    activity.use_bus(EventBus(ctx["events_redis"]))
+    activity.use_bus(EventBus(ctx["events_redis"], retention=settings.event_retention()))
 
 
 async def shutdown(ctx: Context) -> None:

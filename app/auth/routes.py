@@ -196,7 +196,9 @@ async def two_factor(request: Request) -> Response:
         return redirect(request, "/login")
     user_id, target = pending
     form = await read_form(request)
-    blocked = await rate_limited(request, ("login.2fa", str(user_id), 10, 900))
+    blocked = await rate_limited(
+        request, ("login.2fa.ip", client_ip(request), 30, 900), ("login.2fa", str(user_id), 10, 900)
+    )
     if blocked:
         return render(request, "auth/login_2fa.html", {"errors": {"_form": retry_message(blocked)}}, status_code=429)
     settings = settings_of(request)
