@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.account import reset_pages, session_pages, twofactor_pages
+from app.account import password_pages, reset_pages, session_pages, twofactor_pages
 from app.web.guards import redirect
 
 
@@ -22,6 +22,8 @@ routes: list[BaseRoute] = [
     Route("/account/2fa/confirm", twofactor_pages.confirm_enrolment, methods=["POST"]),
     Route("/account/2fa/recovery-codes", twofactor_pages.regenerate_codes, methods=["POST"]),
     Route("/account/2fa/disable", twofactor_pages.disable_twofactor, methods=["POST"]),
+    Route("/account/password", password_pages.password_page, methods=["GET"]),
+    Route("/account/password", password_pages.change_password, methods=["POST"]),
     Route("/account/sessions", session_pages.sessions_page, methods=["GET"]),
     Route("/account/sessions/revoke-others", session_pages.revoke_others, methods=["POST"]),
     Route("/account/sessions/{session_id}/revoke", session_pages.revoke, methods=["POST"]),
