@@ -77,31 +77,38 @@ async def signup(request: Request) -> Response:
         context = {"values": values, "errors": invalid.errors, "next": target}
         return render(request, "auth/signup.html", context, status_code=422)
     await request.app.state.jobs.deliver_mail()
-    response = redirect(request, "/verify-email?sent=1")
+    response = redirect(request, "/verify-email?sent=1" + _next_query(target))
     if token is not None:
         set_session_cookie(response, settings_of(request), token)
     return response
 
 
+def _next_query(target: str) -> str:
+    return "" if target == "/" else f"&next={quote(target, safe='')}"
+
+
 @login_required(verified=False)
 async def verify_notice(request: Request, user: User) -> Response:
+    target = safe_next(request.query_params.get("next"))
     if user.email_verified_at is not None:
-        return redirect(request, "/")
-    return render(request, "auth/verify_notice.html", {"email": user.email, "sent": "sent" in request.query_params})
+        return redirect(request, target)
+    context = {"email": user.email, "sent": "sent" in request.query_params, "next": target}
+    return render(request, "auth/verify_notice.html", context)
 
 
 @login_required(verified=False)
 async def resend_verification(request: Request, user: User) -> Response:
+    target = safe_next((await read_form(request)).get("next"))
     blocked = await rate_limited(request, ("verify.resend", str(user.id), 5, HOUR))
     if blocked:
-        context = {"email": user.email, "sent": False, "error": retry_message(blocked)}
+        context = {"email": user.email, "sent": False, "error": retry_message(blocked), "next": target}
         return render(request, "auth/verify_notice.html", context, status_code=429)
     async with db_of(request).public_session() as db:
         fresh = await db.get(User, user.id)
         if fresh is not None and fresh.email_verified_at is None:
-            await send_verification(db, settings_of(request), fresh)
+            await send_verification(db, settings_of(request), fresh, next_path="" if target == "/" else target)
     await request.app.state.jobs.deliver_mail()
-    return redirect(request, "/verify-email?sent=1")
+    return redirect(request, "/verify-email?sent=1" + _next_query(target))
 
 
 async def verify_email(request: Request) -> Response:

@@ -237,3 +237,21 @@ async def test_signup_carries_where_the_user_was_going_through_the_confirmation(
     # An off-site target never survives the trip.
     evil = client.get("/signup?next=//evil.example/x")
     assert 'name="next" value="/"' in evil.text
+
+
+async def test_sending_the_confirmation_again_keeps_where_the_user_was_going(client: TestClient, db: Database) -> None:
+    email = f"resend-{secrets.token_hex(3)}@example.com"
+    page = client.get("/signup?next=/invite/xyz789")
+    data = {"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD, "next": "/invite/xyz789"}
+    response = client.post("/signup", data=data)
+    assert response.headers["location"] == "/verify-email?sent=1&next=%2Finvite%2Fxyz789"
+    notice = client.get(response.headers["location"])
+    assert 'name="next" value="/invite/xyz789"' in notice.text
+    again = client.post("/verify-email/resend", data={"csrf_token": csrf_of(notice.text), "next": "/invite/xyz789"})
+    assert again.headers["location"] == "/verify-email?sent=1&next=%2Finvite%2Fxyz789"
+    async with db.public_session() as session:
+        mails = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == email)))
+    assert len(mails) == 2
+    link = re.search(r"/verify-email/(\S+)", mails[-1].body_text)
+    assert link
+    assert client.get(f"/verify-email/{link.group(1)}").headers["location"] == "/invite/xyz789"
