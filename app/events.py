@@ -2,7 +2,8 @@
 
 Postgres is the truth; these streams are the nervous system. Every state change worth showing live is
 published here as an :class:`Event` with an id (the Redis stream id), so any reader can resume from the last
-id it saw and lose nothing (``read_since``). The in-process fan-out to browser tabs lives in ``app.sse``.
+id it saw and lose nothing (``read_since``). The in-process fan-out to browser tabs lives in ``app.sse``
+(its hub in ``app.sse_hub``).
 
 Keys always carry the workspace id and are only ever built from validated parts::
 
