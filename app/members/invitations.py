@@ -104,10 +104,12 @@ def _page(
 
 async def _load(request: Request, token: str) -> tuple[InvitationView | None, str | None]:
     current = signed_in(request)
+    if current is not None:
+        # Its own unit of work: a refused lookup below rolls back, and a rollback expires what it loaded.
+        async with db_of(request).public_session() as db:
+            request.state.switcher_workspaces = await workspaces_of(db, current.user)
     try:
         async with db_of(request).public_session() as db:
-            if current is not None:
-                request.state.switcher_workspaces = await workspaces_of(db, current.user)
             view = await find_invitation(db, token)
     except MemberError as unknown:
         return None, str(unknown)

@@ -1,0 +1,89 @@
+"""Every unsafe page route, fed garbage by a signed-in owner: never a 500, always a real page.
+
+The routes come from the application's route table, so a new form is covered the day it is added. Each
+route gets an empty form, absurdly long values, repeated fields, NUL characters and unknown ids. (The JSON
+API gets the same treatment from schemathesis in tests/api.)
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.testclient import TestClient
+
+from app.config import Settings
+from app.db import Database
+from app.main import create_app
+from tests.helpers import http_client, log_in, workspace_with
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# Ending the test's own session would turn every later call into a redirect to /login.
+SKIP = {"/logout"}
+FIELDS = (
+    "name", "slug", "email", "emails", "password", "display_name", "role", "code", "required", "next",
+    "current_password", "new_password", "confirm", "issuer", "client_id", "client_secret", "allowed_domains",
+    "default_role", "enabled", "enforce_sso", "kind", "scope", "expires", "expires_on", "confirm_name",
+    "new_owner", "action", "actor", "from", "to", "require_2fa", "form_id", "identifier",
+)  # fmt: skip
+
+
+def unsafe_page_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
+    for route in routes:
+        if isinstance(route, Mount):
+            if not (prefix + route.path).startswith("/api"):
+                yield from unsafe_page_routes(list(route.routes), prefix + route.path)
+        elif isinstance(route, Route) and prefix + route.path not in SKIP:
+            for method in sorted((route.methods or set()) & UNSAFE):
+                yield method, prefix + route.path
+
+
+def garbage_forms() -> list[dict[str, str | list[str]]]:
+    return [
+        {},
+        {field: "x" * 5000 for field in FIELDS},
+        {field: ["a", "b"] for field in FIELDS},
+        {field: "nul\x00byte" for field in FIELDS},
+        {field: "<script>alert(1)</script>'\"" for field in FIELDS},
+        {field: "9" * 40 for field in FIELDS},
+    ]
+
+
+@pytest.fixture
+async def owner_client(settings: Settings, db: Database) -> AsyncIterator[tuple[TestClient, dict[str, str]]]:
+    workspace, (owner, member) = await workspace_with(db, f"garbage-{secrets.token_hex(3)}", ["member"])
+    with http_client(create_app(settings)) as client:
+        log_in(client, owner.email)
+        yield client, {"slug": workspace.slug, "user_id": str(member.id)}
+
+
+def fill(path: str, known: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).split(":")[0]
+        if name in known:
+            return known[name]
+        return str(uuid.uuid4()) if name.endswith("id") else secrets.token_urlsafe(16)
+
+    return re.sub(r"\{([^}]+)\}", value, path)
+
+
+async def test_no_unsafe_page_route_answers_500(
+    settings: Settings, owner_client: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, known = owner_client
+    routes = list(unsafe_page_routes(create_app(settings).routes))
+    assert len(routes) >= 20
+    failures: list[str] = []
+
+    for method, path in routes:
+        url = fill(path, known)
+        for form in garbage_forms():
+            token = client.cookies.get(settings.csrf_cookie) or ""
+            response = client.request(method, url, data={"csrf_token": token, **form})
+            if response.status_code >= 500 or "Traceback" in response.text:
+                failures.append(f"{method} {path} with {sorted(form)[:3]}…: {response.status_code}")
+    assert failures == []
