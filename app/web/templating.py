@@ -6,13 +6,15 @@ block of the same template (or another named block), so every page also works as
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -42,6 +44,34 @@ templates = Jinja2Blocks(
 )
 
 
+_IMPORT = re.compile(r'{%-?\s*from\s+"([^"]+)"\s+import\s+([\w\s,]+?)\s+with\s+context\s*-?%}')
+
+
+@lru_cache(maxsize=256)
+def _imports(name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The ``{% from "x" import a, b with context %}`` lines of a template (macros used by its blocks)."""
+    source, _, _ = templates.env.loader.get_source(templates.env, name)  # type: ignore[union-attr]
+    return tuple(
+        (module, tuple(part.strip() for part in names.split(",") if part.strip()))
+        for module, names in _IMPORT.findall(source)
+    )
+
+
+def render_block(request: Request, name: str, block: str, context: dict[str, Any]) -> str:
+    """One block of a template, with the macros the template imports at its top level.
+
+    Rendering a block alone skips the template's top-level code, so its ``{% from ... import ... %}`` lines
+    never run and a block that calls an imported macro would fail; import them here, in the same context.
+    """
+    values = {"request": request, **_common_context(request), **context}
+    template = templates.env.get_template(name)
+    for module_name, names in _imports(name):
+        module = templates.env.get_template(module_name).make_module(values)
+        for macro in names:
+            values[macro] = getattr(module, macro)
+    return "".join(template.blocks[block](template.new_context(values)))
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
 
@@ -58,7 +88,7 @@ def render(
     context = dict(context or {})
     response: Response
     if is_htmx(request) and block is not None:
-        response = templates.TemplateResponse(request, name, context, status_code=status_code, block_name=block)
+        response = HTMLResponse(render_block(request, name, block, context), status_code=status_code)
     else:
         response = templates.TemplateResponse(request, name, context, status_code=status_code)
     if "marid_flash" in request.cookies:

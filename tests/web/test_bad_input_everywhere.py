@@ -7,19 +7,14 @@ API gets the same treatment from schemathesis in tests/api.)
 
 from __future__ import annotations
 
-import re
-import secrets
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import pytest
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
 from app.config import Settings
-from app.db import Database
 from app.main import create_app
-from tests.helpers import http_client, log_in, workspace_with
+from tests.web.pages import fill, page_get_routes
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Ending the test's own session would turn every later call into a redirect to /login.
@@ -53,24 +48,6 @@ def garbage_forms() -> list[dict[str, str | list[str]]]:
     ]
 
 
-@pytest.fixture
-async def owner_client(settings: Settings, db: Database) -> AsyncIterator[tuple[TestClient, dict[str, str]]]:
-    workspace, (owner, member) = await workspace_with(db, f"garbage-{secrets.token_hex(3)}", ["member"])
-    with http_client(create_app(settings)) as client:
-        log_in(client, owner.email)
-        yield client, {"slug": workspace.slug, "user_id": str(member.id)}
-
-
-def fill(path: str, known: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1).split(":")[0]
-        if name in known:
-            return known[name]
-        return str(uuid.uuid4()) if name.endswith("id") else secrets.token_urlsafe(16)
-
-    return re.sub(r"\{([^}]+)\}", value, path)
-
-
 async def test_no_unsafe_page_route_answers_500(
     settings: Settings, owner_client: tuple[TestClient, dict[str, str]]
 ) -> None:
@@ -87,17 +64,6 @@ async def test_no_unsafe_page_route_answers_500(
             if response.status_code >= 500 or "Traceback" in response.text:
                 failures.append(f"{method} {path} with {sorted(form)[:3]}…: {response.status_code}")
     assert failures == []
-
-
-def page_get_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[str]:
-    for route in routes:
-        if isinstance(route, Mount):
-            if not (prefix + route.path).startswith(("/api", "/static")):
-                yield from page_get_routes(list(route.routes), prefix + route.path)
-        elif isinstance(route, Route) and "GET" in (route.methods or set()):
-            # The live stream never ends by itself; tests/workspaces/test_live.py feeds it bad input.
-            if not (prefix + route.path).endswith("/events"):
-                yield prefix + route.path
 
 
 async def test_no_page_answers_500_to_garbage_in_the_address(
