@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -36,7 +36,7 @@ def _common_context(request: Request) -> dict[str, Any]:
 
 
 # Autoescape is on for every template: agent output and user input are untrusted.
-templates = Jinja2Blocks(
+templates = Jinja2Templates(
     env=jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True, undefined=jinja2.StrictUndefined
     ),
