@@ -77,3 +77,39 @@ async def test_worker_events_stream_live_and_survive_a_cut(
     assert errors == []
     await page.screenshot(path="/tmp/marid-live-feed.png", full_page=True)
     await context.close()
+
+
+@pytest.mark.browser
+async def test_a_removed_member_is_shown_the_door_live(
+    browser: Browser, db: Database, settings: Settings, server_env: dict[str, str]
+) -> None:
+    import httpx
+
+    from tests.helpers import add_member
+
+    owner, member = await make_user(db, "door-owner"), await make_user(db, "door-member")
+    workspace = await make_workspace(db, owner, "door")
+    await add_member(db, workspace, member, "member")
+    port = free_port()
+    context = await browser.new_context()
+    await context.add_cookies(
+        [
+            {"name": name, "value": value, "url": f"http://127.0.0.1:{port}"}
+            for name, value in (await cookie_for(db, settings, member)).items()
+        ]
+    )
+    page = await context.new_page()
+    with web_server(server_env, port=port) as base:
+        await page.goto(f"{base}/w/{workspace.slug}")
+        await expect(page.locator("main h1")).to_have_text(workspace.name)
+        await page.wait_for_timeout(500)  # the stream is open
+        async with httpx.AsyncClient(base_url=base, cookies=await cookie_for(db, settings, owner)) as owner_client:
+            await owner_client.get(f"/w/{workspace.slug}/members")
+            token = owner_client.cookies.get(settings.csrf_cookie) or ""
+            removed = await owner_client.post(
+                f"/w/{workspace.slug}/members/{member.id}/remove", headers={"X-CSRF-Token": token}
+            )
+            assert removed.status_code in (200, 204, 303)
+        # Without touching the page, it learns it is no longer theirs.
+        await expect(page.locator("main h1")).to_have_text("Page not found", timeout=10_000)
+    await context.close()

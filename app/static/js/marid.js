@@ -58,6 +58,10 @@
       var full = since ? key + (key.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since) : url;
       var source = new EventSource(full);
       source.__maridKey = key;
+      // The server ends a stream with "forbidden" when the viewer lost access (removed, signed out), and
+      // with "reset" when events were missed beyond what it keeps: either way the page itself is stale.
+      source.addEventListener("forbidden", function () { source.close(); window.location.reload(); });
+      source.addEventListener("reset", function () { source.close(); window.location.reload(); });
       return source;
     };
   }
