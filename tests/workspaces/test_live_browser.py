@@ -56,6 +56,7 @@ async def test_worker_events_stream_live_and_survive_a_cut(
             await expect(page.locator(".empty-state")).to_be_visible()
             await page.wait_for_function("document.querySelector('[sse-connect]')['htmx-internal-data'] !== undefined")
             await page.wait_for_timeout(300)  # the stream is open
+            await expect(page.locator("[data-live-status]")).to_have_text("Live")
             await send_invitation_mail(db, settings, workspace.id, f"first-{tag}")
             first = page.locator("#activity-feed li", has_text=f"first-{tag}@example.com")
             await expect(first).to_have_count(1, timeout=15_000)
@@ -63,10 +64,11 @@ async def test_worker_events_stream_live_and_survive_a_cut(
         # The web process is gone: the tab's connection is cut. The worker keeps publishing.
         for index in range(1, 4):
             await send_invitation_mail(db, settings, workspace.id, f"missed{index}-{tag}")
-        await page.wait_for_timeout(1500)
+        await expect(page.locator("[data-live-status]")).to_have_text("Reconnecting…")
         with web_server(server_env, port=port):
             # The tab reconnects by itself (no reload) and resumes from the last event it saw.
             await expect(page.locator("#activity-feed li", has_text=f"missed3-{tag}")).to_have_count(1, timeout=20_000)
+            await expect(page.locator("[data-live-status]")).to_have_text("Live")
             await page.wait_for_timeout(1000)  # anything duplicated would have arrived by now
             texts = [text for text in await feed(page) if tag in text]
     expected = [

@@ -72,6 +72,17 @@
     }
   });
 
+  // Connection state next to live feeds: "Live" while the stream is open, "Reconnecting…" while it is not.
+  function setLiveStatus(event, text, kind) {
+    var host = event.target.closest ? event.target.closest("section, main") : null;
+    var badge = host ? host.querySelector("[data-live-status]") : null;
+    if (!badge) return;
+    badge.textContent = text;
+    badge.className = "badge live-status " + kind;
+  }
+  document.addEventListener("htmx:sseOpen", function (event) { setLiveStatus(event, "Live", "ok"); });
+  document.addEventListener("htmx:sseError", function (event) { setLiveStatus(event, "Reconnecting…", "warn"); });
+
   // Live feed items: keep the newest 50 and drop the empty state once something arrives.
   document.addEventListener("htmx:sseMessage", function (event) {
     var feed = event.target.closest ? event.target.closest("[data-feed]") : null;
