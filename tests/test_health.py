@@ -42,3 +42,6 @@ def test_errors_are_pages_and_headers_are_set(settings: Settings) -> None:
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert "strict-transport-security" not in headers
+        assert headers["cache-control"] == "no-store"
+        assert client.get("/api/v1/me").headers["cache-control"] == "no-store"
+        assert "no-store" not in client.get("/static/css/marid.css").headers.get("cache-control", "")

@@ -30,12 +30,15 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # Everything but the static files may carry account data: no cache keeps a copy (ASVS 14.3.2).
+        extra = [] if scope["path"].startswith("/static/") else [(b"cache-control", b"no-store")]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [
-                    header for header in self.headers if header[0] not in present
+                    header for header in [*self.headers, *extra] if header[0] not in present
                 ]
             await send(message)
 
