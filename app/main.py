@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -30,7 +33,7 @@ from app.security.ratelimit import RateLimiter
 from app.sse import Hub
 from app.sso import routes as sso_routes
 from app.web.csrf import CSRFMiddleware
-from app.web.errors import http_exception, server_error
+from app.web.errors import http_exception, server_error, service_unavailable
 from app.web.input_guard import InputGuardMiddleware
 from app.web.security_headers import SecurityHeadersMiddleware
 from app.web.templating import TEMPLATE_DIR
@@ -90,6 +93,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(AuthenticationMiddleware),
             Middleware(ApiKeyMiddleware),
         ],
-        exception_handlers={HTTPException: http_exception, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_exception,
+            RedisConnectionError: service_unavailable,
+            RedisTimeoutError: service_unavailable,
+            OperationalError: service_unavailable,
+            InterfaceError: service_unavailable,
+            Exception: server_error,
+        },
         lifespan=lifespan,
     )

@@ -45,3 +45,14 @@ def test_errors_are_pages_and_headers_are_set(settings: Settings) -> None:
         assert headers["cache-control"] == "no-store"
         assert client.get("/api/v1/me").headers["cache-control"] == "no-store"
         assert "no-store" not in client.get("/static/css/marid.css").headers.get("cache-control", "")
+
+
+def test_a_service_outage_is_a_clear_503_not_a_crash(settings: Settings) -> None:
+    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with TestClient(create_app(broken), raise_server_exceptions=False) as client:
+        page = client.get("/login")
+        token = page.cookies.get(broken.csrf_cookie) or client.cookies.get(broken.csrf_cookie)
+        response = client.post("/login", data={"csrf_token": token, "email": "a@example.com", "password": "x" * 12})
+        assert response.status_code == 503
+        assert "Temporarily unavailable" in response.text and "Try again" in response.text
+        assert response.headers["retry-after"] == "30"

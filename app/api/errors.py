@@ -24,6 +24,7 @@ DEFAULTS: dict[int, tuple[str, str]] = {
     422: ("validation_error", "The request is not valid."),
     429: ("rate_limited", "Too many requests."),
     500: ("internal_error", "Something went wrong. The error has been logged; please try again."),
+    503: ("service_unavailable", "A backing service cannot be reached right now; try again shortly."),
 }
 
 

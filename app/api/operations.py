@@ -90,7 +90,7 @@ class Operation:
     def errors(self) -> list[int]:
         """Every error status the operation can answer with (all documented in the OpenAPI document)."""
         # 400: a NUL character in the address (app.web.input_guard), refused before any route.
-        found = {400, 401, 403, 429, 500}
+        found = {400, 401, 403, 429, 500, 503}
         if self.workspace_scoped or any(name.endswith("_id") for name in self.path_params):
             found.add(404)
         # Mutations can be refused by a business rule even without input to validate.

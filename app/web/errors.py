@@ -21,6 +21,7 @@ TITLES = {
     413: "Too large",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Temporarily unavailable",
 }
 
 
@@ -47,3 +48,11 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "The error has been logged. Please try again.")
+
+
+async def service_unavailable(request: Request, exc: Exception) -> Response:
+    """A backing service (PostgreSQL, Redis) could not be reached: say so, and that trying again helps."""
+    logger.warning("backing service unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    response = error_response(request, 503, "Marid cannot reach one of its services right now. Try again in a minute.")
+    response.headers["Retry-After"] = "30"
+    return response
