@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
+from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.db import Database
@@ -82,6 +83,19 @@ def server_env(settings: Settings) -> dict[str, str]:
         "MARID_DATABASE_URL": settings.database_url,
         "MARID_REDIS_URL": settings.redis_url,
     }
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """One browser-like HTTP client on the whole app (its own address, redirects not followed).
+
+    Modules that need a different client (another app, other defaults) define their own ``client``.
+    """
+    from app.main import create_app
+    from tests.helpers import http_client
+
+    with http_client(create_app(settings)) as test_client:
+        yield test_client
 
 
 CHROMIUM_ARGS = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,12 +14,10 @@ from app.apikeys.models import ApiKey
 from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.auth.sessions import now
-from app.config import Settings
 from app.db import Database
-from app.main import create_app
 from app.tenants.models import Workspace
 from tests.apikeys.helpers import bearer, load_key, make_key
-from tests.helpers import csrf_of, http_client, log_in, workspace_with
+from tests.helpers import csrf_of, log_in, workspace_with
 
 TOKEN = re.compile(r"marid_[ps]k_[0-9A-Za-z]{38}")
 
@@ -38,12 +35,6 @@ class Team:
 async def team(db: Database) -> Team:
     workspace, (owner, member, viewer) = await workspace_with(db, "keypage", ["member", "viewer"])
     return Team(workspace, owner, member, viewer, f"/w/{workspace.slug}/api-keys")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with http_client(create_app(settings)) as test_client:
-        yield test_client
 
 
 def form_of(client: TestClient, url: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,17 +12,9 @@ from starlette.testclient import TestClient
 
 from app.audit.models import AuditEvent
 from app.auth.models import User
-from app.config import Settings
 from app.db import Database
-from app.main import create_app
 from app.tenants.models import Workspace
-from tests.helpers import add_member, http_client, log_in, make_user, make_workspace
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with http_client(create_app(settings)) as test_client:
-        yield test_client
+from tests.helpers import add_member, log_in, make_user, make_workspace
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,11 +15,9 @@ from app.auth.models import User
 from app.config import Settings
 from app.db import Database
 from app.mail.models import OutboxMessage
-from app.main import create_app
 from app.tenants.models import Invitation, Membership, Workspace
 from tests.helpers import (
     count,
-    http_client,
     log_in,
     make_user,
     make_workspace,
@@ -28,12 +25,6 @@ from tests.helpers import (
     role_of,
     workspace_with,
 )
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with http_client(create_app(settings)) as test_client:
-        yield test_client
 
 
 @dataclass

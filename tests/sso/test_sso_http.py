@@ -4,7 +4,6 @@ and "Require single sign-on" against password sign-in."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,12 +25,6 @@ from tests.sso.conftest import CLIENT_ID, CLIENT_SECRET, StartProvider
 from tests.sso.helpers import add_member, audit_actions, configure, count, make_user, make_workspace
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with http_client(create_app(settings)) as test_client:
-        yield test_client
 
 
 def other_client(settings: Settings) -> TestClient:

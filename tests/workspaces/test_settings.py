@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -12,17 +11,9 @@ from starlette.testclient import TestClient
 from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.auth.sessions import now
-from app.config import Settings
 from app.db import Database, schema_for
-from app.main import create_app
 from app.tenants.models import Workspace
-from tests.helpers import http_client, log_in, post, role_of, workspace_with
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with http_client(create_app(settings)) as test_client:
-        yield test_client
+from tests.helpers import log_in, post, role_of, workspace_with
 
 
 @dataclass
