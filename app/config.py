@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db import Database
+from app.security.crypto import Keyring
+
 if TYPE_CHECKING:
     from app.events import Retention, TopicKind
 
@@ -55,6 +58,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "Marid <no-reply@marid.local>"
     db_pool_size: int = 10
+    # Tenant connections log in as each workspace's role: keep pools for this many recently used workspaces,
+    # with this many connections each (plus as many again in bursts).
+    tenant_pool_workspaces: int = 32
+    tenant_pool_connections: int = 2
+    # Where tenant connections go, if not where MARID_DATABASE_URL points (say, PgBouncer); its user and
+    # password are ignored (each workspace logs in as itself).
+    tenant_database_url: str = ""
     log_level: str = "info"
 
     @property
@@ -71,6 +81,21 @@ class Settings(BaseSettings):
             TopicKind.SWARM: Retention(maxlen=self.events_run_maxlen, ttl_seconds=week),
             TopicKind.SESSION: Retention(maxlen=self.events_session_maxlen, ttl_seconds=week),
         }
+
+    def keyring(self) -> Keyring:
+        """The master keys (MARID_ENCRYPTION_KEY) that protect every secret Marid stores."""
+        return Keyring(self.encryption_key.get_secret_value())
+
+    def database(self, *, pool_size: int | None = None) -> Database:
+        """This process's engines, configured from the settings."""
+        return Database(
+            self.database_url,
+            pool_size=pool_size or self.db_pool_size,
+            keyring=self.keyring(),
+            tenant_workspaces=self.tenant_pool_workspaces,
+            tenant_connections=self.tenant_pool_connections,
+            tenant_url=self.tenant_database_url or None,
+        )
 
     @property
     def session_cookie(self) -> str:

@@ -24,7 +24,6 @@ from app.apikeys.auth import ApiKeyMiddleware
 from app.auth import routes as auth_routes
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
-from app.db import Database
 from app.dev import routes as dev_routes
 from app.events import EventBus
 from app.jobs import Jobs
@@ -69,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.db = settings.database()
         app.state.redis = Redis.from_url(settings.redis_url)
         app.state.rate_limiter = RateLimiter(app.state.redis)
         app.state.jobs = Jobs(settings.redis_url)

@@ -7,6 +7,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.roles import RoleSecrets
 from app.tenants.migrations import MigrationReport, ProgressCallback, upgrade_all_workspaces
 from app.tenants.scripts import TenantScripts, default_scripts
 from migrations import PUBLIC_DIR
@@ -33,6 +34,7 @@ async def migrate_everything(
     concurrency: int = 4,
     scripts: TenantScripts = default_scripts,
     progress: ProgressCallback | None = None,
+    role_secrets: RoleSecrets | None = None,
 ) -> MigrationReport:
     """Public first, then the workspaces; one migrator at a time across all processes."""
     async with engine.connect() as lock_connection:
@@ -40,7 +42,9 @@ async def migrate_everything(
         await lock_connection.commit()
         try:
             await upgrade_public(engine)
-            return await upgrade_all_workspaces(engine, concurrency=concurrency, scripts=scripts, progress=progress)
+            return await upgrade_all_workspaces(
+                engine, concurrency=concurrency, scripts=scripts, progress=progress, role_secrets=role_secrets
+            )
         finally:
             await lock_connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
             await lock_connection.commit()

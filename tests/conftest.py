@@ -68,8 +68,8 @@ def settings(services: Services, database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = settings.database()
     yield database
     await database.dispose()
 

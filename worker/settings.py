@@ -22,7 +22,7 @@ async def startup(ctx: Context) -> None:
     settings = get_settings()
     settings.check()
     ctx["settings"] = settings
-    ctx["db"] = Database(settings.database_url, pool_size=settings.db_pool_size)
+    ctx["db"] = settings.database()
     ctx["events_redis"] = Redis.from_url(settings.redis_url)
     activity.use_bus(EventBus(ctx["events_redis"], retention=settings.event_retention()))
 

@@ -14,6 +14,8 @@ from app.db import TenantBase
 
 class AuditEvent(TenantBase):
     __tablename__ = "audit_events"
+    # The workspace role may INSERT and SELECT only (app.tenants.grants); a trigger refuses the rest to all.
+    __table_args__ = {"info": {"append_only": True}}
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)

@@ -23,6 +23,7 @@ from types import FrameType
 from app.cli.migrate import run_migrate
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.embedded.util import child_command, port_is_free, stop_process
+from app.security.crypto import Keyring
 
 
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
@@ -82,7 +83,7 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
             "MARID_BASE_URL": f"http://127.0.0.1:{port}",
         }
         os.environ.update(env)
-        if asyncio.run(run_migrate(database_url)) != 0:
+        if asyncio.run(run_migrate(database_url, keyring=Keyring(env["MARID_ENCRYPTION_KEY"]))) != 0:
             return 1
         for argv in (["web", "--port", str(port)], ["worker"]):
             children.append(

@@ -10,17 +10,23 @@ from tqdm import tqdm
 from app.config import get_settings
 from app.db import Database
 from app.migrate import migrate_everything
+from app.security.crypto import Keyring
 from app.tenants.scripts import TenantScripts, default_scripts
 
 
 async def run_migrate(
     database_url: str,
     *,
+    keyring: Keyring | None = None,
     concurrency: int | None = None,
     quiet: bool = False,
     scripts: TenantScripts = default_scripts,
 ) -> int:
-    db = Database(database_url, pool_size=max(2, (concurrency or get_settings().migrate_concurrency) + 1))
+    db = Database(
+        database_url,
+        pool_size=max(2, (concurrency or get_settings().migrate_concurrency) + 1),
+        keyring=keyring or get_settings().keyring(),
+    )
     bars: list[tqdm[Any]] = []
 
     def progress(done: int, total: int) -> None:
@@ -36,6 +42,7 @@ async def run_migrate(
             concurrency=concurrency or get_settings().migrate_concurrency,
             scripts=scripts,
             progress=progress,
+            role_secrets=db.role_secrets,
         )
     finally:
         for bar in bars:

@@ -39,9 +39,13 @@ def find_bindir() -> Path:
 class EmbeddedPostgres:
     """``start()`` initialises the cluster on first use and reuses it afterwards; ``stop()`` shuts it down.
 
-    The cluster trusts connections from 127.0.0.1 only and has no unix socket. Superuser ``postgres``
-    creates the application role (LOGIN CREATEROLE, not superuser) and database.
+    The cluster listens on 127.0.0.1 only and has no unix socket. It trusts the superuser ``postgres`` and
+    the application role (which ``postgres`` creates: LOGIN CREATEROLE, not superuser, owner of its
+    database); every other role, the workspaces' login roles, must prove its password (SCRAM), as in
+    production.
     """
+
+    APP_ROLE = "marid"
 
     def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
         self.data_dir = data_dir.resolve()
@@ -99,9 +103,19 @@ class EmbeddedPostgres:
         probe = child_command(["test", "-w", str(self.data_dir)], user=self.user)
         return subprocess.run(probe, check=False).returncode == 0
 
+    def _write_hba(self) -> None:
+        # Rewritten at every start, so clusters made by older releases (trust for all) get the same rules.
+        (self.data_dir / "pg_hba.conf").write_text(
+            "# Written by Marid at every start (app/embedded/postgres.py).\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            f"host all {self.APP_ROLE} 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+
     def start(self, timeout: float = 30) -> None:
         if not self.initialised():
             self.init()
+        self._write_hba()
         options = [
             "-c", f"port={self.port}",
             "-c", "listen_addresses=127.0.0.1",
@@ -139,10 +153,10 @@ class EmbeddedPostgres:
     def superuser_dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def app_url(self, database: str = "marid", role: str = "marid") -> str:
+    def app_url(self, database: str = "marid", role: str = APP_ROLE) -> str:
         return f"postgresql+asyncpg://{role}@127.0.0.1:{self.port}/{database}"
 
-    async def ensure_database(self, database: str = "marid", role: str = "marid") -> str:
+    async def ensure_database(self, database: str = "marid", role: str = APP_ROLE) -> str:
         """Create the application role and database if missing; returns the SQLAlchemy URL."""
         import asyncpg
 

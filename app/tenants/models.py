@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, String, func, text
+from sqlalchemy import Boolean, DateTime, ForeignKey, String, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,9 @@ class Workspace(PublicBase):
     schema_revision: Mapped[str | None] = mapped_column(String(32))
     # Members without 2FA are sent to enrolment before they can use the workspace.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The password of the workspace's login role ``ws_<id>``, encrypted (app.db.roles); NULL only for a
+    # workspace made before workspaces had login roles, until `marid migrate` converts it.
+    db_password_enc: Mapped[str | None] = mapped_column(Text, deferred=True)
 
 
 class Membership(PublicBase):

@@ -1,9 +1,10 @@
 """Create and drop workspace schemas and roles.
 
-A workspace is a Postgres role ``ws_<id>`` (NOLOGIN, member of nothing) owning schema ``ws_<id>`` and every
-table in it. The application's login role is made a member, so it can ``SET LOCAL ROLE`` into it; the
-workspace role has no rights anywhere else. Everything happens in the caller's transaction, so a failed
-provisioning leaves no role, no schema and no row behind.
+A workspace is a Postgres login role ``ws_<id>`` (member of nothing, and nothing is a member of it) and a
+schema ``ws_<id>`` that the application role owns. The workspace role gets only the privileges of
+:mod:`app.tenants.grants` in that schema and none anywhere else; tenant sessions log in as it (see
+:mod:`app.db`). Everything happens in the caller's transaction, so a failed provisioning leaves no role,
+no schema and no row behind.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import quote_ident, schema_for
+from app.db.roles import RoleSecrets, new_role_password, scram_verifier
+from app.tenants.grants import grants_sql
 from app.tenants.scripts import TenantScripts, default_scripts
 
 
@@ -27,22 +30,31 @@ async def run_script(connection: AsyncConnection, sql: str) -> None:
     await raw.driver_connection.execute(sql)
 
 
+def role_sql(workspace_id: str, password: str) -> str:
+    """The login role of a workspace. Postgres gets the SCRAM verifier, never the password itself."""
+    name = quote_ident(schema_for(workspace_id))
+    # NOINHERIT and no memberships: the role's rights are exactly its grants. The verifier is base64 and
+    # '$:' only, made here: nothing in it needs quoting.
+    return f"CREATE ROLE {name} LOGIN NOINHERIT PASSWORD '{scram_verifier(password)}';"
+
+
+def schema_sql(workspace_id: str, scripts: TenantScripts) -> str:
+    schema = schema_for(workspace_id)
+    return f"CREATE SCHEMA {quote_ident(schema)};" + scripts.upgrade_sql_for(schema, None) + grants_sql(workspace_id)
+
+
 async def create_workspace_schema(
-    connection: AsyncConnection, workspace_id: str, scripts: TenantScripts = default_scripts
+    connection: AsyncConnection,
+    workspace_id: str,
+    role_secrets: RoleSecrets,
+    scripts: TenantScripts = default_scripts,
 ) -> str:
     """Create role, schema and tables at the current tenant head; returns the head revision."""
-    name = quote_ident(schema_for(workspace_id))
-    await run_script(
-        connection,
-        f"CREATE ROLE {name} NOLOGIN NOINHERIT;"
-        f"GRANT {name} TO CURRENT_USER;"
-        f"CREATE SCHEMA {name} AUTHORIZATION {name};"
-        # Objects created from here on are owned by the workspace role.
-        f"SET LOCAL ROLE {name};" + scripts.upgrade_sql_for(schema_for(workspace_id), None) + "RESET ROLE;",
-    )
+    password = new_role_password()
+    await run_script(connection, role_sql(workspace_id, password) + schema_sql(workspace_id, scripts))
     await connection.execute(
-        text("UPDATE public.workspaces SET schema_revision = :rev WHERE id = :id"),
-        {"rev": scripts.head, "id": workspace_id},
+        text("UPDATE public.workspaces SET schema_revision = :rev, db_password_enc = :sealed WHERE id = :id"),
+        {"rev": scripts.head, "sealed": role_secrets.seal(workspace_id, password), "id": workspace_id},
     )
     return scripts.head
 

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import role_secrets_of
 from app.tenants.models import Membership, Workspace
 from app.tenants.provisioning import create_workspace_schema, drop_workspace_schema
 from app.tenants.scripts import TenantScripts, default_scripts
@@ -62,7 +63,11 @@ async def create_workspace(
     if owner_id is not None:
         session.add(Membership(workspace_id=workspace.id, user_id=owner_id, role="owner"))
         await session.flush()
-    workspace.schema_revision = await create_workspace_schema(await session.connection(), workspace.id, scripts)
+    workspace.schema_revision = await create_workspace_schema(
+        await session.connection(), workspace.id, role_secrets_of(session), scripts
+    )
+    # The row was updated behind the ORM's back (revision and sealed password): load them on next access.
+    session.expire(workspace, ["db_password_enc"])
     return workspace
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from app.db import Database
 from app.embedded import free_port
+from app.security.crypto import Keyring
 from app.tenants.models import Workspace
 from app.tenants.service import create_workspace
 
@@ -54,16 +55,21 @@ def _wait_gone(pids: list[int], timeout: float = 20) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-async def _create(database_url: str) -> str:
-    db = Database(database_url, pool_size=1)
+def _keyring(data_dir: Path) -> Keyring:
+    """The master key `marid dev` made on first start and keeps in its data folder."""
+    return Keyring(json.loads((data_dir / "dev-secrets.json").read_text())["MARID_ENCRYPTION_KEY"])
+
+
+async def _create(database_url: str, keyring: Keyring) -> str:
+    db = Database(database_url, pool_size=1, keyring=keyring)
     async with db.public_session() as session:
         workspace = await create_workspace(session, name="Kept", slug="kept")
     await db.dispose()
     return workspace.id
 
 
-async def _still_there(database_url: str, workspace_id: str) -> bool:
-    db = Database(database_url, pool_size=1)
+async def _still_there(database_url: str, workspace_id: str, keyring: Keyring) -> bool:
+    db = Database(database_url, pool_size=1, keyring=keyring)
     async with db.public_session() as session:
         kept = await session.get(Workspace, workspace_id)
     async with db.tenant_session(workspace_id) as session:
@@ -87,7 +93,7 @@ def test_dev_start_stop_restart_keeps_data(tmp_path: Path) -> None:
         assert json.load(response)["status"] == "ready"
     with urllib.request.urlopen(runtime["url"] + "/") as response:
         assert b"Marid" in response.read()
-    workspace_id = asyncio.run(_create(runtime["database_url"]))
+    workspace_id = asyncio.run(_create(runtime["database_url"], _keyring(data_dir)))
 
     first.send_signal(signal.SIGINT)
     assert first.wait(60) == 0
@@ -96,7 +102,7 @@ def test_dev_start_stop_restart_keeps_data(tmp_path: Path) -> None:
 
     second = _start(data_dir, port, tmp_path / "dev-second.log")
     runtime = json.loads((data_dir / "dev.json").read_text())
-    assert asyncio.run(_still_there(runtime["database_url"], workspace_id))
+    assert asyncio.run(_still_there(runtime["database_url"], workspace_id, _keyring(data_dir)))
 
     # Even a supervisor killed without warning takes its children with it.
     pids = list(runtime["pids"].values())

@@ -24,6 +24,7 @@ import yaml
 from app.db import Database
 from app.embedded import EmbeddedPostgres
 from app.migrate import migrate_everything
+from app.security.crypto import Keyring, new_key
 from app.tenants.service import create_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,7 +226,7 @@ async def test_postgres_init_script_makes_a_role_that_can_run_marid(fresh_postgr
 
     # What compose's migrate service and then web do, as that role: migrate, then provision a workspace
     # (which creates a role of its own: CREATEROLE at work).
-    db = Database(fresh_postgres.app_url(), pool_size=2)
+    db = Database(fresh_postgres.app_url(), pool_size=2, keyring=Keyring(new_key()))
     try:
         await migrate_everything(db.engine)
         async with db.public_session() as session:

@@ -1,4 +1,10 @@
-"""A workspace session reaches its own schema only: Postgres itself refuses everything else."""
+"""A workspace session reaches its own schema only: Postgres itself refuses everything else.
+
+What the database enforces, pinned here: a tenant session is a connection logged in as the workspace's own
+role, which holds privileges in its own schema only and is a member of no other role. So a query bug (a
+wrong table, a missing filter) and also arbitrary SQL (``SET ROLE``, ``set_config('role', ...)``,
+``SET SESSION AUTHORIZATION``) cannot reach another workspace or the platform tables.
+"""
 
 from __future__ import annotations
 
@@ -124,3 +130,40 @@ async def test_current_user_is_the_workspace_role(db: Database, two_workspaces: 
 def test_schema_names_come_only_from_workspace_ids(bad: str) -> None:
     with pytest.raises(ValueError, match="not a workspace id"):
         schema_for(bad)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SET ROLE {other}",
+        "SET LOCAL ROLE {other}",
+        "SELECT set_config('role', '{other}', false)",
+        "SELECT set_config('role', '{app}', true)",
+        "SET ROLE {app}",
+        "SET SESSION AUTHORIZATION {other}",
+        "SET SESSION AUTHORIZATION {app}",
+        "RESET ROLE; SELECT * FROM {other}.audit_events",
+        "CREATE TEMP TABLE stash (x text)",
+        "CREATE SCHEMA planted",
+        "CREATE ROLE planted",
+        "GRANT {other} TO {own}",
+        "COPY (SELECT 1) TO '/tmp/marid-copy-test'",
+        "SELECT pg_read_file('/etc/passwd')",
+    ],
+)
+async def test_arbitrary_sql_cannot_become_another_workspace(
+    db: Database, two_workspaces: tuple[Workspace, Workspace], statement: str
+) -> None:
+    """Unlike ``SET LOCAL ROLE`` from a shared login, a workspace's own login cannot switch identities."""
+    alpha, beta = two_workspaces
+    async with db.engine.connect() as connection:
+        app_role = await connection.scalar(text("SELECT current_user"))
+    sql = statement.format(other=schema_for(beta.id), own=schema_for(alpha.id), app=app_role)
+    with pytest.raises(DBAPIError, match="permission denied|must be|must have admin option"):
+        async with db.tenant_session(alpha.id) as session:
+            for part in sql.split("; "):
+                await session.execute(text(part))
+    # And the connection it ran on is still only alpha.
+    async with db.tenant_session(alpha.id) as session:
+        assert await session.scalar(text("SELECT current_user")) == schema_for(alpha.id)
+        assert await session.scalar(text("SELECT session_user")) == schema_for(alpha.id)

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.cli.migrate import run_migrate
-from app.db import Database, schema_for
+from app.config import DEV_ENCRYPTION_KEY
+from app.db import Database, quote_ident, schema_for
+from app.security.crypto import Keyring
 from app.tenants.migrations import upgrade_all_workspaces
-from app.tenants.scripts import TenantScripts
-from app.tenants.service import create_workspace
+from app.tenants.provisioning import run_script
+from app.tenants.scripts import TenantScripts, default_scripts
+from app.tenants.service import create_workspace, new_workspace_id
 from migrations import TENANT_DIR
 from tests.conftest import Services
 
@@ -55,7 +59,7 @@ def scripts_with_next_revision(tmp_path: Path) -> TenantScripts:
 @pytest.fixture
 async def fresh_db(services: Services) -> Database:
     url = await services.new_database(f"migrate_{secrets.token_hex(4)}")
-    return Database(url, pool_size=6)
+    return Database(url, pool_size=6, keyring=Keyring(DEV_ENCRYPTION_KEY))
 
 
 async def _make_workspaces(db: Database, count: int) -> list[str]:
@@ -143,4 +147,69 @@ async def test_cli_reports_the_failing_schema(
     assert code == 1
     err = capsys.readouterr().err
     assert f"schema {schema_for(ids[0])} failed" in err and "run `marid migrate` again" in err
+    await fresh_db.dispose()
+
+
+async def test_new_tables_and_columns_are_usable_by_the_workspace_role(fresh_db: Database, tmp_path: Path) -> None:
+    """DDL runs as the owning application role; the grants are applied again after it."""
+    [workspace_id] = await _make_workspaces(fresh_db, 1)
+    scripts = scripts_with_next_revision(tmp_path)
+    assert (await upgrade_all_workspaces(fresh_db.engine, scripts=scripts)).ok
+    async with fresh_db.tenant_session(workspace_id) as session:
+        await session.execute(
+            text(f"INSERT INTO {schema_for(workspace_id)}.audit_events (action, severity) VALUES ('x', 'high')")
+        )
+        assert await session.scalar(text(f"SELECT severity FROM {schema_for(workspace_id)}.audit_events")) == "high"
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await session.execute(text(f"UPDATE {schema_for(workspace_id)}.alembic_version SET version_num = 'x'"))
+    await fresh_db.dispose()
+
+
+async def test_workspaces_of_the_first_design_are_converted(fresh_db: Database) -> None:
+    """Before login roles, a workspace role was NOLOGIN, owned its schema, and the app role was its member."""
+    workspace_id = new_workspace_id()
+    schema = schema_for(workspace_id)
+    name = quote_ident(schema)
+    async with fresh_db.engine.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO public.workspaces (id, slug, name, schema_revision) VALUES (:id, :slug, 'Old', :rev)"),
+            {"id": workspace_id, "slug": f"old-{workspace_id}", "rev": default_scripts.head},
+        )
+        await run_script(
+            connection,
+            f"CREATE ROLE {name} NOLOGIN NOINHERIT; GRANT {name} TO CURRENT_USER;"
+            f"CREATE SCHEMA {name} AUTHORIZATION {name}; SET LOCAL ROLE {name};"
+            + default_scripts.upgrade_sql_for(schema, None)
+            + f"INSERT INTO {name}.audit_events (action) VALUES ('kept.from.before'); RESET ROLE;",
+        )
+    # Without the keyring the conversion cannot seal the new password: it says so and changes nothing.
+    refused = await upgrade_all_workspaces(fresh_db.engine)
+    assert refused.failure is not None and "keyring" in refused.failure.message
+
+    report = await upgrade_all_workspaces(fresh_db.engine, role_secrets=fresh_db.role_secrets)
+    assert report.ok and report.upgraded == [workspace_id]
+    async with fresh_db.engine.connect() as connection:
+        app_role = await connection.scalar(text("SELECT current_user"))
+        owners = set(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT relowner::regrole::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = :s UNION SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = :s"
+                    ),
+                    {"s": schema},
+                )
+            ).scalars()
+        )
+        members = await connection.scalar(
+            text("SELECT count(*) FROM pg_auth_members WHERE roleid = CAST(:s AS regrole)"), {"s": schema}
+        )
+    assert owners == {app_role} and members == 0
+    async with fresh_db.tenant_session(workspace_id) as session:
+        assert await session.scalar(text("SELECT current_user")) == schema
+        assert await session.scalar(text(f"SELECT action FROM {name}.audit_events")) == "kept.from.before"
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await session.execute(text(f"DELETE FROM {name}.audit_events"))
+    again = await upgrade_all_workspaces(fresh_db.engine, role_secrets=fresh_db.role_secrets)
+    assert again.ok and again.pending == 0
     await fresh_db.dispose()

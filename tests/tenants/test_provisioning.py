@@ -38,12 +38,25 @@ async def test_provision_then_deprovision(db: Database) -> None:
         )
         role = (
             await connection.execute(
-                text("SELECT rolcanlogin, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = :n"), {"n": name}
+                text("SELECT rolcanlogin, rolsuper, rolcreaterole, rolinherit FROM pg_roles WHERE rolname = :n"),
+                {"n": name},
             )
         ).one()
+        app_role = await connection.scalar(text("SELECT current_user"))
+        schema_owner = await connection.scalar(
+            text("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = :n"), {"n": name}
+        )
+        memberships = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_auth_members WHERE roleid = CAST(:n AS regrole) "
+                "OR member = CAST(:n AS regrole) OR member = CAST(current_user AS regrole)"
+            ),
+            {"n": name},
+        )
     assert version == default_scripts.head == workspace.schema_revision
-    assert owners == {name}, "every table belongs to the workspace role"
-    assert tuple(role) == (False, False, False)
+    assert owners == {app_role} and schema_owner == app_role, "the application role owns schema and tables"
+    assert tuple(role) == (True, False, False, False), "a plain login role"
+    assert memberships == 0, "no role is a member of another: the workspace role cannot become anyone else"
 
     async with db.public_session() as session:
         loaded = await session.get(Workspace, workspace.id)

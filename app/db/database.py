@@ -1,0 +1,103 @@
+"""The engines of one process: the application role's pool, and the workspaces' own login pools."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from app.db.base import TENANT_SCHEMA, schema_for
+from app.db.roles import RoleSecrets
+from app.db.tenant_engines import TenantEngines
+from app.security.crypto import Keyring
+
+_ROLE_SECRETS = "marid.role_secrets"
+
+
+class UnknownWorkspace(LookupError):
+    """No workspace with this id (never created, or deleted), or it has no login role yet."""
+
+
+class Database:
+    """Create once per process (app or worker) and dispose on shutdown.
+
+    ``keyring`` opens the workspace roles' passwords; without it, public sessions work and tenant sessions
+    and provisioning refuse (say, a one-off script that only reads platform tables).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        keyring: Keyring | None = None,
+        tenant_workspaces: int = 32,
+        tenant_connections: int = 2,
+        tenant_url: str | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # Recycle connections so one backend does not collect the relcache of thousands of schemas.
+            pool_recycle=900,
+            echo=echo,
+        )
+        self.role_secrets = RoleSecrets(keyring) if keyring is not None else None
+        self.tenants = TenantEngines(
+            make_url(tenant_url or url),
+            self._role_password,
+            max_workspaces=tenant_workspaces,
+            connections=tenant_connections,
+            echo=echo,
+        )
+
+    async def dispose(self) -> None:
+        await self.tenants.dispose()
+        await self.engine.dispose()
+
+    async def _role_password(self, workspace_id: str) -> str:
+        secrets = self._secrets()
+        async with self.engine.connect() as connection:
+            sealed = await connection.scalar(
+                text("SELECT db_password_enc FROM public.workspaces WHERE id = :id"), {"id": workspace_id}
+            )
+        if sealed is None:
+            raise UnknownWorkspace(f"no workspace {workspace_id!r} with a login role")
+        return secrets.open(workspace_id, sealed)
+
+    def _secrets(self) -> RoleSecrets:
+        if self.role_secrets is None:
+            raise RuntimeError("this Database was made without a keyring: it cannot reach workspace schemas")
+        return self.role_secrets
+
+    @asynccontextmanager
+    async def public_session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work on platform tables; commits when the block ends without an exception."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            if self.role_secrets is not None:
+                session.info[_ROLE_SECRETS] = self.role_secrets
+            yield session
+
+    @asynccontextmanager
+    async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:
+        """A unit of work inside one workspace, on a connection logged in as that workspace's role."""
+        schema = schema_for(workspace_id)
+        engine = await self.tenants.engine(workspace_id)
+        bound = engine.execution_options(schema_translate_map={TENANT_SCHEMA: schema})
+        async with AsyncSession(bound, expire_on_commit=False) as session, session.begin():
+            yield session
+
+
+def role_secrets_of(session: AsyncSession) -> RoleSecrets:
+    """The role secrets of the Database that opened ``session`` (provisioning seals new passwords with them)."""
+    secrets = session.info.get(_ROLE_SECRETS)
+    if not isinstance(secrets, RoleSecrets):
+        raise RuntimeError("this session's Database has no keyring: it cannot create workspace roles")
+    return secrets
