@@ -53,6 +53,10 @@ class TenantEngines:
     def __len__(self) -> int:
         return len(self._engines)
 
+    def __contains__(self, workspace_id: object) -> bool:
+        """Whether the workspace has a pool now (its next session needs no log-in)."""
+        return workspace_id in self._engines
+
     async def engine(self, workspace_id: str) -> AsyncEngine:
         engine = self._engines.get(workspace_id)
         if engine is not None:

@@ -47,11 +47,13 @@ class EmbeddedPostgres:
 
     APP_ROLE = "marid"
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int | None = None, durable: bool = True, bindir: Path | None = None
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.durable = durable
-        self.bindir = find_bindir()
+        self.bindir = bindir or find_bindir()
         self.user = unprivileged_user()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir.parent / "postgres.log"

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import quote_ident, schema_for
 from app.db.roles import RoleSecrets, new_role_password, scram_verifier
-from app.tenants.grants import grants_sql
+from app.tenants.grants import default_privileges_sql, existing_objects_sql, restrictions_sql
 from app.tenants.provisioning import run_script
 from app.tenants.scripts import TenantScripts, default_scripts
 
@@ -67,7 +67,7 @@ def convert_legacy_role_sql(workspace_id: str, password: str) -> str:
     return (
         f"REASSIGN OWNED BY {name} TO CURRENT_USER;"
         f"ALTER ROLE {name} LOGIN NOINHERIT PASSWORD '{scram_verifier(password)}';"
-        f"REVOKE {name} FROM CURRENT_USER;"
+        f"REVOKE {name} FROM CURRENT_USER;" + default_privileges_sql(workspace_id) + existing_objects_sql(workspace_id)
     )
 
 
@@ -108,8 +108,9 @@ async def upgrade_workspace(
             script += scripts.upgrade_sql_for(schema, current)
             changed = True
         if changed:
-            # DDL runs as the application role (the owner); the workspace role gets its grants again after.
-            await run_script(connection, script + grants_sql(workspace_id))
+            # DDL runs as the application role (the owner): new tables get the workspace role's default
+            # privileges; history and bookkeeping lose their write rights again.
+            await run_script(connection, script + restrictions_sql(workspace_id))
         await connection.execute(
             text("UPDATE public.workspaces SET schema_revision = :head WHERE id = :id"),
             {"head": scripts.head, "id": workspace_id},

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import quote_ident, schema_for
 from app.db.roles import RoleSecrets, new_role_password, scram_verifier
-from app.tenants.grants import grants_sql
+from app.tenants.grants import default_privileges_sql, restrictions_sql
 from app.tenants.scripts import TenantScripts, default_scripts
 
 
@@ -40,7 +40,12 @@ def role_sql(workspace_id: str, password: str) -> str:
 
 def schema_sql(workspace_id: str, scripts: TenantScripts) -> str:
     schema = schema_for(workspace_id)
-    return f"CREATE SCHEMA {quote_ident(schema)};" + scripts.upgrade_sql_for(schema, None) + grants_sql(workspace_id)
+    return (
+        f"CREATE SCHEMA {quote_ident(schema)};"
+        + default_privileges_sql(workspace_id)
+        + scripts.upgrade_sql_for(schema, None)
+        + restrictions_sql(workspace_id)
+    )
 
 
 async def create_workspace_schema(

@@ -213,3 +213,45 @@ async def test_workspaces_of_the_first_design_are_converted(fresh_db: Database) 
     again = await upgrade_all_workspaces(fresh_db.engine, role_secrets=fresh_db.role_secrets)
     assert again.ok and again.pending == 0
     await fresh_db.dispose()
+
+
+TABLE_REVISION = '''"""Add a table (test revision).
+
+Revision ID: t9002
+Revises: {down}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.db import TENANT_SCHEMA
+
+revision = "t9002"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("notes", sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+                    sa.Column("body", sa.Text), schema=TENANT_SCHEMA)
+
+
+def downgrade() -> None:
+    op.drop_table("notes", schema=TENANT_SCHEMA)
+'''
+
+
+async def test_a_table_added_later_belongs_to_the_workspace_role_too(fresh_db: Database, tmp_path: Path) -> None:
+    [workspace_id] = await _make_workspaces(fresh_db, 1)
+    directory = tmp_path / "tenant-table"
+    shutil.copytree(TENANT_DIR, directory)
+    (directory / "versions" / "t9002_test.py").write_text(TABLE_REVISION.format(down=TenantScripts().head))
+    assert (await upgrade_all_workspaces(fresh_db.engine, scripts=TenantScripts(directory))).ok
+    schema = schema_for(workspace_id)
+    async with fresh_db.tenant_session(workspace_id) as session:
+        await session.execute(text(f"INSERT INTO {schema}.notes (body) VALUES ('first')"))
+        await session.execute(text(f"UPDATE {schema}.notes SET body = 'edited'"))
+        assert await session.scalar(text(f"SELECT body FROM {schema}.notes")) == "edited"
+        await session.execute(text(f"DELETE FROM {schema}.notes"))
+    await fresh_db.dispose()
