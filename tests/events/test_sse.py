@@ -60,6 +60,39 @@ async def test_malformed_resume_ids_are_a_bad_request(hub: Hub, bus: EventBus, w
         await event_stream(make_request(), hub, bus, "NOT-A-WORKSPACE", [Topic.activity()], always)
 
 
+BEYOND_REDIS = [
+    "99999999999999999999-0",  # 20 digits, but more than 2**64 - 1 milliseconds
+    "18446744073709551616-0",  # 2**64
+    "0-18446744073709551616",
+    "activity=99999999999999999999-0",
+    "activity=1-0;run:r=18446744073709551616",
+]
+
+
+@pytest.mark.parametrize("cursor", BEYOND_REDIS)
+async def test_ids_beyond_redis_range_are_a_bad_request(
+    hub: Hub, bus: EventBus, workspace_id: str, cursor: str
+) -> None:
+    """Redis refuses such ids (``ERR Invalid stream ID``): they used to pass and abort the stream mid-way."""
+    from app.sse import event_stream
+    from tests.events.sse_client import always
+
+    topics = [Topic.activity(), Topic.run("r")]
+    for request in (make_request(last_event_id=cursor), make_request(since=cursor)):
+        with pytest.raises(HTTPException) as raised:
+            await event_stream(request, hub, bus, workspace_id, topics, always)
+        assert raised.value.status_code == 400
+
+
+async def test_the_largest_stream_id_resumes_with_nothing_missed(hub: Hub, bus: EventBus, workspace_id: str) -> None:
+    """``2**64-1-2**64-1`` is a valid id; nothing can follow it, and the stream still goes live."""
+    await bus.publish(workspace_id, Topic.activity(), EventType.ACTIVITY, {"i": 1})
+    largest = "18446744073709551615-18446744073709551615"
+    stream = await open_stream(hub, bus, workspace_id, [Topic.activity()], since=largest)
+    assert await stream.quiet(0.2) == []
+    await stream.aclose()
+
+
 async def test_resume_replays_exactly_the_missed_events_once_then_goes_live(
     hub: Hub, bus: EventBus, workspace_id: str
 ) -> None:
