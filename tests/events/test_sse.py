@@ -318,3 +318,61 @@ async def test_hub_shutdown_tells_streams_to_reconnect(redis: Redis, bus: EventB
     message = await stream.next()
     assert message is not None and message.event == "gap"
     assert await stream.next() is None
+
+
+async def test_each_stream_gets_what_its_permissions_allow_from_one_shared_render(
+    hub: Hub, bus: EventBus, workspace_id: str
+) -> None:
+    from app.tenants.permissions import permissions_of
+
+    calls = 0
+
+    def render(event: Event) -> str:
+        nonlocal calls
+        calls += 1
+        return json.dumps({"payload": event.payload})
+
+    activity = Topic.activity()
+    admin = await open_stream(hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("admin"))
+    viewer = await open_stream(hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("viewer"))
+    unfiltered = await open_stream(hub, bus, workspace_id, [activity], render=render)
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "apikey.created", "i": 1})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "settings.changed", "i": 2})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "never.catalogued", "i": 3})
+    assert payloads(await admin.events(3)) == [1, 2, 3]  # an unlisted action: audit log readers only
+    assert payloads(await viewer.events(1)) == [2]
+    assert payloads(await unfiltered.events(3)) == [1, 2, 3]
+    assert await viewer.quiet(0.2) == []
+    assert calls == 3  # each event rendered once, whoever receives it
+    for stream in (admin, viewer, unfiltered):
+        await stream.aclose()
+    # A reconnect replays from the viewer's last id, and filters the replay the same way.
+    again = await open_stream(
+        hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("viewer"), since="0"
+    )
+    assert payloads(await again.events(1)) == [2]
+    assert await again.quiet(0.2) == []
+    await again.aclose()
+
+
+async def test_a_role_change_applies_the_new_permissions_at_once(hub: Hub, bus: EventBus, workspace_id: str) -> None:
+    from app.tenants.permissions import permissions_of
+
+    role = "admin"
+
+    async def still_allowed() -> frozenset[str]:
+        return permissions_of(role)
+
+    activity = Topic.activity()
+    stream = await open_stream(
+        hub, bus, workspace_id, [activity], still_allowed=still_allowed, permissions=permissions_of(role)
+    )
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.invited", "i": 1})
+    assert payloads(await stream.events(1)) == [1]
+    role = "viewer"
+    await bus.publish(workspace_id, Topic.control(), EventType.MEMBER_ROLE_CHANGED, {"action": "member.role_changed"})
+    await asyncio.sleep(0.005)  # a later millisecond: ids of different streams only order across milliseconds
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.invited", "i": 2})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.role_changed", "i": 3})
+    assert payloads(await stream.events(1)) == [3]  # still open, and no longer told about invitations
+    await stream.aclose()
