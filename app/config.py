@@ -30,7 +30,12 @@ class ConfigError(RuntimeError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARID_", extra="ignore")
 
-    env: Literal["dev", "test", "production"] = "dev"
+    # Production unless said otherwise: a process started without configuration must refuse to run with the
+    # public development secrets, not quietly use them. Only `marid dev` sets "dev" for its children.
+    env: Literal["dev", "test", "production"] = "production"
+    # Mount /dev/... (the mailbox shows every mail with its live reset and invitation links). `marid dev` sets it
+    # for the processes it starts; a test may ask for it; production refuses to start with it.
+    dev_routes: bool = False
     database_url: str = DEV_DATABASE_URL
     redis_url: str = DEV_REDIS_URL
     # Signs cookies and tokens (itsdangerous).
@@ -45,7 +50,7 @@ class Settings(BaseSettings):
     session_absolute_days: int = 7
     # Actions like disabling 2FA need a password or code proven this recently.
     reauth_minutes: int = 10
-    # Outgoing mail; empty host in dev and test: mail stays in the outbox, shown at /dev/mailbox.
+    # Outgoing mail; empty host in dev and test: mail stays in the outbox (shown at /dev/mailbox under `marid dev`).
     # Roughly how many events Redis keeps per stream (XADD MAXLEN ~): the workspace activity feed, and each
     # run, swarm and chat session. A reconnecting client older than that is told to reload.
     events_activity_maxlen: int = 10_000
@@ -98,6 +103,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def dev_routes_enabled(self) -> bool:
+        """Whether /dev/... is mounted: asked for (``MARID_DEV_ROUTES``), and never in production."""
+        return self.dev_routes and not self.is_production
+
+    @property
     def session_cookie(self) -> str:
         # The __Host- prefix pins the cookie to this host, path / and HTTPS (ASVS 3.3.3).
         return "__Host-marid_session" if self.is_production else "marid_session"
@@ -125,6 +135,8 @@ class Settings(BaseSettings):
             found.append("MARID_SMTP_HOST is not set; Marid cannot send sign-up and invitation mail")
         if not self.base_url.startswith("https://"):
             found.append("MARID_BASE_URL must be the public https:// address of this deployment")
+        if self.dev_routes:
+            found.append("MARID_DEV_ROUTES is set; it publishes the development mailbox and is for `marid dev` only")
         return found
 
     def check(self) -> None:

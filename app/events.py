@@ -42,6 +42,9 @@ KEY_PREFIX = "marid:ws:"
 # Topic ids (run, swarm and session ids) reach keys and SSE cursors: no ':', ';', '=', spaces, globs or braces.
 _TOPIC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+# Both parts of a Redis stream id are unsigned 64-bit numbers; Redis refuses anything larger.
+_MAX_PART = 2**64 - 1
+MAX_STREAM_POSITION = (_MAX_PART, _MAX_PART)
 
 StreamPosition = tuple[int, int]
 """A stream id as comparable numbers: ``"1700000000000-3"`` is ``(1700000000000, 3)``."""
@@ -256,11 +259,18 @@ def check_workspace_id(workspace_id: str) -> str:
 
 
 def parse_stream_id(value: str) -> StreamPosition:
-    """``"1700000000000-3"`` (or ``"0"``) as numbers; raises ValueError for anything else."""
+    """``"1700000000000-3"`` (or ``"0"``) as numbers; raises ValueError for anything else.
+
+    Twenty digits can exceed 64 bits (``99999999999999999999``): such an id passed to Redis fails the command
+    (``ERR Invalid stream ID``) after a stream has started, so it is refused here, with the other bad ids.
+    """
     match = _STREAM_ID.fullmatch(value)
     if match is None:
         raise ValueError(f"not a stream id: {value!r}")
-    return int(match[1]), int(match[2] or 0)
+    position = int(match[1]), int(match[2] or 0)
+    if position[0] > _MAX_PART or position[1] > _MAX_PART:
+        raise ValueError(f"stream id out of range: {value!r}")
+    return position
 
 
 def format_stream_id(position: StreamPosition) -> str:
@@ -355,7 +365,10 @@ class EventBus:
         found: list[tuple[Topic, str, Event]] = []
         for topic in dict.fromkeys(topics):
             key = topic.key(workspace_id)
-            start = "(" + format_stream_id(parse_stream_id(since_ids.get(topic, "0-0")))
+            since = parse_stream_id(since_ids.get(topic, "0-0"))
+            if since == MAX_STREAM_POSITION:
+                continue  # nothing can follow the largest id (and Redis refuses an interval that starts after it)
+            start = "(" + format_stream_id(since)
             while True:
                 page = await self.redis.xrange(key, min=start, max="+", count=page_size)
                 for raw_id, fields in page:

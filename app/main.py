@@ -55,7 +55,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *api_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
-    if not settings.is_production:
+    if settings.dev_routes_enabled:  # only in processes `marid dev` started (or a test that asks)
         routes += dev_routes.routes
     return routes
 

@@ -14,7 +14,13 @@ is lost.
 Wiring a route (authentication and topic choice stay in the route)::
 
     return await event_stream(request, app.state.hub, app.state.bus, workspace_id, [Topic.run(run_id)],
-                              still_allowed=lambda: is_member(user, workspace_id), render=render_step)
+                              still_allowed=lambda: is_member(user, workspace_id), render=render_step,
+                              permissions=permissions_of(role))
+
+Each event needs a permission to be seen (``app.event_permissions``, from the table the pages use): a stream
+opened with the viewer's ``permissions`` sends only the events they hold the permission for, and takes the new
+set from ``still_allowed()`` when the viewer's membership changes. Filtering is a set lookup per event and
+subscriber; the rendering stays shared.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ __all__ = [
     "HEARTBEAT",
     "MAX_TOPICS",
     "SSE_HEADERS",
+    "Access",
     "Delivery",
     "Hub",
     "Render",
@@ -57,7 +64,9 @@ _MAX_CURSOR = 4096
 HEARTBEAT = b": ping\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
-StillAllowed = Callable[[], Awaitable[bool]]
+Access = bool | frozenset[str]
+"""What ``still_allowed()`` answers: False, access is gone; True, unchanged; a set, the viewer's permissions now."""
+StillAllowed = Callable[[], Awaitable[Access]]
 
 
 def render_json(event: Event) -> str:
@@ -139,6 +148,7 @@ class _EventSource:
         render: Render,
         authz_interval: float,
         retry_ms: int,
+        permissions: frozenset[str] | None,
     ) -> None:
         self.hub = hub
         self.bus = bus
@@ -152,6 +162,8 @@ class _EventSource:
         self.positions = {topic: parse_stream_id(stream_id) for topic, stream_id in self.ids.items()}
         self.names = {topic: topic.name for topic in shown}
         self.still_allowed = still_allowed
+        # The viewer's permissions (None: not filtered); replaced when a re-check finds their role changed.
+        self.permissions = permissions
         self.render = render
         self.authz_interval = authz_interval
         self.retry_ms = retry_ms
@@ -178,6 +190,8 @@ class _EventSource:
             self.recheck = True
         if topic not in self.shown_set:
             return None  # the control topic: watched for authorization, not shown
+        if self.permissions is not None and delivery.permission not in self.permissions:
+            return None  # their pages do not show this; the cursor still moves past it
         try:
             if self.alone:
                 return delivery.frame_alone(self.render)
@@ -186,8 +200,8 @@ class _EventSource:
             logger.exception("could not render event %s on %s; skipped", delivery.id, topic.name)
             return None
 
-    async def allowed(self) -> bool | None:
-        """Ask again whether the viewer may see this stream; None when that could not be decided."""
+    async def allowed(self) -> Access | None:
+        """Ask again whether (and what) the viewer may see; None when that could not be decided."""
         self.recheck = False
         self.next_check = time.monotonic() + self.authz_interval * random.uniform(0.9, 1.1)
         try:
@@ -201,8 +215,10 @@ class _EventSource:
         allowed = await self.allowed()
         if allowed is None:
             return self.control_frame("gap", "reconnect")
-        if not allowed:
+        if allowed is False:
             return self.control_frame("forbidden", "access revoked")
+        if isinstance(allowed, frozenset):
+            self.permissions = allowed  # a new role applies from the next event on
         return None
 
     async def frames(self) -> AsyncIterator[bytes]:
@@ -273,12 +289,15 @@ async def event_stream(
     *,
     authz_interval: float = 30.0,
     retry_ms: int = 2000,
+    permissions: frozenset[str] | None = None,
 ) -> StreamingResponse:
     """A ``text/event-stream`` response for the topics of one workspace, resumable from ``Last-Event-ID``.
 
     The caller has authenticated the request and checked that the viewer may see ``topics`` (validated
     :class:`Topic` objects). ``still_allowed()`` is awaited every ``authz_interval`` seconds and right after
     a membership change in the workspace; when it returns False the stream ends with ``event: forbidden``.
+    With ``permissions`` (the viewer's, ``app.tenants.permissions.permissions_of``), only events that need one
+    of them are sent (``app.event_permissions``); ``still_allowed()`` may answer a new set, which then applies.
     ``render(event)`` makes the ``data:`` of each message (pass a module-level function: its output is cached
     per event and shared by every connection). Messages are ``id: <cursor>``, ``event: <TYPE>``, ``data:``
     lines; ``: ping`` comments keep the connection alive; ``event: gap`` means "reconnect, you will resume";
@@ -297,6 +316,17 @@ async def event_stream(
     watched = shown if control in shown else [*shown, control]
     ends = await bus.positions(workspace_id, watched)
     source = _EventSource(
-        hub, bus, workspace_id, shown, watched, ends, requested, still_allowed, render, authz_interval, retry_ms
+        hub,
+        bus,
+        workspace_id,
+        shown,
+        watched,
+        ends,
+        requested,
+        still_allowed,
+        render,
+        authz_interval,
+        retry_ms,
+        permissions,
     )
     return StreamingResponse(source.frames(), media_type="text/event-stream", headers=SSE_HEADERS)

@@ -25,6 +25,7 @@ from typing import Any
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import NoPermissionError, RedisError
 
+from app.event_permissions import required_permission
 from app.events import AUTHZ_EVENTS, Event, StreamPosition, Topic, decode_entry, format_stream_id, parse_stream_id
 
 # Named after the public module, as before the split, so log filters and handlers keep matching.
@@ -42,9 +43,13 @@ def format_data(text: str) -> str:
 
 
 class Delivery:
-    """One stream entry as the hub hands it to every subscriber (shared, so render it once)."""
+    """One stream entry as the hub hands it to every subscriber (shared, so render it once).
 
-    __slots__ = ("topic", "id", "position", "event", "authz", "_bodies", "_frames")
+    ``permission`` is what a viewer needs to be sent it (``app.event_permissions``), looked up once here so
+    that each subscriber's check is one set lookup, never a query or a render of its own.
+    """
+
+    __slots__ = ("topic", "id", "position", "event", "authz", "permission", "_bodies", "_frames")
 
     def __init__(self, topic: Topic, entry_id: str, position: StreamPosition, event: Event) -> None:
         self.topic = topic
@@ -52,6 +57,7 @@ class Delivery:
         self.position = position
         self.event = event
         self.authz = event.type in AUTHZ_EVENTS
+        self.permission = required_permission(event)
         self._bodies: dict[Render, bytes] = {}
         self._frames: dict[Render, bytes] = {}
 

@@ -35,9 +35,12 @@ from typing import Any, cast
 from app.embedded import EmbeddedRedis, free_port
 from app.embedded.util import can_connect, stop_process
 from app.events import Event, EventBus, EventType, Topic
+from app.tenants.permissions import permissions_of
 
 WORKSPACE = "benchws00001"
 TOPIC = Topic.activity()
+ACTION = "settings.changed"  # an activity every role may see: each subscriber checks, each receives
+VIEWER = permissions_of("viewer")
 P99_TARGET_MS = 250.0
 KB_TARGET = 40.0
 MARKER = b'data-seq="'
@@ -101,7 +104,9 @@ def serve(port: int, redis_url: str, default_gc: bool) -> None:
         return True
 
     async def events(request: Request) -> Response:
-        return await event_stream(request, state["hub"], state["bus"], WORKSPACE, [TOPIC], allowed, render_fragment)
+        # Filtered by a viewer's permissions, as every workspace stream is (app.event_permissions).
+        hub, bus = state["hub"], state["bus"]
+        return await event_stream(request, hub, bus, WORKSPACE, [TOPIC], allowed, render_fragment, permissions=VIEWER)
 
     async def gc_pauses(request: Request) -> Response:
         """GET: the collections since the last POST (which resets the list)."""
@@ -281,7 +286,7 @@ async def sse_run(port: int, web_pid: int, redis_url: str, subscribers: int, eve
 
         async def publish(seq: int) -> float:
             at = time.perf_counter()
-            payload = {"seq": seq, "ts": time.time(), "text": f"Step {seq} of the run is done"}
+            payload = {"seq": seq, "ts": time.time(), "text": f"Step {seq} of the run is done", "action": ACTION}
             await bus.publish(WORKSPACE, TOPIC, EventType.ACTIVITY, payload)
             return at
 

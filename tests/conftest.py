@@ -76,10 +76,15 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 def server_env(settings: Settings) -> dict[str, str]:
-    """Environment for a `marid web` / `marid worker` child process that uses the test services."""
+    """Environment for a `marid web` / `marid worker` child process that uses the test services.
+
+    Production is the default, so this says test mode; and the browser tests read mail the way a developer
+    does, in the dev mailbox, so it asks for the dev routes by name.
+    """
     return {
         **os.environ,
         "MARID_ENV": "test",
+        "MARID_DEV_ROUTES": "1",
         "MARID_DATABASE_URL": settings.database_url,
         "MARID_REDIS_URL": settings.redis_url,
     }

@@ -67,3 +67,39 @@ def test_event_retention_is_configurable() -> None:
     retention = Settings(events_activity_maxlen=50, events_run_maxlen=7).event_retention()
     assert retention[TopicKind.ACTIVITY].maxlen == 50
     assert retention[TopicKind.RUN].maxlen == 7 and retention[TopicKind.RUN].ttl_seconds
+
+
+# Every MARID_ setting production needs: what a command started without configuration must name.
+REQUIRED = ("MARID_SECRET_KEY", "MARID_ENCRYPTION_KEY", "MARID_DATABASE_URL", "MARID_REDIS_URL", "MARID_SMTP_HOST")
+
+
+def test_production_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MARID_ENV", raising=False)
+    settings = Settings()
+    assert settings.env == "production" and settings.is_production
+    with pytest.raises(ConfigError) as caught:
+        settings.check()
+    for name in (*REQUIRED, "MARID_BASE_URL"):
+        assert name in str(caught.value)
+
+
+@pytest.mark.parametrize("command", [["web", "--port", "0"], ["worker"], ["migrate"]])
+def test_commands_without_marid_env_refuse_to_start_and_name_every_missing_setting(command: list[str]) -> None:
+    """No MARID_ENV is production: the default secret and a public /dev/mailbox must never run by omission."""
+    env = {"PATH": "/usr/bin:/bin"}  # nothing else: not MARID_ENV, not a single MARID_ setting
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", *command], env=env, capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`marid {command[0]}` started without any configuration")
+    assert result.returncode == 2, result.stderr
+    assert "refuses to start in production" in result.stderr
+    for name in (*REQUIRED, "MARID_BASE_URL"):
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dev_routes_are_refused_in_production() -> None:
+    with pytest.raises(ConfigError, match="MARID_DEV_ROUTES"):
+        Settings(**GOOD, dev_routes=True).check()

@@ -77,7 +77,10 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
         env = {
             **os.environ,
             **_dev_secrets(data),
+            # Only this command runs Marid in dev mode with the dev routes (the mailbox); every other command is
+            # production unless its environment says otherwise.
             "MARID_ENV": "dev",
+            "MARID_DEV_ROUTES": "1",
             "MARID_DATABASE_URL": database_url,
             "MARID_REDIS_URL": redis.url,
             "MARID_BASE_URL": f"http://127.0.0.1:{port}",

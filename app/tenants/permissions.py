@@ -41,6 +41,17 @@ def can(role: str, permission: str) -> bool:
     return role in PERMISSIONS[permission][1]
 
 
+# Each role's permissions as one set, made once: live streams test every event against it (a set lookup).
+_HELD: dict[str, frozenset[str]] = {
+    role.value: frozenset(name for name, (_, roles) in PERMISSIONS.items() if role in roles) for role in ROLE_ORDER
+}
+
+
+def permissions_of(role: str) -> frozenset[str]:
+    """Every permission ``role`` holds (empty for a string that is not a role)."""
+    return _HELD.get(role, frozenset())
+
+
 def assignable_roles(actor_role: str) -> list[Role]:
     """Roles an actor may give to others: owners give any but owner (that is a transfer); admins up to admin."""
     if actor_role == Role.OWNER:

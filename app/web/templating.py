@@ -31,7 +31,8 @@ def _common_context(request: Request) -> dict[str, Any]:
         "current_workspace": getattr(request.state, "workspace", None),
         "switcher_workspaces": getattr(request.state, "switcher_workspaces", []),
         "toasts": pop_flash(request) if settings is not None else [],
-        "dev_mode": settings is not None and not settings.is_production,
+        # Links to the dev mailbox, shown only where it is mounted.
+        "dev_mode": settings is not None and settings.dev_routes_enabled,
     }
 
 

@@ -13,14 +13,20 @@ from starlette.routing import Route
 from app.auth.middleware import signed_in
 from app.auth.models import UserSession
 from app.db import Database
+from app.event_permissions import required_permission
 from app.events import Event, EventBus, EventType, Topic, decode_entry
 from app.sse import encode_cursor, event_stream, render_json
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
+from app.tenants.permissions import permissions_of
 from app.web.guards import workspace_required
 from app.web.templating import templates
 
 _activity_item = templates.env.get_template("workspaces/_activity_item.html")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def activity_item(event: Event) -> dict[str, str]:
@@ -28,23 +34,36 @@ def activity_item(event: Event) -> dict[str, str]:
     return {"at": at.isoformat(), "time": at.strftime("%H:%M:%S"), "text": str(event.payload.get("text", ""))}
 
 
-async def recent_activity(bus: EventBus, workspace_id: str, count: int = 20) -> tuple[list[dict[str, str]], str]:
-    """The newest activity items (newest first) and the stream cursor just after them.
+async def recent_activity(
+    bus: EventBus, workspace_id: str, permissions: frozenset[str], count: int = 20, *, scan: int = 500
+) -> tuple[list[dict[str, str]], str]:
+    """The newest activity items the viewer may see (newest first), and the stream cursor just after them.
 
+    ``permissions`` are the viewer's: items are filtered exactly as their live stream filters them
+    (``app.event_permissions``). At most ``scan`` entries are read looking for ``count`` visible ones.
     The page renders these, then connects its stream with ``?since=<cursor>``: nothing published between the
     render and the connection is lost, and nothing shown is sent again.
     """
     topic = Topic.activity()
-    entries = await bus.redis.xrevrange(topic.key(workspace_id), count=count)
+    key = topic.key(workspace_id)
     items: list[dict[str, str]] = []
-    for _entry_id, fields in entries:
-        try:
-            items.append(activity_item(decode_entry(workspace_id, topic, fields)))
-        except ValueError:
-            continue  # an entry this release does not understand
-    newest = entries[0][0] if entries else b"0"
-    position = newest.decode() if isinstance(newest, bytes) else str(newest)
-    return items, encode_cursor([topic], {topic: position})
+    newest: str | None = None
+    end, read = "+", 0
+    while len(items) < count and read < scan:
+        entries = await bus.redis.xrevrange(key, max=end, count=min(max(count, 50), scan - read))
+        if not entries:
+            break
+        newest = newest or _text(entries[0][0])
+        read += len(entries)
+        end = "(" + _text(entries[-1][0])
+        for _entry_id, fields in entries:
+            try:
+                event = decode_entry(workspace_id, topic, fields)
+            except ValueError:
+                continue  # an entry this release does not understand
+            if required_permission(event) in permissions:
+                items.append(activity_item(event))
+    return items[:count], encode_cursor([topic], {topic: newest or "0"})
 
 
 def render_event(event: Event) -> str:
@@ -66,17 +85,25 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
     db: Database = request.app.state.db
     workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
 
-    async def still_allowed() -> bool:
-        """Still signed in (session not revoked) and still a member (not removed)?"""
+    async def still_allowed() -> bool | frozenset[str]:
+        """Still signed in (session not revoked) and still a member (not removed)? Then what their role holds now."""
         async with db.public_session() as session:
-            member = await session.scalar(
+            role = await session.scalar(
                 select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
             )
             live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
-        return member is not None and live is not None
+        return permissions_of(role) if role is not None and live is not None else False
 
     return await event_stream(
-        request, request.app.state.hub, request.app.state.bus, workspace_id, topics, still_allowed, render_event
+        request,
+        request.app.state.hub,
+        request.app.state.bus,
+        workspace_id,
+        topics,
+        still_allowed,
+        render_event,
+        # Each event needs what the page showing the same thing needs: a viewer's feed shows a viewer's pages.
+        permissions=permissions_of(context.role),
     )
 
 

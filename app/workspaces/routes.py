@@ -13,7 +13,7 @@ from app.auth.models import User
 from app.db import Database
 from app.onboarding.steps import STEPS, next_step
 from app.tenants.context import WorkspaceContext, workspaces_of
-from app.tenants.permissions import ROLE_DESCRIPTIONS
+from app.tenants.permissions import ROLE_DESCRIPTIONS, permissions_of
 from app.tenants.service import WorkspaceError, create_workspace
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
@@ -80,7 +80,7 @@ async def create_workspace_view(request: Request, user: User) -> Response:
 
 @workspace_required()
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
-    items, cursor = await recent_activity(request.app.state.bus, context.workspace.id)
+    items, cursor = await recent_activity(request.app.state.bus, context.workspace.id, permissions_of(context.role))
     return render(
         request,
         "workspaces/dashboard.html",

@@ -93,6 +93,9 @@ def test_dev_start_stop_restart_keeps_data(tmp_path: Path) -> None:
         assert json.load(response)["status"] == "ready"
     with urllib.request.urlopen(runtime["url"] + "/") as response:
         assert b"Marid" in response.read()
+    # The dev mailbox exists here, and only here (production is the default for every other command).
+    with urllib.request.urlopen(runtime["url"] + "/dev/mailbox") as response:
+        assert b"Dev mailbox" in response.read()
     workspace_id = asyncio.run(_create(runtime["database_url"], _keyring(data_dir)))
 
     first.send_signal(signal.SIGINT)

@@ -60,6 +60,39 @@ async def test_malformed_resume_ids_are_a_bad_request(hub: Hub, bus: EventBus, w
         await event_stream(make_request(), hub, bus, "NOT-A-WORKSPACE", [Topic.activity()], always)
 
 
+BEYOND_REDIS = [
+    "99999999999999999999-0",  # 20 digits, but more than 2**64 - 1 milliseconds
+    "18446744073709551616-0",  # 2**64
+    "0-18446744073709551616",
+    "activity=99999999999999999999-0",
+    "activity=1-0;run:r=18446744073709551616",
+]
+
+
+@pytest.mark.parametrize("cursor", BEYOND_REDIS)
+async def test_ids_beyond_redis_range_are_a_bad_request(
+    hub: Hub, bus: EventBus, workspace_id: str, cursor: str
+) -> None:
+    """Redis refuses such ids (``ERR Invalid stream ID``): they used to pass and abort the stream mid-way."""
+    from app.sse import event_stream
+    from tests.events.sse_client import always
+
+    topics = [Topic.activity(), Topic.run("r")]
+    for request in (make_request(last_event_id=cursor), make_request(since=cursor)):
+        with pytest.raises(HTTPException) as raised:
+            await event_stream(request, hub, bus, workspace_id, topics, always)
+        assert raised.value.status_code == 400
+
+
+async def test_the_largest_stream_id_resumes_with_nothing_missed(hub: Hub, bus: EventBus, workspace_id: str) -> None:
+    """``2**64-1-2**64-1`` is a valid id; nothing can follow it, and the stream still goes live."""
+    await bus.publish(workspace_id, Topic.activity(), EventType.ACTIVITY, {"i": 1})
+    largest = "18446744073709551615-18446744073709551615"
+    stream = await open_stream(hub, bus, workspace_id, [Topic.activity()], since=largest)
+    assert await stream.quiet(0.2) == []
+    await stream.aclose()
+
+
 async def test_resume_replays_exactly_the_missed_events_once_then_goes_live(
     hub: Hub, bus: EventBus, workspace_id: str
 ) -> None:
@@ -285,3 +318,61 @@ async def test_hub_shutdown_tells_streams_to_reconnect(redis: Redis, bus: EventB
     message = await stream.next()
     assert message is not None and message.event == "gap"
     assert await stream.next() is None
+
+
+async def test_each_stream_gets_what_its_permissions_allow_from_one_shared_render(
+    hub: Hub, bus: EventBus, workspace_id: str
+) -> None:
+    from app.tenants.permissions import permissions_of
+
+    calls = 0
+
+    def render(event: Event) -> str:
+        nonlocal calls
+        calls += 1
+        return json.dumps({"payload": event.payload})
+
+    activity = Topic.activity()
+    admin = await open_stream(hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("admin"))
+    viewer = await open_stream(hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("viewer"))
+    unfiltered = await open_stream(hub, bus, workspace_id, [activity], render=render)
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "apikey.created", "i": 1})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "settings.changed", "i": 2})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "never.catalogued", "i": 3})
+    assert payloads(await admin.events(3)) == [1, 2, 3]  # an unlisted action: audit log readers only
+    assert payloads(await viewer.events(1)) == [2]
+    assert payloads(await unfiltered.events(3)) == [1, 2, 3]
+    assert await viewer.quiet(0.2) == []
+    assert calls == 3  # each event rendered once, whoever receives it
+    for stream in (admin, viewer, unfiltered):
+        await stream.aclose()
+    # A reconnect replays from the viewer's last id, and filters the replay the same way.
+    again = await open_stream(
+        hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("viewer"), since="0"
+    )
+    assert payloads(await again.events(1)) == [2]
+    assert await again.quiet(0.2) == []
+    await again.aclose()
+
+
+async def test_a_role_change_applies_the_new_permissions_at_once(hub: Hub, bus: EventBus, workspace_id: str) -> None:
+    from app.tenants.permissions import permissions_of
+
+    role = "admin"
+
+    async def still_allowed() -> frozenset[str]:
+        return permissions_of(role)
+
+    activity = Topic.activity()
+    stream = await open_stream(
+        hub, bus, workspace_id, [activity], still_allowed=still_allowed, permissions=permissions_of(role)
+    )
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.invited", "i": 1})
+    assert payloads(await stream.events(1)) == [1]
+    role = "viewer"
+    await bus.publish(workspace_id, Topic.control(), EventType.MEMBER_ROLE_CHANGED, {"action": "member.role_changed"})
+    await asyncio.sleep(0.005)  # a later millisecond: ids of different streams only order across milliseconds
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.invited", "i": 2})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.role_changed", "i": 3})
+    assert payloads(await stream.events(1)) == [3]  # still open, and no longer told about invitations
+    await stream.aclose()

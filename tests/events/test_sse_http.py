@@ -161,3 +161,14 @@ async def test_removed_member_is_cut_off(server: Server, bus: EventBus, workspac
         rest = await stream.rest()
         assert [m.event for m in rest if m.event] == ["forbidden"]
         assert json.dumps(rest[-1].data) == '["access revoked"]'
+
+
+@pytest.mark.parametrize(
+    "cursor", ["99999999999999999999-0", "activity=18446744073709551616-0", "activity=0-99999999999999999999"]
+)
+async def test_ids_beyond_redis_range_are_refused_over_http(server: Server, workspace_id: str, cursor: str) -> None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        url = f"{server.url}/w/{workspace_id}/events"
+        by_header = await client.get(url, params={"topic": "activity"}, headers={"Last-Event-ID": cursor})
+        by_query = await client.get(url, params={"topic": "activity", "since": cursor})
+    assert (by_header.status_code, by_query.status_code) == (400, 400)
