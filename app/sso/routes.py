@@ -53,7 +53,7 @@ START_AGAIN = "This sign-in expired, was already used, or was started in another
 
 
 def _provider(request: Request) -> ProviderClient:
-    return ProviderClient(production=settings_of(request).is_production)
+    return ProviderClient.for_settings(settings_of(request))
 
 
 def callback_url(settings: Settings) -> str:
