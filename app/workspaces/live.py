@@ -15,6 +15,7 @@ from app.auth.models import UserSession
 from app.db import Database
 from app.events import Event, EventBus, EventType, Topic, decode_entry
 from app.sse import encode_cursor, event_stream, render_json
+from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
 from app.web.guards import workspace_required
@@ -67,13 +68,16 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
     workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
 
     async def still_allowed() -> bool:
-        """Still signed in (session not revoked) and still a member (not removed)?"""
+        """Still signed in (session not revoked), still a member (not removed), and not now asked for the
+        workspace's single sign-on (required since the stream opened, or its identity unlinked)?"""
         async with db.public_session() as session:
-            member = await session.scalar(
+            role = await session.scalar(
                 select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
             )
             live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
-        return member is not None and live is not None
+            if role is None or live is None:
+                return False
+            return not await needs_step_up(session, workspace_id=workspace_id, role=role, session_id=session_id)
 
     return await event_stream(
         request, request.app.state.hub, request.app.state.bus, workspace_id, topics, still_allowed, render_event
