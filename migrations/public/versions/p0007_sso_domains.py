@@ -37,7 +37,10 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(500)),
         sa.PrimaryKeyConstraint("id", name="pk_sso_domains"),
         sa.ForeignKeyConstraint(
-            ["workspace_id"], ["public.workspaces.id"], name="fk_sso_domains_workspace_id_workspaces", ondelete="CASCADE"
+            ["workspace_id"],
+            ["public.workspaces.id"],
+            name="fk_sso_domains_workspace_id_workspaces",
+            ondelete="CASCADE",
         ),
         sa.UniqueConstraint("workspace_id", "domain", name="uq_sso_domains_workspace_id_domain"),
         sa.UniqueConstraint("token", name="uq_sso_domains_token"),
