@@ -69,7 +69,7 @@ async def test_admin_sets_up_sso_and_a_new_person_joins_just_in_time(
     # The company's domain: added, its TXT record published at the DNS host, then verified.
     await admin.fill("#f-domain", domain.upper())
     await admin.click("button:has-text('Add domain')")
-    row = admin.locator(f"tr[id='domain-{domain}']")
+    row = admin.locator(f"li[id='domain-{domain}']")
     await expect(row.locator(".badge")).to_have_text("Pending")
     await expect(row.locator(".record-name")).to_have_text(f"_marid-verify.{domain}")
     value = await row.locator(".record-value").inner_text()
