@@ -10,14 +10,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.mail import messages
 from app.mail.service import queue_mail
 from app.sso.models import SsoIdentity
-from app.sso.signin import LINK_DESCRIPTIONS
+from app.sso.signin import LINK_DESCRIPTIONS, signs_in_by_itself
 from app.tenants.models import Workspace
 
 
@@ -68,7 +68,8 @@ def describe(identity: LinkedIdentity) -> str:
 async def unlink_identity(db: AsyncSession, user: User, identity_id: uuid.UUID) -> LinkedIdentity | None:
     """Unlink one of ``user``'s identities; None if they have no such identity.
 
-    Raises UnlinkRefused when it is the account's only way in (no password and no other identity).
+    Raises UnlinkRefused when it is the account's only way in (no password and no other identity that signs
+    in by itself).
     """
     mine = {identity.id: identity for identity in await linked_identities(db, user.id)}
     found = mine.get(identity_id)
@@ -77,13 +78,14 @@ async def unlink_identity(db: AsyncSession, user: User, identity_id: uuid.UUID) 
     # Lock the account, so two unlinks at once cannot both see "there is another way in".
     fresh = await db.get(User, user.id, with_for_update=True)
     assert fresh is not None
-    others = await db.scalar(
-        select(func.count()).select_from(SsoIdentity).where(SsoIdentity.user_id == user.id, SsoIdentity.id != found.id)
-    )
-    if fresh.password_hash is None and not others:
+    others = await db.scalars(select(SsoIdentity).where(SsoIdentity.user_id == user.id, SsoIdentity.id != found.id))
+    other_way_in = False
+    for other in others:
+        other_way_in = other_way_in or await signs_in_by_itself(db, other)
+    if fresh.password_hash is None and not other_way_in:
         raise UnlinkRefused(
-            "This is the only way into your account: it has no password and no other linked identity. "
-            "Set a password first (we e-mail you a link), then unlink it."
+            "This is the only way into your account: it has no password and no other identity that signs you "
+            "in. Set a password first (we e-mail you a link), then unlink it."
         )
     identity = await db.get(SsoIdentity, found.id)
     if identity is not None:

@@ -4,12 +4,15 @@ flush, the caller commits.
 
 Identities are bound by (issuer, subject), never by e-mail address alone (ASVS 6.8.1). A workspace's provider
 speaks for an address only in a domain that workspace has proven it owns (DNS TXT, :mod:`app.sso.domains`):
-there it may create the account, link the existing one, and let the person join. For any other address the
-account's owner must be signed in and start single sign-on themselves, which links that identity explicitly;
-otherwise anyone running a provider could make or enter accounts at any domain.
+there it may create the account, link the existing one, let the person join, and later sign them in. For any
+other address the account's owner must be signed in and start single sign-on themselves, which links that
+identity explicitly; otherwise anyone running a provider could make or enter accounts at any domain.
 
-An identity linked through a domain holds only while the workspace that linked it still has that domain
-verified; its owner, signed in, can confirm it (it becomes an explicit link).
+An explicit link confirms a session its owner already has (the step-up into a workspace that requires single
+sign-on) but never starts one by itself: the provider belongs to a workspace that never proved the account's
+address, and a member who had to link to enter that workspace must not hand its admins their whole account.
+An identity linked through a domain signs in only while the workspace that linked it still has that domain
+verified; its owner, signed in, can keep it as an explicit link.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from app.sso.models import LinkMethod, SsoConnection, SsoIdentity
 from app.sso.oidc import OidcError
 from app.tenants.models import Membership, Workspace
 
-# Refusals whose page tells the person how to link their existing account instead.
-LINK_FIRST_REASONS = frozenset({"domain_not_verified", "identity_domain_unverified"})
+# Refusals whose page tells the person to sign in to their Marid account first (and link, or confirm).
+LINK_FIRST_REASONS = frozenset({"domain_not_verified", "identity_domain_unverified", "sign_in_first"})
 
 
 @dataclass
@@ -91,9 +94,15 @@ async def complete_sign_in(
                 "This account at your identity provider is linked to another Marid account. "
                 "Sign out, then use Continue with SSO again.",
             )
+        if not await signs_in_by_itself(db, identity) and initiator_id != user.id:
+            if identity.link_method == LinkMethod.SIGNED_IN:
+                raise OidcError(
+                    "sign_in_first",
+                    "This identity provider is linked to your Marid account to confirm your sessions, not to "
+                    "sign you in by itself. Sign in to your Marid account first, then use Continue with SSO.",
+                )
+            raise OidcError("identity_domain_unverified", _unproven(email_domain(identity.email_at_link or "?")))
         if identity.link_method in LinkMethod.BY_DOMAIN and not await _still_vouched_for(db, identity):
-            if initiator_id != user.id:
-                raise OidcError("identity_domain_unverified", _unproven(email_domain(identity.email_at_link or "?")))
             # Its owner, signed in, started this: from now on it is their explicit link.
             identity.link_method, linked = LinkMethod.SIGNED_IN, True
     else:
@@ -155,6 +164,8 @@ async def _account_for_new_identity(
                     f"Your identity provider signed you in as {email}, which is another Marid account. "
                     "Sign out, then use Continue with SSO.",
                 )
+            if owner is not None:
+                return initiator, LinkMethod.VERIFIED_DOMAIN
         return initiator, LinkMethod.SIGNED_IN
     if email is None:
         raise OidcError(
@@ -170,6 +181,11 @@ async def _account_for_new_identity(
     db.add(user)
     await db.flush()
     return user, LinkMethod.NEW_ACCOUNT
+
+
+async def signs_in_by_itself(db: AsyncSession, identity: SsoIdentity) -> bool:
+    """Whether the identity may start a session (not only confirm one): a domain-based link, still vouched for."""
+    return identity.link_method in LinkMethod.BY_DOMAIN and await _still_vouched_for(db, identity)
 
 
 async def _still_vouched_for(db: AsyncSession, identity: SsoIdentity) -> bool:
@@ -193,7 +209,7 @@ async def _mail_linked(db: AsyncSession, user: User, identity: SsoIdentity) -> N
 LINK_DESCRIPTIONS = {
     LinkMethod.NEW_ACCOUNT: "created your account through single sign-on",
     LinkMethod.VERIFIED_DOMAIN: "linked automatically: the workspace has verified your address's domain",
-    LinkMethod.SIGNED_IN: "linked by you, signed in to Marid",
+    LinkMethod.SIGNED_IN: "linked by you, signed in to Marid; it confirms your sessions, it does not sign you in",
     LinkMethod.LEGACY: "linked before domains had to be verified",
 }
 

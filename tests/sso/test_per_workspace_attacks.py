@@ -100,3 +100,24 @@ async def test_the_owner_keeps_password_access_to_their_sso_workspace(
     await configure(db, settings, evil, "https://login.example.com", "", enforce_sso="on")
     log_in(client, attacker.email)
     assert client.get(f"/w/{evil.slug}").status_code == 200
+
+
+async def test_the_identity_a_member_linked_to_step_up_does_not_let_the_provider_into_their_account(
+    client: TestClient, db: Database, settings: Settings, providers: StartProvider
+) -> None:
+    # E's admin runs the provider, so they can sign in as the identity the member had to link to enter E.
+    person, _, evil, theirs = await _member_of_both(db)
+    issuer = providers(settings.base_url + "/sso/callback", "elsewhere.test")
+    await configure(db, settings, evil, issuer, "", enforce_sso="on")
+    log_in(client, person.email)
+    assert sso(client, evil.slug, "person-at-e").status_code == 303
+
+    from app.main import create_app
+
+    with http_client(create_app(settings)) as attacker:
+        answer = sso(attacker, evil.slug, "person-at-e")
+        assert answer.status_code == 403, answer.text
+        assert "Sign in to your Marid account first" in answer.text
+        assert settings.session_cookie not in attacker.cookies
+        assert attacker.get(f"/w/{theirs.slug}").headers["location"].startswith("/login")
+    assert await count(db, UserSession, UserSession.user_id == person.id) == 1

@@ -75,6 +75,16 @@ async def test_an_existing_account_at_a_verified_domain_is_linked_by_its_address
     assert refused.value.reason == "account_mismatch"
 
 
+async def test_linking_ones_own_address_at_a_verified_domain_signs_in_by_itself_later(
+    db: Database, settings: Settings, dns: TestDns
+) -> None:
+    _, connection, domain = await _setup(db, settings, dns)
+    existing = await make_user(db, "ada", email=f"ada-{secrets.token_hex(3)}@{domain}")
+    linked = await _sign_in(db, connection, _claims("a-1", existing.email), initiator=existing.id)
+    assert linked.identity.link_method == LinkMethod.VERIFIED_DOMAIN
+    assert (await _sign_in(db, connection, _claims("a-1", existing.email))).user.id == existing.id
+
+
 async def test_an_account_elsewhere_is_linked_only_by_its_signed_in_owner(
     db: Database, settings: Settings, dns: TestDns
 ) -> None:
@@ -92,9 +102,13 @@ async def test_an_account_elsewhere_is_linked_only_by_its_signed_in_owner(
     linked = await _sign_in(db, connection, _claims("g-1", existing.email), initiator=existing.id)
     assert linked.linked and not linked.created_user and linked.user.id == existing.id and not linked.provisioned
     assert linked.identity.link_method == LinkMethod.SIGNED_IN
-    # It now signs in by itself; another subject at this issuer for the same account is refused.
-    again = await _sign_in(db, connection, _claims("g-1", existing.email))
-    assert again.user.id == existing.id
+    # It confirms its owner's sessions but never starts one: the workspace never proved that address.
+    with pytest.raises(OidcError) as alone:
+        await _sign_in(db, connection, _claims("g-1", existing.email))
+    assert alone.value.reason == "sign_in_first"
+    again = await _sign_in(db, connection, _claims("g-1", existing.email), initiator=existing.id)
+    assert again.user.id == existing.id and not again.linked
+    # Another subject at this issuer for the same account is refused.
     with pytest.raises(OidcError) as conflict:
         await _sign_in(db, connection, _claims("g-2", existing.email), initiator=existing.id)
     assert conflict.value.reason == "identity_conflict"
