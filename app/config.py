@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import Database
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = True
     mail_from: str = "Marid <no-reply@marid.local>"
+    # DNS servers Marid asks ("127.0.0.1:5353, [::1]:53"; a missing port is 53); empty: the system's resolver.
+    # Used to check SSO domain-verification records and to resolve SSO providers' addresses.
+    dns_nameservers: str = ""
     db_pool_size: int = 10
     # Tenant connections log in as each workspace's role: keep pools for this many recently used workspaces,
     # with this many connections each (plus as many again in bursts).
@@ -71,6 +75,16 @@ class Settings(BaseSettings):
     # password are ignored (each workspace logs in as itself).
     tenant_database_url: str = ""
     log_level: str = "info"
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _valid_nameservers(cls, value: str) -> str:
+        parse_nameservers(value)
+        return value
+
+    @property
+    def dns_nameserver_list(self) -> list[tuple[str, int]]:
+        return parse_nameservers(self.dns_nameservers)
 
     @property
     def is_production(self) -> bool:
@@ -143,6 +157,27 @@ class Settings(BaseSettings):
         found = self.problems()
         if found:
             raise ConfigError("Marid refuses to start in production:\n  - " + "\n  - ".join(found))
+
+
+def parse_nameservers(raw: str) -> list[tuple[str, int]]:
+    """(address, port) pairs from "127.0.0.1:5353, [::1]:53, 192.0.2.1"; raises ValueError naming a bad one."""
+    found: list[tuple[str, int]] = []
+    for part in raw.replace(",", " ").split():
+        host, port = part, "53"
+        if part.startswith("["):
+            host, _, rest = part[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif part.count(":") == 1:
+            host, port = part.split(":")
+        try:
+            address = str(ipaddress.ip_address(host))
+            number = int(port)
+        except ValueError:
+            raise ValueError(f"MARID_DNS_NAMESERVERS: {part!r} is not an IP address with an optional :port") from None
+        if not 0 < number < 65536:
+            raise ValueError(f"MARID_DNS_NAMESERVERS: {part!r} has no valid port")
+        found.append((address, number))
+    return found
 
 
 def _is_32_byte_key(value: str) -> bool:

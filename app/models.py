@@ -5,7 +5,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
 from app.mail.models import OutboxMessage
-from app.sso.models import SsoConnection, SsoIdentity
+from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
 from app.tenants.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -18,7 +18,9 @@ __all__ = [
     "PublicBase",
     "RecoveryCode",
     "SsoConnection",
+    "SsoDomain",
     "SsoIdentity",
+    "SsoStepUp",
     "TenantBase",
     "User",
     "UserSession",

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.db import Database
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from tests.dns_server import TestDns, dns_server
 
 
 @dataclass
@@ -63,8 +64,15 @@ def database_url(services: Services) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(services: Services, database_url: str) -> Settings:
-    return Settings(env="test", database_url=database_url, redis_url=services.redis.url)
+def dns() -> Iterator[TestDns]:
+    """A real DNS server on loopback (tests/dns_server.py); Marid resolves through it in every test."""
+    with dns_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def settings(services: Services, database_url: str, dns: TestDns) -> Settings:
+    return Settings(env="test", database_url=database_url, redis_url=services.redis.url, dns_nameservers=dns.address)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +95,7 @@ def server_env(settings: Settings) -> dict[str, str]:
         "MARID_DEV_ROUTES": "1",
         "MARID_DATABASE_URL": settings.database_url,
         "MARID_REDIS_URL": settings.redis_url,
+        "MARID_DNS_NAMESERVERS": settings.dns_nameservers,
     }
 
 

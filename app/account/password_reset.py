@@ -26,6 +26,7 @@ from app.mail import messages
 from app.mail.service import queue_mail
 from app.security.passwords import hash_password, password_problem
 from app.security.tokens import new_token, token_hash
+from app.sso.identities import describe, linked_identities
 
 RESET_LIFETIME = timedelta(minutes=30)
 # Tokens are 43 urlsafe characters; anything far longer is not one of ours and is not looked up.
@@ -53,7 +54,9 @@ async def request_reset(db: AsyncSession, settings: Settings, email: str) -> boo
     token = new_token()
     db.add(PasswordReset(user_id=user.id, token_hash=token_hash(token), expires_at=now() + RESET_LIFETIME))
     link = settings.base_url.rstrip("/") + f"/password/reset/{token}"
-    subject, body = messages.password_reset(link)
+    # A reset does not end what single sign-on can do for the account, so the mail says what that is.
+    identities = [describe(identity) for identity in await linked_identities(db, user.id)]
+    subject, body = messages.password_reset(link, identities)
     await queue_mail(db, kind="password-reset", to=user.email, subject=subject, body=body)
     return True
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.account import password_pages, reset_pages, session_pages, twofactor_pages
+from app.account import password_pages, reset_pages, security_pages, session_pages, twofactor_pages
 from app.web.guards import redirect
 
 
@@ -16,7 +16,8 @@ async def account_home(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/account", account_home, methods=["GET"]),
-    Route("/account/security", twofactor_pages.security_page, methods=["GET"]),
+    Route("/account/security", security_pages.security_page, methods=["GET"]),
+    Route("/account/identities/{identity_id}/unlink", security_pages.unlink, methods=["POST"]),
     Route("/account/2fa", twofactor_pages.twofactor_page, methods=["GET"]),
     Route("/account/2fa/start", twofactor_pages.start_enrolment, methods=["POST"]),
     Route("/account/2fa/confirm", twofactor_pages.confirm_enrolment, methods=["POST"]),

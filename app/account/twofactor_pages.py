@@ -19,7 +19,7 @@ from app.account import twofactor
 from app.account.web import CODE_ATTEMPTS, CODE_WINDOW, current_session, member_workspace
 from app.audit.service import record_for_user_workspaces
 from app.auth.models import User
-from app.auth.sessions import list_sessions, mark_authenticated, recently_authenticated, revoke_all_sessions
+from app.auth.sessions import mark_authenticated, recently_authenticated, revoke_all_sessions
 from app.tenants.models import Workspace
 from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
@@ -73,15 +73,6 @@ async def _render_page(
 ) -> Response:
     context = await _page_context(request, user, required, errors or {})
     return render(request, "account/twofactor.html", context, status_code=status_code)
-
-
-@login_required()
-async def security_page(request: Request, user: User) -> Response:
-    async with db_of(request).public_session() as db:
-        remaining = await twofactor.unused_recovery_codes(db, user.id) if user.has_2fa else 0
-        sessions = await list_sessions(db, user.id)
-    context = {"user": user, "remaining_codes": remaining, "session_count": len(sessions)}
-    return render(request, "account/security.html", context)
 
 
 @login_required()

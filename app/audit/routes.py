@@ -56,7 +56,13 @@ ACTION_LABELS = {
     "sso.member_provisioned": "Joined through single sign-on",
     "sso.identity_linked": "Linked a single sign-on identity",
     "sso.enforced_changed": "Changed single sign-on enforcement",
-    "sso.password_login_blocked": "Password sign-in refused (SSO required)",
+    "sso.password_login_blocked": "Password sign-in refused (managed account)",
+    "sso.identity_unlinked": "Unlinked a single sign-on identity",
+    "sso.domain_added": "Added an e-mail domain",
+    "sso.domain_verified": "Verified an e-mail domain",
+    "sso.domain_verify_failed": "Domain verification failed",
+    "sso.domain_removed": "Removed an e-mail domain",
+    "sso.domain_taken": "Another workspace proved an e-mail domain",
 }
 
 

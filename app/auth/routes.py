@@ -18,7 +18,7 @@ from app.auth.sessions import now, revoke_session, start_session
 from app.security.crypto import Keyring
 from app.security.tokens import BadToken, sign, unsign
 from app.security.totp import match_recovery_code, verify_totp
-from app.sso.service import password_login_blocked
+from app.sso.enforcement import managing_workspaces, password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.state import db_of, settings_of
@@ -159,8 +159,12 @@ async def login(request: Request) -> Response:
         return render(request, "auth/login.html", context, status_code=401)
     async with db_of(request).public_session() as db:
         sso_required = await password_login_blocked(db, user)
+        managing = [workspace.id for workspace in await managing_workspaces(db, user)]
     if sso_required is not None:
-        await record_for_user_workspaces(db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request))
+        # Only the workspaces that manage the account hear of it: it is their policy that refused.
+        await record_for_user_workspaces(
+            db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request), only=managing
+        )
         context["errors"] = {"_form": sso_required}
         return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:

@@ -21,11 +21,37 @@ def already_registered(login_link: str, reset_link: str) -> tuple[str, str]:
     )
 
 
-def password_reset(link: str) -> tuple[str, str]:
+def password_reset(link: str, identities: list[str] | None = None) -> tuple[str, str]:
+    """``identities``: one line per single sign-on identity that can also sign in to the account."""
+    linked = ""
+    if identities:
+        lines = "\n".join(f"- {line}" for line in identities)
+        linked = (
+            "\n\nThese identity providers can also sign you in to this account (a new password does not change "
+            f"that):\n{lines}\nDon't recognise one? Unlink it on your account's Security page after signing in."
+        )
     return (
         "Reset your Marid password",
         f"Choose a new password here:\n\n{link}\n\nThe link works once, for 30 minutes. "
-        "Resetting your password signs you out everywhere else." + SIGNATURE,
+        "Resetting your password signs you out everywhere else." + linked + SIGNATURE,
+    )
+
+
+def identity_linked(*, issuer: str, workspace: str, email_at_link: str, how: str) -> tuple[str, str]:
+    who = f" as {email_at_link}" if email_at_link else ""
+    return (
+        "A single sign-on identity was linked to your Marid account",
+        f"The identity provider {issuer} (single sign-on of the workspace “{workspace}”) can now sign you in to "
+        f"your Marid account: you signed in there{who}. How: {how}.\n\n"
+        "If this was not you, unlink it on your account's Security page and change your password." + SIGNATURE,
+    )
+
+
+def identity_unlinked(identity: str) -> tuple[str, str]:
+    return (
+        "A single sign-on identity was unlinked from your Marid account",
+        f"This identity provider can no longer sign you in to your Marid account:\n\n- {identity}\n\n"
+        "If this was not you, change your password and check your sessions." + SIGNATURE,
     )
 
 

@@ -34,6 +34,13 @@ class PendingSignIn:
     code_verifier: str
     # The Marid user signed in when the sign-in started, if any: only they may link their account.
     initiator_id: str | None
+    # Where to go afterwards (a local path), e.g. the workspace page that asked for this single sign-on.
+    next_path: str = ""
+
+
+def callback_url(settings: Settings) -> str:
+    """The redirect URI to register at the provider; byte for byte what Marid sends."""
+    return settings.base_url.rstrip("/") + "/sso/callback"
 
 
 def _key(state: str) -> str:

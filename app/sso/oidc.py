@@ -9,16 +9,14 @@ the issuer from discovery), ``aud`` (our client id; several audiences only with 
 ``exp``/``iat`` (60 s leeway), ``nonce`` (the one this sign-in sent), ``at_hash`` when present.
 
 Every URL we call comes from an admin, so each one is checked first: https only in production (plain http
-only to a loopback provider outside production), never an internal address in production.
+only to a loopback provider outside production), never an internal address in production. That last check
+happens where connections are opened, on the address actually connected to (:mod:`app.sso.egress`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import ipaddress
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -31,6 +29,10 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+
+from app.config import Settings
+from app.sso.dns import DnsLookupError
+from app.sso.egress import AddressGuard, InternalAddress, SystemResolver, resolver_for
 
 HTTP_TIMEOUT = 5.0
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -105,37 +107,40 @@ def url_problem(url: str, *, production: bool, what: str = "The URL", allow_quer
     return None
 
 
-async def _refuse_internal_address(url: str) -> None:
-    """In production a provider must be on the internet: no loopback, private or link-local addresses (SSRF)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise OidcError("unreachable", f"Could not resolve {host}.") from error
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise OidcError("internal_address", f"{host} resolves to an internal address; Marid will not call it.")
-
-
 class ProviderClient:
     """HTTP to one provider, with small bounded caches of its discovery document and keys (per process)."""
 
     _metadata: ClassVar[dict[str, tuple[float, ProviderMetadata]]] = {}
     _jwks: ClassVar[dict[str, tuple[float, dict[str, Any]]]] = {}
 
-    def __init__(self, *, production: bool, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        production: bool,
+        transport: httpx.AsyncBaseTransport | None = None,
+        guard: AddressGuard | None = None,
+    ) -> None:
+        """``guard``: which addresses a provider may have (in production by default: public ones only)."""
         self.production = production
         self.transport = transport
+        self.guard = guard if guard is not None or not production else AddressGuard(SystemResolver())
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ProviderClient:
+        guard = AddressGuard(resolver_for(settings)) if settings.is_production else None
+        return cls(production=settings.is_production, guard=guard)
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if problem := url_problem(url, production=self.production, what=url, allow_query=True):
             raise OidcError("bad_endpoint", f"The provider gave an unusable address: {problem}")
-        if self.production:
-            await _refuse_internal_address(url)
+        transport = self.transport
+        if transport is None and self.guard is not None:
+            transport = self.guard.transport()
         try:
             async with (
-                httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, transport=self.transport) as client,
+                httpx.AsyncClient(
+                    timeout=HTTP_TIMEOUT, follow_redirects=False, transport=transport, trust_env=self.guard is None
+                ) as client,
                 client.stream(method, url, **kwargs) as response,
             ):
                 body = b""
@@ -144,6 +149,10 @@ class ProviderClient:
                     if len(body) > MAX_DOCUMENT_BYTES:
                         raise OidcError("too_large", f"{url} answered with more than {MAX_DOCUMENT_BYTES} bytes.")
                 return httpx.Response(response.status_code, headers=response.headers, content=body)
+        except InternalAddress as refused:
+            raise OidcError("internal_address", str(refused)) from refused
+        except DnsLookupError as error:
+            raise OidcError("unreachable", str(error)) from error
         except httpx.TimeoutException as error:
             raise OidcError("timeout", f"{url} did not answer within {HTTP_TIMEOUT:.0f} seconds.") from error
         except httpx.HTTPError as error:

@@ -1,5 +1,6 @@
-"""Single sign-on pages: "Continue with SSO" (/sso), the provider's redirect back (/sso/callback), and the
-workspace admin's settings page (/w/<slug>/settings/sso, with "Test connection").
+"""Single sign-on pages: "Continue with SSO" (/sso, also where a workspace that requires single sign-on sends
+its members: the step-up), and the provider's redirect back (/sso/callback). The settings pages are in
+:mod:`app.sso.settings_pages` and :mod:`app.sso.domain_pages`.
 
 Every outcome of a sign-in, good or bad, goes to the workspace's audit log.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
@@ -19,80 +20,92 @@ from starlette.routing import BaseRoute, Route
 from app.audit.service import record
 from app.auth.middleware import set_session_cookie, signed_in
 from app.auth.models import UserSession
+from app.auth.routes import safe_next
 from app.auth.sessions import start_session
-from app.config import Settings
 from app.security.crypto import DecryptionError
-from app.sso import flows
-from app.sso.models import SsoConnection
+from app.sso import domain_pages, flows, settings_pages
+from app.sso.enforcement import needs_step_up, record_step_up
 from app.sso.oidc import OidcError, ProviderClient, authorization_request
-from app.sso.service import (
-    ASSIGNABLE_ROLES,
-    AmbiguousDomain,
-    SsoConfigError,
-    complete_sign_in,
-    decrypt_secret,
-    end_password_sessions,
-    find_connection_for,
-    get_connection,
-    record_test,
-    save_connection,
-)
-from app.tenants.context import WorkspaceContext
+from app.sso.service import decrypt_secret, find_connection_for, get_connection
+from app.sso.signin import LINK_FIRST_REASONS, complete_sign_in
+from app.tenants.context import resolve_workspace
 from app.tenants.models import Workspace
-from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
-from app.web.guards import redirect, workspace_required
+from app.web.guards import redirect
 from app.web.state import db_of, settings_of
-from app.web.templating import is_htmx, render
+from app.web.templating import render
 
 logger = logging.getLogger("marid.sso")
 
 NOT_FOUND = "No single sign-on is set up for that address or workspace."
-AMBIGUOUS = "Several workspaces use single sign-on for that domain. Enter your workspace's URL name instead."
 START_AGAIN = "This sign-in expired, was already used, or was started in another browser. Start again."
 
 
 def _provider(request: Request) -> ProviderClient:
-    return ProviderClient(production=settings_of(request).is_production)
-
-
-def callback_url(settings: Settings) -> str:
-    """The redirect URI to register at the provider; byte for byte what Marid sends."""
-    return settings.base_url.rstrip("/") + "/sso/callback"
+    return ProviderClient.for_settings(settings_of(request))
 
 
 # -- Continue with SSO ---------------------------------------------------------------------------------------
 
 
-def _start_page(request: Request, identifier: str = "", error: str | None = None, status_code: int = 200) -> Response:
+async def _step_up_workspace(request: Request, slug: str) -> Workspace | None:
+    """The workspace ``slug`` if it is asking the signed-in member for its single sign-on (else None: nothing
+    about a workspace is shown to someone who is not its member)."""
+    current = signed_in(request)
+    if current is None or not slug:
+        return None
+    async with db_of(request).public_session() as db:
+        context = await resolve_workspace(db, current.user, slug)
+        if context is None:
+            return None
+        asking = await needs_step_up(
+            db, workspace_id=context.workspace.id, role=context.role, session_id=current.session.id
+        )
+    return context.workspace if asking else None
+
+
+async def _start_page(
+    request: Request,
+    identifier: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+    next_path: str = "",
+) -> Response:
     current = signed_in(request)
     context = {
         "values": {"identifier": identifier},
         "errors": {"identifier": error} if error else {},
         "signed_in_as": current.user.email if current else None,
+        "step_up": await _step_up_workspace(request, identifier),
+        "next": next_path,
     }
     return render(request, "sso/start.html", context, status_code=status_code)
 
 
+def _next_of(raw: str | None) -> str:
+    target = safe_next(raw)
+    return "" if target == "/" else target
+
+
 async def start_page(request: Request) -> Response:
-    return _start_page(request, request.query_params.get("workspace", "")[:320])
+    params = request.query_params
+    return await _start_page(request, params.get("workspace", "")[:320], next_path=_next_of(params.get("next")))
 
 
 async def start(request: Request) -> Response:
     form = await read_form(request)
     identifier = form.get("identifier", "").strip()[:320]
+    next_path = _next_of(form.get("next"))
     blocked = await rate_limited(request, ("sso.start.ip", client_ip(request), 30, 300))
     if blocked:
-        return _start_page(request, identifier, retry_message(blocked), 429)
+        return await _start_page(request, identifier, retry_message(blocked), 429, next_path)
     if not identifier:
-        return _start_page(request, identifier, "Enter your work e-mail address or your workspace's URL name.", 422)
-    try:
-        async with db_of(request).public_session() as db:
-            found = await find_connection_for(db, identifier)
-    except AmbiguousDomain:
-        return _start_page(request, identifier, AMBIGUOUS, 422)
+        message = "Enter your work e-mail address or your workspace's URL name."
+        return await _start_page(request, identifier, message, 422, next_path)
+    async with db_of(request).public_session() as db:
+        found = await find_connection_for(db, identifier)
     if found is None:
-        return _start_page(request, identifier, NOT_FOUND, 422)
+        return await _start_page(request, identifier, NOT_FOUND, 422, next_path)
     workspace, connection = found
     settings = settings_of(request)
     try:
@@ -104,16 +117,17 @@ async def start(request: Request) -> Response:
     current = signed_in(request)
     login_hint = identifier if "@" in identifier else None
     auth = authorization_request(
-        metadata, client_id=connection.client_id, redirect_uri=callback_url(settings), login_hint=login_hint
+        metadata, client_id=connection.client_id, redirect_uri=flows.callback_url(settings), login_hint=login_hint
     )
     flow = flows.PendingSignIn(
         workspace_id=workspace.id,
         issuer=connection.issuer,
         client_id=connection.client_id,
-        redirect_uri=callback_url(settings),
+        redirect_uri=flows.callback_url(settings),
         nonce=auth.nonce,
         code_verifier=auth.code_verifier,
         initiator_id=str(current.user.id) if current else None,
+        next_path=next_path,
     )
     await flows.save(request.app.state.redis, auth.state, flow)
     # Not a 303: the CSP's form-action 'self' also covers where a form submission is redirected, so the
@@ -126,8 +140,12 @@ async def start(request: Request) -> Response:
     return response
 
 
-def _error_page(request: Request, message: str, status_code: int) -> Response:
-    response = render(request, "sso/error.html", {"message": message}, status_code=status_code)
+def _error_page(request: Request, message: str, status_code: int, link_first: str | None = None) -> Response:
+    """``link_first``: the workspace slug, when the page should offer "sign in, then link" for it."""
+    context: dict[str, Any] = {"message": message, "link_url": None}
+    if link_first:
+        context["link_url"] = "/login?next=" + quote(f"/sso?workspace={link_first}", safe="")
+    response = render(request, "sso/error.html", context, status_code=status_code)
     flows.clear_state_cookie(response, settings_of(request))
     return response
 
@@ -153,7 +171,12 @@ async def callback(request: Request) -> Response:
         return await _sign_in(request, flow, claims)
     except OidcError as failure:
         await _audit_failure(request, flow.workspace_id, failure, issuer=flow.issuer)
-        return _error_page(request, failure.message, _status_for(failure.reason))
+        slug = None
+        if failure.reason in LINK_FIRST_REASONS:
+            async with db_of(request).public_session() as db:
+                workspace = await db.get(Workspace, flow.workspace_id)
+            slug = workspace.slug if workspace else None
+        return _error_page(request, failure.message, _status_for(failure.reason), link_first=slug)
 
 
 # Failures of the provider (or of reaching it) are 502; refused responses and tokens 401; refusals by policy 403.
@@ -215,7 +238,8 @@ async def _verified_claims(request: Request, flow: flows.PendingSignIn) -> dict[
 
 
 async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str, Any]) -> Response:
-    """Link or provision as the workspace's policy says, then a new Marid session for this browser."""
+    """Link or provision as the workspace's policy says; the session (this browser's, if it is the same
+    person's, else a new one) then counts as having done this workspace's single sign-on."""
     settings = settings_of(request)
     current = signed_in(request)
     initiator = _initiator(flow, current.user.id if current else None)
@@ -229,15 +253,21 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
                         "configuration_changed", "Single sign-on for this workspace changed or was turned off."
                     )
                 outcome = await complete_sign_in(db, connection=connection, claims=claims, initiator_id=initiator)
-                session_token, _ = await start_session(
-                    db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request), method="sso"
+                kept = await db.get(UserSession, current.session.id) if current is not None else None
+                session_token: str | None = None
+                if kept is None or kept.user_id != outcome.user.id or initiator is None:
+                    # A new session for this person; this browser's previous one ends (one browser, one session).
+                    if kept is not None:
+                        await db.delete(kept)
+                    session_token, kept = await start_session(
+                        db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request), method="sso"
+                    )
+                # Otherwise the same person was signed in and started this: a step-up of the same session.
+                await record_step_up(
+                    db, session_id=kept.id, workspace_id=flow.workspace_id, identity_id=outcome.identity.id
                 )
-                if current is not None:
-                    # This browser's previous session ends: one browser, one session.
-                    old = await db.get(UserSession, current.session.id)
-                    if old is not None:
-                        await db.delete(old)
                 user_id, role, slug = outcome.user.id, outcome.membership.role, workspace.slug
+                link_method = outcome.identity.link_method
             break
         except IntegrityError:
             # Two first sign-ins of the same person raced (two tabs): the other one created the account,
@@ -252,11 +282,13 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
             database, flow.workspace_id, "sso.member_provisioned", actor_id=user_id, ip=ip, details=provisioned
         )
     if outcome.linked or outcome.created_user:
-        linked = {**details, "existing_account": outcome.linked}
+        linked = {**details, "existing_account": outcome.linked, "how": link_method}
         await record(database, flow.workspace_id, "sso.identity_linked", actor_id=user_id, ip=ip, details=linked)
+        await request.app.state.jobs.deliver_mail()
     await record(database, flow.workspace_id, "sso.login", actor_id=user_id, ip=ip, details=details)
-    response = redirect(request, f"/w/{slug}")
-    set_session_cookie(response, settings, session_token)
+    response = redirect(request, flow.next_path or f"/w/{slug}")
+    if session_token is not None:
+        set_session_cookie(response, settings, session_token)
     flows.clear_state_cookie(response, settings)
     return response
 
@@ -268,125 +300,10 @@ def _initiator(flow: flows.PendingSignIn, current: uuid.UUID | None) -> uuid.UUI
     return current
 
 
-# -- Settings page -------------------------------------------------------------------------------------------
-
-
-def _settings_context(
-    request: Request,
-    connection: SsoConnection | None,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    test: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    if values is None:
-        values = {
-            "issuer": connection.issuer if connection else "",
-            "client_id": connection.client_id if connection else "",
-            "allowed_domains": ", ".join(connection.allowed_domains) if connection else "",
-            "default_role": connection.default_role if connection else "member",
-            "enabled": connection.enabled if connection else False,
-            "enforce_sso": connection.enforce_sso if connection else False,
-        }
-    return {
-        "connection": connection,
-        "values": values,
-        "errors": errors or {},
-        "roles": ASSIGNABLE_ROLES,
-        "callback_url": callback_url(settings_of(request)),
-        "test": test,
-    }
-
-
-@workspace_required("settings.edit")
-async def settings_page(request: Request, context: WorkspaceContext) -> Response:
-    async with db_of(request).public_session() as db:
-        connection = await get_connection(db, context.workspace.id)
-    return render(request, "sso/settings.html", _settings_context(request, connection))
-
-
-@workspace_required("settings.edit")
-async def save_settings(request: Request, context: WorkspaceContext) -> Response:
-    form = await read_form(request)
-    workspace_id = context.workspace.id
-    try:
-        async with db_of(request).public_session() as db:
-            connection, changes = await save_connection(db, settings_of(request), workspace_id=workspace_id, form=form)
-    except SsoConfigError as invalid:
-        async with db_of(request).public_session() as db:
-            current = await get_connection(db, workspace_id)
-        text_fields = ("issuer", "client_id", "allowed_domains", "default_role")
-        values: dict[str, Any] = {key: form.get(key, "") for key in text_fields}
-        values |= {"enabled": form.get("enabled") == "on", "enforce_sso": form.get("enforce_sso") == "on"}
-        page = _settings_context(request, current, values=values, errors=invalid.errors)
-        return render(request, "sso/settings.html", page, status_code=422)
-    ip, actor = client_ip(request), context.user.id
-    if changes:
-        await record(
-            db_of(request), workspace_id, "sso.configured", actor_id=actor, ip=ip, details={"changes": changes}
-        )
-    if "enforce_sso" in changes:
-        enforced: dict[str, Any] = {"enforce_sso": connection.enforce_sso}
-        if connection.enforce_sso:
-            # Requiring SSO from now on also ends the password sessions members already have.
-            async with db_of(request).public_session() as db:
-                enforced["password_sessions_ended"] = await end_password_sessions(db, workspace_id)
-        await record(db_of(request), workspace_id, "sso.enforced_changed", actor_id=actor, ip=ip, details=enforced)
-    response = redirect(request, f"/w/{context.workspace.slug}/settings/sso")
-    flash(request, response, "Single sign-on settings saved." if changes else "Nothing changed.")
-    return response
-
-
-@workspace_required("settings.edit")
-async def test_connection(request: Request, context: WorkspaceContext) -> Response:
-    form = await read_form(request)
-    workspace_id = context.workspace.id
-    async with db_of(request).public_session() as db:
-        connection = await get_connection(db, workspace_id)
-    issuer = form.get("issuer", "").strip() or (connection.issuer if connection else "")
-    blocked = await rate_limited(request, ("sso.test", workspace_id, 20, 300))
-    if blocked:
-        test: dict[str, Any] = {"ok": False, "issuer": issuer, "message": retry_message(blocked)}
-    elif not issuer:
-        test = {"ok": False, "issuer": issuer, "message": "Enter the provider's issuer URL first."}
-    else:
-        test = await _run_test(request, issuer)
-        async with db_of(request).public_session() as db:
-            test["saved"] = await record_test(
-                db, workspace_id, issuer=issuer, ok=test["ok"], error=None if test["ok"] else test["message"]
-            )
-        details = {"issuer": issuer, "ok": test["ok"], "error": None if test["ok"] else test["message"]}
-        await record(
-            db_of(request), workspace_id, "sso.tested", actor_id=context.user.id, ip=client_ip(request), details=details
-        )
-    if is_htmx(request):
-        return render(request, "sso/settings.html", {"test": test}, block="test_result")
-    async with db_of(request).public_session() as db:
-        connection = await get_connection(db, workspace_id)
-    return render(request, "sso/settings.html", _settings_context(request, connection, test=test))
-
-
-async def _run_test(request: Request, issuer: str) -> dict[str, Any]:
-    """Discovery and the key set, fetched fresh: what an admin needs to know before turning SSO on."""
-    provider = _provider(request)
-    try:
-        metadata = await provider.discover(issuer, fresh=True)
-        keys = await provider.keys(metadata, fresh=True)
-    except OidcError as failure:
-        return {"ok": False, "issuer": issuer, "message": failure.message}
-    count = len(keys.keys)
-    message = (
-        f"Discovery works: {metadata.issuer} offers the authorization-code flow with PKCE and publishes "
-        f"{count} signing key{'' if count == 1 else 's'}."
-    )
-    return {"ok": True, "issuer": issuer, "message": message}
-
-
 routes: list[BaseRoute] = [
     Route("/sso", start_page, methods=["GET"]),
     Route("/sso", start, methods=["POST"]),
     Route("/sso/callback", callback, methods=["GET"]),
-    Route("/w/{slug}/settings/sso", settings_page, methods=["GET"]),
-    Route("/w/{slug}/settings/sso", save_settings, methods=["POST"]),
-    Route("/w/{slug}/settings/sso/test", test_connection, methods=["POST"]),
+    *settings_pages.routes,
+    *domain_pages.routes,
 ]

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.auth.middleware import signed_in
 from app.auth.models import User
+from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext, resolve_workspace, workspaces_of
 from app.web.templating import is_htmx
 
@@ -27,9 +28,18 @@ def redirect(request: Request, url: str, status_code: int = 303) -> Response:
     return RedirectResponse(url, status_code=status_code)
 
 
+def _target(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _to_login(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return redirect(request, f"/login?next={quote(target, safe='')}")
+    return redirect(request, f"/login?next={quote(_target(request), safe='')}")
+
+
+def _to_sso(request: Request, slug: str) -> Response:
+    """To the workspace's single sign-on, then back here (a form's target is not a page: back to the workspace)."""
+    target = _target(request) if request.method in ("GET", "HEAD") else f"/w/{slug}"
+    return redirect(request, f"/sso?workspace={quote(slug, safe='')}&next={quote(target, safe='')}")
 
 
 def login_required(*, verified: bool = True) -> Callable[[UserHandler], Handler]:
@@ -53,7 +63,11 @@ def login_required(*, verified: bool = True) -> Callable[[UserHandler], Handler]
 
 
 def workspace_required(permission: str = "workspace.view") -> Callable[[WorkspaceHandler], Handler]:
-    """Members of the workspace named by the ``slug`` path parameter only; 404 for everyone else."""
+    """Members of the workspace named by the ``slug`` path parameter only; 404 for everyone else.
+
+    A workspace that requires single sign-on sends a member whose session has not done its single sign-on
+    there first (the step-up); their other workspaces never see that requirement.
+    """
 
     def decorate(handler: WorkspaceHandler) -> Handler:
         @wraps(handler)
@@ -66,8 +80,13 @@ def workspace_required(permission: str = "workspace.view") -> Callable[[Workspac
             async with request.app.state.db.public_session() as db:
                 context = await resolve_workspace(db, current.user, request.path_params["slug"])
                 request.state.switcher_workspaces = await workspaces_of(db, current.user)
+                step_up = context is not None and await needs_step_up(
+                    db, workspace_id=context.workspace.id, role=context.role, session_id=current.session.id
+                )
             if context is None:
                 raise HTTPException(404)
+            if step_up:
+                return _to_sso(request, context.workspace.slug)
             if context.workspace.require_2fa and not current.user.has_2fa:
                 return redirect(request, f"/account/2fa?required={quote(context.workspace.slug)}")
             if not context.can(permission):

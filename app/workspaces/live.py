@@ -16,6 +16,7 @@ from app.db import Database
 from app.event_permissions import required_permission
 from app.events import Event, EventBus, EventType, Topic, decode_entry
 from app.sse import encode_cursor, event_stream, render_json
+from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
 from app.tenants.permissions import permissions_of
@@ -86,13 +87,19 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
     workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
 
     async def still_allowed() -> bool | frozenset[str]:
-        """Still signed in (session not revoked) and still a member (not removed)? Then what their role holds now."""
+        """Still signed in (session not revoked), still a member (not removed), and not now asked for the
+        workspace's single sign-on (required since the stream opened, or its identity unlinked)? Then what
+        their role holds now."""
         async with db.public_session() as session:
             role = await session.scalar(
                 select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
             )
             live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
-        return permissions_of(role) if role is not None and live is not None else False
+            if role is None or live is None:
+                return False
+            if await needs_step_up(session, workspace_id=workspace_id, role=role, session_id=session_id):
+                return False
+        return permissions_of(role)
 
     return await event_stream(
         request,

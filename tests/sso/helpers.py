@@ -13,10 +13,13 @@ from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.config import Settings
 from app.db import Database
-from app.sso.models import SsoConnection
+from app.sso.dns import make_resolver, record_name, record_value
+from app.sso.domains import add_domain, lookup, record_check
+from app.sso.models import SsoConnection, SsoDomain
 from app.sso.service import save_connection
 from app.tenants.models import Workspace
 from tests import helpers as shared
+from tests.dns_server import TestDns
 from tests.helpers import add_member, count, csrf_of, make_user
 from tests.sso.conftest import CLIENT_ID, CLIENT_SECRET
 
@@ -32,6 +35,7 @@ __all__ = [
     "sso_login",
     "unique_domain",
     "users_with_email",
+    "verify_domain",
 ]
 
 
@@ -45,21 +49,52 @@ async def make_workspace(db: Database, owner: User, label: str = "sso") -> Works
 
 
 async def configure(
-    db: Database, settings: Settings, workspace: Workspace, issuer: str, domain: str, **fields: str
+    db: Database,
+    settings: Settings,
+    workspace: Workspace,
+    issuer: str,
+    domain: str,
+    *,
+    dns: TestDns | None = None,
+    **fields: str,
 ) -> SsoConnection:
-    """SSO set up as an admin would on the settings page (same service, same validation)."""
+    """SSO set up as an admin would on the settings page (same services, same validation).
+
+    ``domain`` (if any) is added to the workspace's domains; with ``dns`` it is also proven (its TXT record
+    published on the test DNS server and checked over DNS), otherwise it stays unverified.
+    """
     form = {
         "issuer": issuer,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
-        "allowed_domains": domain,
         "default_role": "member",
         "enabled": "on",
         **fields,
     }
     async with db.public_session() as session:
         connection, _ = await save_connection(session, settings, workspace_id=workspace.id, form=form)
+    if domain and dns is not None:
+        await verify_domain(db, settings, dns, workspace, domain)
+    elif domain:
+        async with db.public_session() as session:
+            await add_domain(session, workspace.id, domain)
     return connection
+
+
+async def verify_domain(db: Database, settings: Settings, dns: TestDns, workspace: Workspace, domain: str) -> SsoDomain:
+    """Add ``domain`` to the workspace (unless it is there), publish its record, and verify it as "Verify" does."""
+    async with db.public_session() as session:
+        row = await session.scalar(
+            select(SsoDomain).where(SsoDomain.workspace_id == workspace.id, SsoDomain.domain == domain)
+        )
+        if row is None:
+            row = await add_domain(session, workspace.id, domain)
+    dns.zone.publish_txt(record_name(domain), record_value(row.token))
+    found = await lookup(make_resolver(settings.dns_nameserver_list), domain)
+    async with db.public_session() as session:
+        outcome = await record_check(session, workspace.id, row.id, found, token=row.token)
+    assert outcome.verified, outcome.message
+    return outcome.domain
 
 
 async def audit_actions(db: Database, workspace: Workspace) -> list[tuple[str, dict[str, Any]]]:

@@ -1,5 +1,5 @@
 """SSO over HTTP: the settings page (validation, the encrypted secret, Test connection), /sso and its callback,
-and "Require single sign-on" against password sign-in."""
+and "Require single sign-on" (a step-up into that workspace) and managed accounts against password sign-in."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from app.security.crypto import DecryptionError, Keyring
 from app.sso.models import SsoConnection
 from app.sso.routes import NOT_FOUND
 from app.tenants.models import Workspace
+from tests.dns_server import TestDns
 from tests.helpers import http_client, post
 from tests.helpers import sign_in as log_in  # the answer, not an assertion: some sign-ins here are refused
 from tests.sso.conftest import CLIENT_ID, CLIENT_SECRET, StartProvider
-from tests.sso.helpers import add_member, audit_actions, configure, count, make_user, make_workspace
+from tests.sso.helpers import add_member, audit_actions, configure, count, make_user, make_workspace, unique_domain
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +49,6 @@ GOOD = {
     "issuer": "https://login.example.com",
     "client_id": CLIENT_ID,
     "client_secret": "",
-    "allowed_domains": "example.com",
     "default_role": "member",
     "enabled": "on",
 }
@@ -65,10 +65,10 @@ GOOD = {
         ({"issuer": "http://login.example.com"}, "must use https://"),
         ({"client_id": ""}, "Enter the client ID"),
         ({"client_id": "x" * 256}, "Enter the client ID"),
-        ({"allowed_domains": "example.com, not a domain!"}, "is not a domain name"),
-        ({"allowed_domains": "localhost"}, "is not a domain name"),
         ({"default_role": "owner"}, "Choose admin, member or viewer"),
         ({"enabled": "", "enforce_sso": "on"}, "Turn single sign-on on before requiring it"),
+        ({"managed_accounts": "on"}, "Require single sign-on before making members"),
+        ({"enforce_sso": "on", "managed_accounts": "on"}, "then confirm that their accounts become managed"),
     ],
 )
 async def test_bad_settings_are_refused_and_change_nothing(
@@ -125,11 +125,11 @@ async def test_the_client_secret_is_stored_encrypted_and_never_shown(
     assert "A secret is saved (encrypted)" in html
 
     # Saving with the field left empty keeps the secret.
-    again = post(client, page, page, {**GOOD, "allowed_domains": "example.com, example.org"})
+    again = post(client, page, page, {**GOOD, "default_role": "viewer"})
     assert again.status_code == 303  # type: ignore[attr-defined]
     row = await row_of(db, workspace)
     assert row is not None and row["client_secret_enc"] == ciphertext
-    assert row["allowed_domains"] == ["example.com", "example.org"]
+    assert row["default_role"] == "viewer"
 
     events = await audit_actions(db, workspace)
     assert [action for action, _ in events].count("sso.configured") == 2
@@ -152,7 +152,7 @@ async def test_only_owners_and_admins_manage_sso(client: TestClient, db: Databas
     assert client.get(page).status_code == 200
 
 
-async def test_enforced_sso_blocks_password_sign_in_for_members_but_not_the_owner(
+async def test_required_sso_sends_members_to_its_sso_and_lets_the_owner_in(
     client: TestClient, db: Database, settings: Settings
 ) -> None:
     owner_email, workspace = await owned_workspace(db, "enforced")
@@ -160,27 +160,47 @@ async def test_enforced_sso_blocks_password_sign_in_for_members_but_not_the_owne
     admin = await make_user(db, "admin")
     await add_member(db, workspace, member, "member")
     await add_member(db, workspace, admin, "admin")
-    await configure(db, settings, workspace, "https://login.example.com", "example.com", enforce_sso="on")
+    await configure(db, settings, workspace, "https://login.example.com", "", enforce_sso="on")
 
     for user in (member, admin):
-        refused = log_in(client, user.email)
-        assert refused.status_code == 403  # type: ignore[attr-defined]
-        assert f"Your workspace “{workspace.name}” requires single sign-on" in refused.text  # type: ignore[attr-defined]
-        assert await count(db, UserSession, UserSession.user_id == user.id) == 0
-    assert "sso.password_login_blocked" in [action for action, _ in await audit_actions(db, workspace)]
+        client.cookies.clear()
+        assert log_in(client, user.email).status_code == 303  # type: ignore[attr-defined]
+        sent = client.get(f"/w/{workspace.slug}/members")
+        assert sent.status_code == 303
+        assert sent.headers["location"] == f"/sso?workspace={workspace.slug}&next=%2Fw%2F{workspace.slug}%2Fmembers"
+        step_up = client.get(sent.headers["location"]).text
+        assert f"“{workspace.name}” requires single sign-on" in step_up
+        assert f'name="next" value="/w/{workspace.slug}/members"' in step_up
+        # htmx requests get the same detour as a full-page redirect.
+        fragment = client.get(f"/w/{workspace.slug}/members", headers={"HX-Request": "true"})
+        assert fragment.status_code == 204 and fragment.headers["hx-redirect"].startswith("/sso?workspace=")
 
-    # Break-glass: the owner still signs in with a password, and can turn the requirement off.
+    # Break-glass: the owner still opens it with a password, and can turn the requirement off.
+    client.cookies.clear()
     assert log_in(client, owner_email).status_code == 303  # type: ignore[attr-defined]
+    assert client.get(f"/w/{workspace.slug}").status_code == 200
     page = f"/w/{workspace.slug}/settings/sso"
     assert post(client, page, page, GOOD).status_code == 303  # type: ignore[attr-defined]
     events = await audit_actions(db, workspace)
-    assert ("sso.enforced_changed", {"enforce_sso": False}) in events
+    assert ("sso.enforced_changed", {"enforce_sso": False, "managed_accounts": False}) in events
     client.cookies.clear()
-    assert log_in(client, member.email).status_code == 303  # type: ignore[attr-defined]
+    log_in(client, member.email)
+    assert client.get(f"/w/{workspace.slug}").status_code == 200
+
+
+async def test_the_step_up_page_says_nothing_about_workspaces_one_is_not_in(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    _, workspace = await owned_workspace(db, "secret")
+    await configure(db, settings, workspace, "https://login.example.com", "", enforce_sso="on")
+    stranger = await make_user(db, "stranger")
+    log_in(client, stranger.email)
+    page = client.get(f"/sso?workspace={workspace.slug}&next=/w/{workspace.slug}").text
+    assert workspace.name not in page and "requires single sign-on" not in page
 
 
 async def test_sso_start_is_neutral_about_unknown_addresses_and_workspaces(
-    client: TestClient, db: Database, settings: Settings
+    client: TestClient, db: Database, settings: Settings, dns: TestDns, providers: StartProvider
 ) -> None:
     _, without_sso = await owned_workspace(db, "plain")
     _, disabled = await owned_workspace(db, "disabled")
@@ -197,14 +217,17 @@ async def test_sso_start_is_neutral_about_unknown_addresses_and_workspaces(
         assert response.status_code == 422, identifier  # type: ignore[attr-defined]
         assert NOT_FOUND in response.text  # type: ignore[attr-defined]
 
-    # Two workspaces claiming one domain: the person is asked which workspace they mean.
+    # Two workspaces list one domain and only the second proved it: its people go to the second one.
     shared = f"shared-{secrets.token_hex(4)}.test"
-    for label in ("first", "second"):
-        _, workspace = await owned_workspace(db, label)
-        await configure(db, settings, workspace, "https://login.example.com", shared)
+    _, first = await owned_workspace(db, "first")
+    await configure(db, settings, first, "https://login.example.com", shared)
+    assert NOT_FOUND in post(client, "/sso", "/sso", {"identifier": f"ada@{shared}"}).text  # type: ignore[attr-defined]
+    _, second = await owned_workspace(db, "second")
+    issuer = providers(settings.base_url + "/sso/callback")
+    await configure(db, settings, second, issuer, shared, dns=dns)
     response = post(client, "/sso", "/sso", {"identifier": f"ada@{shared}"})
-    assert response.status_code == 422  # type: ignore[attr-defined]
-    assert "Enter your workspace&#39;s URL name instead" in response.text  # type: ignore[attr-defined]
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert response.headers["refresh"].startswith(f"0;url={issuer}/auth?")  # type: ignore[attr-defined]
 
 
 async def test_the_callback_needs_the_browser_that_started_and_works_once(
@@ -298,22 +321,46 @@ async def test_sso_settings_page_renders_for_a_new_workspace(client: TestClient,
         assert await session.scalar(select(SsoConnection).where(SsoConnection.workspace_id == workspace.id)) is None
 
 
-async def test_requiring_sso_ends_members_password_sessions_but_not_the_owners(
-    settings: Settings, db: Database
+async def test_managed_accounts_end_only_managed_members_password_sessions(
+    settings: Settings, db: Database, dns: TestDns
 ) -> None:
-    owner_email, workspace = await owned_workspace(db, "ending")
-    member = await make_user(db, "member")
-    await add_member(db, workspace, member, "member")
-    await configure(db, settings, workspace, "https://login.example.com", "example.com")
+    domain = unique_domain()
+    owner = await make_user(db, "owner", email=f"owner-{secrets.token_hex(3)}@{domain}")
+    workspace = await make_workspace(db, owner, "managed")
+    managed = await make_user(db, "kim", email=f"kim-{secrets.token_hex(3)}@{domain}")
+    guest = await make_user(db, "guest")
+    for user in (managed, guest):
+        await add_member(db, workspace, user, "member")
+    await configure(db, settings, workspace, "https://login.example.com", domain, dns=dns, enforce_sso="on")
     page = f"/w/{workspace.slug}/settings/sso"
-    with http_client(create_app(settings)) as owner, http_client(create_app(settings)) as member_browser:
-        assert log_in(member_browser, member.email).status_code == 303  # type: ignore[attr-defined]
-        assert member_browser.get(f"/w/{workspace.slug}").status_code == 200
-        assert log_in(owner, owner_email).status_code == 303  # type: ignore[attr-defined]
-        assert post(owner, page, page, {**GOOD, "enforce_sso": "on"}).status_code == 303  # type: ignore[attr-defined]
-        # The member's password session is over; the owner's (break-glass) is not.
-        assert member_browser.get(f"/w/{workspace.slug}").headers["location"].startswith("/login")
-        assert await count(db, UserSession, UserSession.user_id == member.id) == 0
-        assert owner.get(f"/w/{workspace.slug}").status_code == 200
+    with (
+        http_client(create_app(settings)) as admin,
+        http_client(create_app(settings)) as kim,
+        http_client(create_app(settings)) as visitor,
+    ):
+        log_in(kim, managed.email)
+        log_in(visitor, guest.email)
+        log_in(admin, owner.email)
+        fields = {**GOOD, "enforce_sso": "on", "managed_accounts": "on"}
+        # First the page shows whom it affects and asks for a confirmation; nothing changes yet.
+        asked = post(admin, page, page, fields)
+        assert asked.status_code == 422  # type: ignore[attr-defined]
+        assert managed.email in asked.text and 'id="f-confirm_managed"' in asked.text  # type: ignore[attr-defined]
+        row = await row_of(db, workspace)
+        assert row is not None and row["managed_accounts"] is False
+        assert post(admin, page, page, {**fields, "confirm_managed": "on"}).status_code == 303  # type: ignore[attr-defined]
+
+        # The managed member's password session is over; the guest's and the owner's are not.
+        assert kim.get("/account/security").headers["location"].startswith("/login")
+        assert await count(db, UserSession, UserSession.user_id == managed.id) == 0
+        assert await count(db, UserSession, UserSession.user_id == guest.id) == 1
+        assert admin.get(page).status_code == 200
+        refused = log_in(kim, managed.email)
+        assert refused.status_code == 403  # type: ignore[attr-defined]
+        assert f"managed by the workspace “{workspace.name}”" in refused.text  # type: ignore[attr-defined]
+        assert visitor.get("/account/security").status_code == 200
+        assert visitor.get(f"/w/{workspace.slug}").headers["location"].startswith("/sso?workspace=")
     events = await audit_actions(db, workspace)
-    assert ("sso.enforced_changed", {"enforce_sso": True, "password_sessions_ended": 1}) in events
+    changed = {"enforce_sso": True, "managed_accounts": True, "password_sessions_ended": 1}
+    assert ("sso.enforced_changed", changed) in events
+    assert "sso.password_login_blocked" in [action for action, _ in events]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from httpx2 import Response
 from sqlalchemy import MetaData, func, select, text
 from starlette.testclient import TestClient
 
@@ -22,7 +24,8 @@ from app.config import Settings
 from app.db import Database, TenantBase
 from app.main import create_app
 from app.models import PublicBase
-from app.tenants.models import Workspace
+from app.sso.service import save_connection
+from app.tenants.models import Membership, Workspace
 from app.tenants.service import create_workspace
 from tests.helpers import routes_under
 
@@ -116,27 +119,110 @@ def _cases(settings: Settings) -> list[tuple[str, str]]:
     return cases
 
 
+async def _walk(
+    client: TestClient, db: Database, cases: list[tuple[str, str]], target: Party, expect: Callable[[Response], bool]
+) -> list[str]:
+    """Every case against ``target``'s workspace: the answers that ``expect`` refuses, and any change in it."""
+    csrf = client.cookies.get(client.app.state.settings.csrf_cookie)  # type: ignore[attr-defined]
+    assert csrf
+    failures: list[str] = []
+    for method, path in cases:
+        before = await snapshot(db, target.workspace)
+        url = fill(path, target)
+        headers = {} if method in SAFE else {"X-CSRF-Token": csrf}
+        response = client.request(method, url, headers=headers, data={"csrf_token": csrf, "role": "viewer"})
+        after = await snapshot(db, target.workspace)
+        if not expect(response):
+            failures.append(f"{method} {path}: {response.status_code} {response.headers.get('location', '')}")
+        if before != after:
+            failures.append(f"{method} {path}: changed {set(k for k in before if before[k] != after[k])}")
+    return failures
+
+
+def _not_found(response: Response) -> bool:
+    return response.status_code == 404
+
+
 async def test_another_workspace_is_invisible_on_every_route(
     settings: Settings, db: Database, parties: tuple[Party, Party]
 ) -> None:
     intruder, victim = parties
     cases = _cases(settings)
     assert len(cases) >= 1
-    failures: list[str] = []
     with TestClient(create_app(settings), follow_redirects=False) as client:
         client.cookies.set(settings.session_cookie, intruder.cookie)
         # Their own workspace works: the session is real.
         assert client.get(f"/w/{intruder.workspace.slug}").status_code == 200
-        csrf = client.cookies.get(settings.csrf_cookie)
-        assert csrf
-        for method, path in cases:
-            before = await snapshot(db, victim.workspace)
-            url = fill(path, victim)
-            headers = {} if method in SAFE else {"X-CSRF-Token": csrf}
-            response = client.request(method, url, headers=headers, data={"csrf_token": csrf, "role": "viewer"})
-            after = await snapshot(db, victim.workspace)
-            if response.status_code != 404:
-                failures.append(f"{method} {path}: {response.status_code}")
-            if before != after:
-                failures.append(f"{method} {path}: changed {set(k for k in before if before[k] != after[k])}")
-    assert failures == []
+        assert await _walk(client, db, cases, victim, _not_found) == []
+
+
+# -- the same with two workspaces, one of which requires single sign-on --------------------------------------
+
+
+@dataclass
+class SsoParties:
+    intruder: Party  # owner of a workspace without SSO
+    victim: Party  # owner of a workspace that requires SSO of its members
+    both: Party  # a member of both, signed in with a password (``workspace`` is the intruder's)
+
+
+@pytest.fixture(scope="module")
+async def sso_parties(settings: Settings, db: Database) -> SsoParties:
+    intruder, victim = await _party(db, settings, "plain"), await _party(db, settings, "ssoonly")
+    async with db.public_session() as session:
+        await save_connection(
+            session,
+            settings,
+            workspace_id=victim.workspace.id,
+            form={
+                "issuer": "https://login.example.com",
+                "client_id": "marid",
+                "client_secret": "matrix-secret",
+                "default_role": "member",
+                "enabled": "on",
+                "enforce_sso": "on",
+            },
+        )
+        user = User(email=f"both-{secrets.token_hex(4)}@example.com", display_name="both", email_verified_at=now())
+        session.add(user)
+        await session.flush()
+        for workspace in (intruder.workspace, victim.workspace):
+            session.add(Membership(workspace_id=workspace.id, user_id=user.id, role="member"))
+        token, _ = await start_session(session, settings, user, ip="127.0.0.1", user_agent="matrix")
+    both = Party(user=user, workspace=intruder.workspace, cookie=session_cookie_value(settings, token))
+    return SsoParties(intruder=intruder, victim=victim, both=both)
+
+
+async def test_a_workspace_that_requires_sso_is_invisible_to_another_workspace_on_every_route(
+    settings: Settings, db: Database, sso_parties: SsoParties
+) -> None:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        client.cookies.set(settings.session_cookie, sso_parties.intruder.cookie)
+        assert client.get(f"/w/{sso_parties.intruder.workspace.slug}").status_code == 200
+        assert await _walk(client, db, _cases(settings), sso_parties.victim, _not_found) == []
+
+
+async def test_a_member_of_both_uses_the_other_workspace_and_is_sent_to_sso_on_every_route_of_the_sso_one(
+    settings: Settings, db: Database, sso_parties: SsoParties
+) -> None:
+    victim_slug = sso_parties.victim.workspace.slug
+
+    def sent_to_sso(response: Response) -> bool:
+        if response.status_code == 204:  # htmx: a full-page redirect
+            return response.headers.get("hx-redirect", "").startswith(f"/sso?workspace={victim_slug}&")
+        return response.status_code == 303 and response.headers["location"].startswith(f"/sso?workspace={victim_slug}&")
+
+    def usable(response: Response) -> bool:
+        # Anything but a detour to single sign-on (or an error): some routes need ids that do not exist (404).
+        location = response.headers.get("location", "") + response.headers.get("hx-redirect", "")
+        return response.status_code < 500 and not location.startswith("/sso")
+
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        client.cookies.set(settings.session_cookie, sso_parties.both.cookie)
+        assert client.get(f"/w/{sso_parties.intruder.workspace.slug}").status_code == 200
+        # Without SSO of the victim's workspace: every route of it, every method, sends the member there.
+        assert await _walk(client, db, _cases(settings), sso_parties.victim, sent_to_sso) == []
+        # The other workspace: every page opens with the password session (the live stream never ends: skip).
+        pages = [(m, p) for m, p in _cases(settings) if m == "GET" and not p.endswith("/events")]
+        assert await _walk(client, db, pages, sso_parties.both, usable) == []
+        assert client.get(f"/w/{sso_parties.intruder.workspace.slug}").status_code == 200

@@ -21,9 +21,9 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 SKIP = {"/logout"}
 FIELDS = (
     "name", "slug", "email", "emails", "password", "display_name", "role", "code", "required", "next",
-    "current_password", "new_password", "confirm", "issuer", "client_id", "client_secret", "allowed_domains",
-    "default_role", "enabled", "enforce_sso", "kind", "scope", "expires", "expires_on", "confirm_name",
-    "new_owner", "action", "actor", "from", "to", "require_2fa", "form_id", "identifier",
+    "current_password", "new_password", "confirm", "issuer", "client_id", "client_secret", "domain",
+    "default_role", "enabled", "enforce_sso", "managed_accounts", "confirm_managed", "kind", "scope", "expires",
+    "expires_on", "confirm_name", "new_owner", "action", "actor", "from", "to", "require_2fa", "form_id", "identifier",
 )  # fmt: skip
 
 

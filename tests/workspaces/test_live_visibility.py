@@ -184,10 +184,16 @@ ACTION_PAGE = {
     "sso.configured": "SSO settings",
     "sso.tested": "SSO settings",
     "sso.enforced_changed": "SSO settings",
+    "sso.domain_added": "SSO settings",
+    "sso.domain_removed": "SSO settings",
+    "sso.domain_verified": "SSO settings",
+    "sso.domain_verify_failed": "SSO settings",
+    "sso.domain_taken": "SSO settings",
     "mail.delivered": "audit log",
     "sso.login": "audit log",
     "sso.login_failed": "audit log",
     "sso.identity_linked": "audit log",
+    "sso.identity_unlinked": "audit log",
     "sso.password_login_blocked": "audit log",
     "auth.*": "audit log",  # account events (while they are still in workspace logs at all: defect 4)
 }

@@ -1,0 +1,67 @@
+"""The account security overview: 2FA, sessions, password, and the single sign-on identities linked to the
+account, each with Unlink (refused when it is the account's last way in)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.account import twofactor
+from app.audit.service import record
+from app.auth.models import User
+from app.auth.sessions import list_sessions
+from app.sso.identities import UnlinkRefused, linked_identities, unlink_identity
+from app.web.forms import client_ip
+from app.web.guards import login_required
+from app.web.pages import redirect_with_flash
+from app.web.state import db_of
+from app.web.templating import render
+
+
+async def _context(request: Request, user: User) -> dict[str, Any]:
+    async with db_of(request).public_session() as db:
+        fresh = await db.get(User, user.id)
+        assert fresh is not None
+        remaining = await twofactor.unused_recovery_codes(db, user.id) if fresh.has_2fa else 0
+        sessions = await list_sessions(db, user.id)
+        identities = await linked_identities(db, user.id)
+    return {
+        "user": fresh,
+        "remaining_codes": remaining,
+        "session_count": len(sessions),
+        "identities": identities,
+        "identity_error": None,
+    }
+
+
+@login_required()
+async def security_page(request: Request, user: User) -> Response:
+    return render(request, "account/security.html", await _context(request, user))
+
+
+@login_required()
+async def unlink(request: Request, user: User) -> Response:
+    try:
+        identity_id = uuid.UUID(request.path_params["identity_id"])
+    except ValueError as error:
+        raise HTTPException(404) from error
+    try:
+        async with db_of(request).public_session() as db:
+            found = await unlink_identity(db, user, identity_id)
+    except UnlinkRefused as refused:
+        context = await _context(request, user) | {"identity_error": str(refused)}
+        return render(request, "account/security.html", context, status_code=409)
+    if found is None:
+        raise HTTPException(404)
+    await request.app.state.jobs.deliver_mail()
+    # The workspace whose provider it was sees the link end in its own log (its provider, its sign-ins).
+    await record(
+        db_of(request), found.workspace_id, "sso.identity_unlinked", actor_id=user.id, ip=client_ip(request),
+        details={"issuer": found.issuer},
+    )  # fmt: skip
+    message = f"Unlinked {found.issuer}. It can no longer sign you in."
+    return redirect_with_flash(request, "/account/security", message)
