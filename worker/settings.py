@@ -48,8 +48,7 @@ async def deliver_mail(ctx: Context) -> int:
     the workspace's activity feed: admins see that the invitation actually went out.
     """
     db: Database = ctx["db"]
-    async with db.public_session() as session:
-        sent = await deliver_pending(session, ctx["settings"])
+    sent = await deliver_pending(db, ctx["settings"])
     for message in sent:
         if message.workspace_id is not None:
             await record(
