@@ -29,6 +29,7 @@ from app.audit.service import record
 from app.auth.models import User
 from app.auth.sessions import now
 from app.db import Database
+from app.security.single_line import single_line_problem
 from app.security.tokens import token_hash
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
@@ -244,13 +245,13 @@ def parse_scope(value: str) -> Scope:
 
 
 def clean_name(value: str) -> str:
+    if problem := single_line_problem(value, "A key name"):
+        raise ApiKeyError(problem)
     name = " ".join(value.split())
     if not name:
         raise ApiKeyError("Give the key a name, e.g. what will use it.")
     if len(name) > NAME_MAX:
         raise ApiKeyError(f"A key name is at most {NAME_MAX} characters.")
-    if any(not char.isprintable() for char in name):
-        raise ApiKeyError("A key name cannot contain control characters.")
     return name
 
 

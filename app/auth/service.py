@@ -15,6 +15,7 @@ from app.config import Settings
 from app.mail import messages
 from app.mail.service import queue_mail
 from app.security.passwords import hash_password, password_problem, verify_password
+from app.security.single_line import single_line_problem
 from app.security.tokens import BadToken, sign, unsign
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -41,6 +42,9 @@ def normalise_email(raw: str) -> str:
 def email_problem(email: str) -> str | None:
     if not email:
         return "Enter your e-mail address."
+    # An address goes into the To header of our mail: no control characters, whatever else it may hold.
+    if single_line_problem(email, "An e-mail address"):
+        return "Enter a valid e-mail address, like name@example.com (no control characters)."
     if len(email) > 320 or not EMAIL_PATTERN.match(email):
         return "Enter a valid e-mail address, like name@example.com."
     return None
@@ -63,10 +67,13 @@ async def register(
     the same either way and sign-up cannot be used to find out who has an account.
     """
     email = normalise_email(email)
-    display_name = display_name.strip()
     errors: dict[str, str] = {}
     if problem := email_problem(email):
         errors["email"] = problem
+    # Names go into mail subjects and log lines: one line of text.
+    if problem := single_line_problem(display_name, "Your name"):
+        errors["display_name"] = problem
+    display_name = " ".join(display_name.split())
     if len(display_name) > 120:
         errors["display_name"] = "Keep your name under 120 characters."
     if problem := password_problem(password, email=email):
