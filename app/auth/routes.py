@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.audit.service import record_for_user_workspaces
+from app.account.events import record_account_event
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
 from app.auth.models import RecoveryCode, User
 from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
@@ -154,13 +154,17 @@ async def login(request: Request) -> Response:
         async with db_of(request).public_session() as db:
             known = await db.scalar(select(User.id).where(User.email == email))
         if known is not None:
-            await record_for_user_workspaces(db_of(request), known, "auth.login_failed", ip=client_ip(request))
+            await record_account_event(
+                db_of(request), known, "auth.login_failed", ip=client_ip(request), user_agent=user_agent(request)
+            )
         context["errors"] = {"_form": "That e-mail and password do not match an account."}
         return render(request, "auth/login.html", context, status_code=401)
     async with db_of(request).public_session() as db:
         sso_required = await password_login_blocked(db, user)
     if sso_required is not None:
-        await record_for_user_workspaces(db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request))
+        await record_account_event(
+            db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request), user_agent=user_agent(request)
+        )
         context["errors"] = {"_form": sso_required}
         return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:
@@ -236,7 +240,9 @@ async def two_factor(request: Request) -> Response:
                 unused[index].used_at = now()
                 accepted_with = "recovery_code"
     if accepted_with is None:
-        await record_for_user_workspaces(db_of(request), user_id, "auth.2fa_failed", ip=client_ip(request))
+        await record_account_event(
+            db_of(request), user_id, "auth.2fa_failed", ip=client_ip(request), user_agent=user_agent(request)
+        )
         return render(
             request,
             "auth/login_2fa.html",
@@ -258,8 +264,13 @@ async def _complete_login(request: Request, user: User, target: str, *, method: 
         token, _ = await start_session(db, settings, user, ip=client_ip(request), user_agent=user_agent(request))
     limiter = request.app.state.rate_limiter
     await limiter.reset("login.account", user.email)
-    await record_for_user_workspaces(
-        db_of(request), user.id, "auth.login", ip=client_ip(request), details={"method": method}
+    await record_account_event(
+        db_of(request),
+        user.id,
+        "auth.login",
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        details={"method": method},
     )
     if user.email_verified_at is None:
         target = "/verify-email"
@@ -277,7 +288,9 @@ async def logout(request: Request) -> Response:
             session = await db.get(type(current.session), current.session.id)
             if session is not None:
                 await db.delete(session)
-        await record_for_user_workspaces(db_of(request), current.user.id, "auth.logout", ip=client_ip(request))
+        await record_account_event(
+            db_of(request), current.user.id, "auth.logout", ip=client_ip(request), user_agent=user_agent(request)
+        )
     response = redirect(request, "/login")
     clear_session_cookie(response, settings_of(request))
     # Ask the browser to drop anything it kept of this account (ASVS 14.3.1).
