@@ -21,6 +21,7 @@ from app.security.totp import match_recovery_code, verify_totp
 from app.sso.service import password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
+from app.web.redirects import local_path
 from app.web.state import db_of, settings_of
 from app.web.templating import render
 
@@ -31,10 +32,8 @@ HOUR = 3600
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: an open redirect would turn our login page into a phishing tool."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """Only local paths (see :func:`app.web.redirects.local_path`, the one normaliser of ``next``)."""
+    return local_path(target)
 
 
 async def signup_page(request: Request) -> Response:
