@@ -296,8 +296,12 @@ async def create_key(
     """Create a key; returns the row and the key itself (show it once, never store or log it).
 
     A personal key belongs to the actor and holds at most their role's scope; a service key needs
-    ``members.manage``. Raises :class:`ApiKeyError` (nothing is written) when the request is not allowed.
+    ``members.manage``; an actor acting through an API key creates none. Raises :class:`ApiKeyError` (nothing is
+    written) when the request is not allowed.
     """
+    if actor.key_id is not None:
+        # A leaked key must not mint a successor that outlives its revocation: keys are made by people.
+        raise ApiKeyForbidden("API keys cannot create API keys; sign in to create one.")
     chosen_kind = parse_kind(str(kind))
     chosen_scope = parse_scope(str(scope))
     clean = clean_name(name)
