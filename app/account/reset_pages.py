@@ -8,6 +8,7 @@ from starlette.responses import Response
 from app.account.events import record_account_event
 from app.account.password_reset import ResetLinkInvalid, complete_reset, find_reset, request_reset
 from app.account.web import CODE_ATTEMPTS, CODE_WINDOW
+from app.auth.login_limits import forget_failures
 from app.auth.service import FormErrors, email_problem, normalise_email
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
@@ -87,7 +88,7 @@ async def reset(request: Request) -> Response:
             )
         context["errors"] = errors.errors
         return render(request, "auth/reset.html", context, status_code=422)
-    await request.app.state.rate_limiter.reset("login.account", outcome.email)
+    await forget_failures(request.app.state.rate_limiter, outcome.email, client_ip(request))
     await record_account_event(
         db_of(request), outcome.user_id, "auth.password_reset", ip=client_ip(request), user_agent=user_agent(request),
         details={"method": outcome.method, "sessions_ended": outcome.sessions_ended},

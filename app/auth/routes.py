@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.account.events import record_account_event
+from app.auth.login_limits import forgive, login_rules
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
 from app.auth.models import RecoveryCode, User
 from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
@@ -141,14 +142,14 @@ async def login(request: Request) -> Response:
     email = normalise_email(form.get("email", ""))
     target = safe_next(form.get("next"))
     context = {"values": {"email": email}, "errors": {}, "next": target, "verified": False, "reset": False}
-    blocked = await rate_limited(
-        request, ("login.ip", client_ip(request), 30, 300), ("login.account", email or "-", 10, 900)
-    )
+    blocked = await rate_limited(request, *login_rules(email, client_ip(request)))
     if blocked:
         context["errors"] = {"_form": retry_message(blocked)}
         return render(request, "auth/login.html", context, status_code=429)
     async with db_of(request).public_session() as db:
         user = await check_password(db, email, form.get("password", ""))
+    if user is not None:
+        await forgive(request.app.state.rate_limiter, email, client_ip(request))
     if user is None:
         async with db_of(request).public_session() as db:
             known = await db.scalar(select(User.id).where(User.email == email))
@@ -261,8 +262,6 @@ async def _complete_login(request: Request, user: User, target: str, *, method: 
         if previous is not None:
             await revoke_session(db, previous.user.id, previous.session.id)
         token, _ = await start_session(db, settings, user, ip=client_ip(request), user_agent=user_agent(request))
-    limiter = request.app.state.rate_limiter
-    await limiter.reset("login.account", user.email)
     await record_account_event(
         db_of(request),
         user.id,
