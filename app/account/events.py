@@ -44,6 +44,7 @@ _METHODS = {
     "password": "with your password",
     "password+totp": "with your password and an authenticator code",
     "password+recovery_code": "with your password and a recovery code",
+    "email_link": "by confirming your e-mail address",
 }
 PAGE_SIZE = 20
 

@@ -14,10 +14,19 @@ from app.account.events import record_account_event
 from app.auth.login_limits import forgive, login_rules
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
 from app.auth.models import RecoveryCode, User
-from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
+from app.auth.service import (
+    VERIFY_MAX_AGE,
+    Confirmation,
+    FormErrors,
+    check_password,
+    confirm_email,
+    normalise_email,
+    register,
+    send_verification,
+)
 from app.auth.sessions import now, revoke_session, start_session
 from app.security.crypto import Keyring
-from app.security.tokens import BadToken, sign, unsign
+from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
 from app.sso.service import password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
@@ -27,6 +36,8 @@ from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 TWO_FACTOR_COOKIE = "marid_2fa"
+# Set by sign-up (new address or taken alike): a secret the new account's confirmation link is bound to.
+SIGNUP_COOKIE = "marid_signup"
 TWO_FACTOR_PURPOSE = "login-2fa"
 TWO_FACTOR_MAX_AGE = 300
 HOUR = 3600
@@ -58,28 +69,29 @@ async def signup(request: Request) -> Response:
         errors = {"_form": retry_message(blocked)}
         context = {"values": values, "errors": errors, "next": target}
         return render(request, "auth/signup.html", context, status_code=429)
+    # The same answer whether or not the address has an account (register() does the same work either way):
+    # no session, and a secret cookie that only a new account's confirmation link will ever match.
+    browser_secret = new_token()
     try:
         async with db_of(request).public_session() as db:
-            user = await register(
+            await register(
                 db,
                 settings_of(request),
                 email=form.get("email", ""),
                 password=form.get("password", ""),
                 display_name=form.get("display_name", ""),
                 next_path="" if target == "/" else target,
+                browser=token_hash(browser_secret),
             )
-            token = None
-            if user is not None:
-                token, _ = await start_session(
-                    db, settings_of(request), user, ip=client_ip(request), user_agent=user_agent(request)
-                )
     except FormErrors as invalid:
         context = {"values": values, "errors": invalid.errors, "next": target}
         return render(request, "auth/signup.html", context, status_code=422)
     await request.app.state.jobs.deliver_mail()
     response = redirect(request, "/verify-email?sent=1" + _next_query(target))
-    if token is not None:
-        set_session_cookie(response, settings_of(request), token)
+    response.set_cookie(
+        SIGNUP_COOKIE, browser_secret, max_age=VERIFY_MAX_AGE, path="/verify-email", httponly=True, samesite="lax",
+        secure=settings_of(request).is_production,
+    )  # fmt: skip
     return response
 
 
@@ -87,8 +99,17 @@ def _next_query(target: str) -> str:
     return "" if target == "/" else f"&next={quote(target, safe='')}"
 
 
+async def verify_notice(request: Request) -> Response:
+    """ "Check your inbox": for a signed-in, unconfirmed account, and right after sign-up (no session then)."""
+    if signed_in(request) is None and "sent" in request.query_params:
+        # It names no address and offers no resend: it must read the same for a taken address.
+        context = {"email": "", "sent": False, "next": safe_next(request.query_params.get("next"))}
+        return render(request, "auth/verify_notice.html", context)
+    return await _verify_notice(request)
+
+
 @login_required(verified=False)
-async def verify_notice(request: Request, user: User) -> Response:
+async def _verify_notice(request: Request, user: User) -> Response:
     target = safe_next(request.query_params.get("next"))
     if user.email_verified_at is not None:
         return redirect(request, target)
@@ -114,14 +135,31 @@ async def resend_verification(request: Request, user: User) -> Response:
 async def verify_email(request: Request) -> Response:
     try:
         async with db_of(request).public_session() as db:
-            _, next_path = await confirm_email(db, settings_of(request), request.path_params["token"])
+            confirmation = await confirm_email(db, settings_of(request), request.path_params["token"])
     except BadToken as bad:
         return render(request, "auth/verify_failed.html", {"message": str(bad)}, status_code=400)
     # Where the user was going when they signed up (an invitation, say); otherwise onboarding.
-    target = safe_next(next_path) if next_path else "/onboarding"
-    if signed_in(request) is None:
-        return redirect(request, f"/login?verified=1&next={quote(target, safe='')}")
-    return redirect(request, target)
+    target = safe_next(confirmation.next_path) if confirmation.next_path else "/onboarding"
+    if signed_in(request) is not None:
+        return redirect(request, target)
+    if _signed_up_here(request, confirmation):
+        response = await _complete_login(request, confirmation.user, target, method="email_link")
+        response.delete_cookie(SIGNUP_COOKIE, path="/verify-email")
+        return response
+    return redirect(request, f"/login?verified=1&next={quote(target, safe='')}")
+
+
+def _signed_up_here(request: Request, confirmation: Confirmation) -> bool:
+    """The link's first use, in the browser that signed up (it holds the secret the link was bound to): the
+    person who chose the password and the owner of the mailbox are the same, so no password is asked again."""
+    secret = request.cookies.get(SIGNUP_COOKIE, "")
+    return (
+        confirmation.first_use
+        and bool(confirmation.browser)
+        and bool(secret)
+        and constant_time_equals(token_hash(secret), confirmation.browser)
+        and not confirmation.user.has_2fa
+    )
 
 
 async def login_page(request: Request) -> Response:
@@ -271,7 +309,7 @@ async def _complete_login(request: Request, user: User, target: str, *, method: 
         details={"method": method},
     )
     if user.email_verified_at is None:
-        target = "/verify-email"
+        target = "/verify-email" + ("" if target == "/" else f"?next={quote(target, safe='')}")
     elif target == "/":
         target = "/workspaces"
     response = redirect(request, target)
