@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
+# Every model, so foreign keys between them resolve (the outbox's refers to workspaces) as in the web process.
+import app.models  # noqa: F401
 from app import activity
 from app.audit.service import record
 from app.config import get_settings
@@ -48,7 +51,9 @@ async def deliver_mail(ctx: Context) -> int:
     the workspace's activity feed: admins see that the invitation actually went out.
     """
     db: Database = ctx["db"]
-    sent = await deliver_pending(db, ctx["settings"])
+    # Each queued mail nudges a job: one at a time per worker, so mail goes out (and shows up) in order.
+    async with ctx.setdefault("mail_lock", asyncio.Lock()):
+        sent = await deliver_pending(db, ctx["settings"])
     for message in sent:
         if message.workspace_id is not None:
             await record(

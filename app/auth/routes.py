@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.account.events import record_account_event
+from app.audit.service import record
 from app.auth.login_limits import forgive, login_rules
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
 from app.auth.models import RecoveryCode, User
@@ -28,7 +29,7 @@ from app.auth.sessions import now, revoke_session, start_session
 from app.security.crypto import Keyring
 from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
-from app.sso.service import password_login_blocked
+from app.sso.service import enforcing_workspaces, password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.redirects import local_path
@@ -199,10 +200,15 @@ async def login(request: Request) -> Response:
         return render(request, "auth/login.html", context, status_code=401)
     async with db_of(request).public_session() as db:
         sso_required = await password_login_blocked(db, user)
+        enforcing = [workspace.id for workspace in await enforcing_workspaces(db, user)] if sso_required else []
     if sso_required is not None:
         await record_account_event(
             db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request), user_agent=user_agent(request)
         )
+        # The refusal is also the enforcing workspaces' own business (their policy did it), but not where from:
+        # no IP there, and nothing in the member's other workspaces.
+        for workspace_id in enforcing:
+            await record(db_of(request), workspace_id, "sso.password_login_blocked", actor_id=user.id)
         context["errors"] = {"_form": sso_required}
         return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:

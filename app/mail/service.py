@@ -74,7 +74,7 @@ async def _claim(db: Database) -> OutboxMessage | None:
                 OutboxMessage.attempts < MAX_ATTEMPTS,
                 OutboxMessage.next_attempt_at <= datetime.now(UTC),
             )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .order_by(OutboxMessage.id)  # oldest first: mail goes out in the order it was queued
             .limit(1)
             .with_for_update(skip_locked=True)
         )
