@@ -54,15 +54,15 @@ async def deliver_mail(ctx: Context) -> int:
     # Each queued mail nudges a job: one at a time per worker, so mail goes out (and shows up) in order.
     async with ctx.setdefault("mail_lock", asyncio.Lock()):
         sent = await deliver_pending(db, ctx["settings"])
-    for message in sent:
-        if message.workspace_id is not None:
-            await record(
-                db,
-                message.workspace_id,
-                "mail.delivered",
-                actor_id=None,
-                details={"email": message.to_address, "subject": message.subject, "kind": message.kind},
-            )
+        for message in sent:
+            if message.workspace_id is not None:
+                await record(
+                    db,
+                    message.workspace_id,
+                    "mail.delivered",
+                    actor_id=None,
+                    details={"email": message.to_address, "subject": message.subject, "kind": message.kind},
+                )
     return len(sent)
 
 
