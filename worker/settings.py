@@ -27,6 +27,8 @@ async def startup(ctx: Context) -> None:
     ctx["settings"] = settings
     ctx["db"] = Database(settings.database_url, pool_size=settings.db_pool_size)
     ctx["events_redis"] = Redis.from_url(settings.redis_url)
+    # Shared by every deliver_mail job of this worker (arq gives each job a copy of this dict, not this dict).
+    ctx["mail_lock"] = asyncio.Lock()
     activity.use_bus(EventBus(ctx["events_redis"], retention=settings.event_retention()))
 
 
@@ -52,7 +54,8 @@ async def deliver_mail(ctx: Context) -> int:
     """
     db: Database = ctx["db"]
     # Each queued mail nudges a job: one at a time per worker, so mail goes out (and shows up) in order.
-    async with ctx.setdefault("mail_lock", asyncio.Lock()):
+    lock: asyncio.Lock = ctx.get("mail_lock") or asyncio.Lock()
+    async with lock:
         sent = await deliver_pending(db, ctx["settings"])
         for message in sent:
             if message.workspace_id is not None:
