@@ -1,5 +1,6 @@
 """Imports every model so that both metadata collections are complete (for Alembic and the tests)."""
 
+from app.account.models import AccountEvent
 from app.apikeys.models import ApiKey
 from app.audit.models import AuditEvent
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
@@ -9,6 +10,7 @@ from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
 from app.tenants.models import Invitation, Membership, Workspace
 
 __all__ = [
+    "AccountEvent",
     "ApiKey",
     "AuditEvent",
     "Invitation",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from arq import cron
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
+# Every model, so foreign keys between them resolve (the outbox's refers to workspaces) as in the web process.
+import app.models  # noqa: F401
 from app import activity
 from app.audit.service import record
 from app.config import get_settings
@@ -24,6 +27,8 @@ async def startup(ctx: Context) -> None:
     ctx["settings"] = settings
     ctx["db"] = settings.database()
     ctx["events_redis"] = Redis.from_url(settings.redis_url)
+    # Shared by every deliver_mail job of this worker (arq gives each job a copy of this dict, not this dict).
+    ctx["mail_lock"] = asyncio.Lock()
     activity.use_bus(EventBus(ctx["events_redis"], retention=settings.event_retention()))
 
 
@@ -48,17 +53,19 @@ async def deliver_mail(ctx: Context) -> int:
     the workspace's activity feed: admins see that the invitation actually went out.
     """
     db: Database = ctx["db"]
-    async with db.public_session() as session:
-        sent = await deliver_pending(session, ctx["settings"])
-    for message in sent:
-        if message.workspace_id is not None:
-            await record(
-                db,
-                message.workspace_id,
-                "mail.delivered",
-                actor_id=None,
-                details={"email": message.to_address, "subject": message.subject, "kind": message.kind},
-            )
+    # Each queued mail nudges a job: one at a time per worker, so mail goes out (and shows up) in order.
+    lock: asyncio.Lock = ctx.get("mail_lock") or asyncio.Lock()
+    async with lock:
+        sent = await deliver_pending(db, ctx["settings"])
+        for message in sent:
+            if message.workspace_id is not None:
+                await record(
+                    db,
+                    message.workspace_id,
+                    "mail.delivered",
+                    actor_id=None,
+                    details={"email": message.to_address, "subject": message.subject, "kind": message.kind},
+                )
     return len(sent)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.account.events import record_account_event
 from app.account.web import CODE_ATTEMPTS, CODE_WINDOW, current_session
-from app.audit.service import record_for_user_workspaces
 from app.auth.models import User
 from app.auth.sessions import now, revoke_all_sessions
 from app.security.passwords import hash_password, password_problem, verify_password
 from app.web.flash import flash
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.state import db_of
 from app.web.templating import render
@@ -54,8 +54,13 @@ async def change_password(request: Request, user: User) -> Response:
         fresh.password_changed_at = now()
         # Whoever else knew the old password is signed out; this browser stays signed in.
         ended = await revoke_all_sessions(db, user.id, keep=session.id)
-    await record_for_user_workspaces(
-        db_of(request), user.id, "auth.password_changed", ip=client_ip(request), details={"sessions_ended": ended}
+    await record_account_event(
+        db_of(request),
+        user.id,
+        "auth.password_changed",
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        details={"sessions_ended": ended},
     )
     response = redirect(request, "/account/security")
     flash(request, response, "Password changed. Your other sessions were signed out.")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.account.events import record_account_event
 from app.account.password_reset import ResetLinkInvalid, complete_reset, find_reset, request_reset
 from app.account.web import CODE_ATTEMPTS, CODE_WINDOW
-from app.audit.service import record_for_user_workspaces
+from app.auth.login_limits import forget_failures
 from app.auth.service import FormErrors, email_problem, normalise_email
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
 from app.web.state import db_of, settings_of
 from app.web.templating import render
@@ -82,12 +83,14 @@ async def reset(request: Request) -> Response:
         return _failed(request, invalid)
     except FormErrors as errors:
         if "code" in errors.errors:
-            await record_for_user_workspaces(db_of(request), user.id, "auth.2fa_failed", ip=client_ip(request))
+            await record_account_event(
+                db_of(request), user.id, "auth.2fa_failed", ip=client_ip(request), user_agent=user_agent(request)
+            )
         context["errors"] = errors.errors
         return render(request, "auth/reset.html", context, status_code=422)
-    await request.app.state.rate_limiter.reset("login.account", outcome.email)
-    await record_for_user_workspaces(
-        db_of(request), outcome.user_id, "auth.password_reset", ip=client_ip(request),
+    await forget_failures(request.app.state.rate_limiter, outcome.email, client_ip(request))
+    await record_account_event(
+        db_of(request), outcome.user_id, "auth.password_reset", ip=client_ip(request), user_agent=user_agent(request),
         details={"method": outcome.method, "sessions_ended": outcome.sessions_ended},
     )  # fmt: skip
     return redirect(request, "/login?reset=1")

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account import twofactor
+from app.account.events import PAGE_SIZE as EVENTS_PAGE_SIZE
+from app.account.events import event_rows, list_account_events
 from app.audit.service import record
 from app.auth.models import User
 from app.auth.sessions import list_sessions
@@ -22,19 +24,30 @@ from app.web.state import db_of
 from app.web.templating import render
 
 
+def _before(raw: str | None) -> int | None:
+    """The ``before`` cursor of the activity list (an event id); anything else means the newest page."""
+    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
+
+
 async def _context(request: Request, user: User) -> dict[str, Any]:
+    before = _before(request.query_params.get("before"))
     async with db_of(request).public_session() as db:
         fresh = await db.get(User, user.id)
         assert fresh is not None
         remaining = await twofactor.unused_recovery_codes(db, user.id) if fresh.has_2fa else 0
         sessions = await list_sessions(db, user.id)
         identities = await linked_identities(db, user.id)
+        events = await list_account_events(db, user.id, before=before, limit=EVENTS_PAGE_SIZE + 1)
+    rows = event_rows(events[:EVENTS_PAGE_SIZE])
     return {
         "user": fresh,
         "remaining_codes": remaining,
         "session_count": len(sessions),
         "identities": identities,
         "identity_error": None,
+        "events": rows,
+        "older_url": f"/account/security?before={rows[-1].id}#activity" if len(events) > EVENTS_PAGE_SIZE else None,
+        "newest_url": "/account/security#activity" if before is not None else None,
     }
 
 

@@ -19,7 +19,7 @@ from app.account.web import current_session
 from app.auth.middleware import clear_session_cookie
 from app.auth.models import User, UserSession
 from app.auth.sessions import list_sessions, now
-from app.web.forms import client_ip
+from app.web.forms import client_ip, user_agent
 from app.web.guards import login_required, redirect
 from app.web.pages import redirect_with_flash
 from app.web.state import db_of, settings_of
@@ -71,7 +71,9 @@ async def revoke(request: Request, user: User) -> Response:
     except ValueError as error:
         raise HTTPException(404) from error
     mine = current_session(request)
-    ended = await end_session(db_of(request), user.id, session_id, current_id=mine.id, ip=client_ip(request))
+    ended = await end_session(
+        db_of(request), user.id, session_id, current_id=mine.id, ip=client_ip(request), user_agent=user_agent(request)
+    )
     if session_id == mine.id:
         # Revoking this browser's own session is signing out.
         response = redirect(request, "/login")
@@ -84,7 +86,9 @@ async def revoke(request: Request, user: User) -> Response:
 
 @login_required()
 async def revoke_others(request: Request, user: User) -> Response:
-    ended = await end_other_sessions(db_of(request), user.id, keep=current_session(request).id, ip=client_ip(request))
+    ended = await end_other_sessions(
+        db_of(request), user.id, keep=current_session(request).id, ip=client_ip(request), user_agent=user_agent(request)
+    )
     if ended:
         message = f"Signed out of {ended} other session{'' if ended == 1 else 's'}."
         return redirect_with_flash(request, "/account/sessions", message)

@@ -1,9 +1,10 @@
 """The account security overview and the 2FA pages: enrol, confirm, new recovery codes, turn off.
 
-Every change to 2FA ends the account's other sessions (ASVS 7.4.3) and goes to the audit log of each of the
-user's workspaces. Turning 2FA off and replacing recovery codes always need the password or a code typed in
-the same form (ASVS 7.5.1); starting enrolment needs the password unless the user signed in a few minutes
-ago, so a borrowed session cannot lock the owner out with an attacker's authenticator.
+Every change to 2FA ends the account's other sessions (ASVS 7.4.3) and goes to the account's own security log,
+shown on the security page (never to the workspaces' audit logs). Turning 2FA off and replacing recovery codes
+always need the password or a code typed in the same form (ASVS 7.5.1); starting enrolment needs the password
+unless the user signed in a few minutes ago, so a borrowed session cannot lock the owner out with an
+attacker's authenticator.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account import twofactor
+from app.account.events import record_account_event
 from app.account.web import CODE_ATTEMPTS, CODE_WINDOW, current_session, member_workspace
-from app.audit.service import record_for_user_workspaces
 from app.auth.models import User
 from app.auth.sessions import mark_authenticated, recently_authenticated, revoke_all_sessions
 from app.tenants.models import Workspace
 from app.web.flash import flash
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.state import db_of, settings_of
 from app.web.templating import render
@@ -138,8 +139,13 @@ async def confirm_enrolment(request: Request, user: User) -> Response:
             await mark_authenticated(db, session.id)
     except twofactor.TwoFactorError as refused:
         return await _render_page(request, user, required, {"code": str(refused)}, 422)
-    await record_for_user_workspaces(
-        db_of(request), user.id, "auth.2fa_enabled", ip=client_ip(request), details={"sessions_ended": ended}
+    await record_account_event(
+        db_of(request),
+        user.id,
+        "auth.2fa_enabled",
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        details={"sessions_ended": ended},
     )
     workspace = member_workspace(request, required) if required else None
     return _codes_page(request, codes, enabled=True, sessions_ended=ended, workspace=workspace)
@@ -197,16 +203,20 @@ async def _with_fresh_proof(request: Request, user: User, action: str) -> Respon
                 codes = await twofactor.replace_recovery_codes(db, settings, user.id)
             ended = await revoke_all_sessions(db, user.id, keep=session.id)
             await mark_authenticated(db, session.id)
-    ip = client_ip(request)
+    ip, agent = client_ip(request), user_agent(request)
     if proof is None:
-        await record_for_user_workspaces(db_of(request), user.id, "auth.reauth_failed", ip=ip)
+        await record_account_event(db_of(request), user.id, "auth.reauth_failed", ip=ip, user_agent=agent)
         errors = {action: "That password or code is not right (each code works only once). Nothing was changed."}
         return await _render_page(request, user, "", errors, 401)
     details = {"proof": proof, "sessions_ended": ended}
     if action == "disable":
-        await record_for_user_workspaces(db_of(request), user.id, "auth.2fa_disabled", ip=ip, details=details)
+        await record_account_event(
+            db_of(request), user.id, "auth.2fa_disabled", ip=ip, user_agent=agent, details=details
+        )
         response = redirect(request, "/account/2fa")
         flash(request, response, "Two-factor authentication is off. Your other sessions were signed out.")
         return response
-    await record_for_user_workspaces(db_of(request), user.id, "auth.recovery_codes_regenerated", ip=ip, details=details)
+    await record_account_event(
+        db_of(request), user.id, "auth.recovery_codes_regenerated", ip=ip, user_agent=agent, details=details
+    )
     return _codes_page(request, codes, enabled=False, sessions_ended=ended)

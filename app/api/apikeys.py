@@ -2,9 +2,9 @@
 
 Who may see, create and revoke which keys is decided by ``app.apikeys.service`` for the acting
 :class:`~app.apikeys.service.Actor` (``actor_from_principal``), exactly as for the page; the audit entries
-are the service's own (they note ``via_key_id`` when a key did it). Creating a key needs the ``admin`` scope
-(a key must not mint longer-lived keys by itself); revoking needs ``write``: one's own keys, or any key with
-``members.manage``.
+are the service's own (they note ``via_key_id`` when a key did it). Creating a key needs a signed-in person
+(the browser session; 403 ``session_required`` for every API key): a leaked key must not mint a successor that
+outlives its revocation. Revoking needs ``write``: one's own keys, or any key with ``members.manage``.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ async def list_api_keys(call: Call) -> BaseModel:
     "/workspaces/{slug}/api-keys",
     scope=Scope.ADMIN,
     permission="workspace.view",
+    actors="session",
     body=ApiKeyCreate,
     response=ApiKeyCreated,
     status=201,
@@ -101,7 +102,8 @@ async def list_api_keys(call: Call) -> BaseModel:
 )
 async def create_api_key(call: Call) -> ApiKeyCreated:
     """A personal key holds at most your role's scope (viewer: read, member: write, admin and owner: admin);
-    service keys need an owner or admin. The answer holds the key itself, once."""
+    service keys need an owner or admin. Only a signed-in person creates keys: API keys get 403
+    `session_required`. The answer holds the key itself, once."""
     actor = _actor(call)
     body: ApiKeyCreate = call.body
     workspace_id = call.workspace.workspace.id

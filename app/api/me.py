@@ -1,8 +1,9 @@
-"""``/me`` and ``/me/sessions``: the caller, and their signed-in browsers (the twin of /account/sessions).
+"""``/me``, ``/me/sessions`` and ``/me/account-events``: the caller, their signed-in browsers (the twin of
+/account/sessions) and their account's security log (the list on /account/security).
 
-Sessions are account security, not workspace data: a personal key may list them (read-only), a service key
-has no user and may not, and ending a session needs the browser session itself (403 ``session_required``
-for every key), so a leaked key cannot sign its owner out or hide its own tracks.
+Sessions and account events are account security, not workspace data: a personal key may list them
+(read-only), a service key has no user and may not, and ending a session needs the browser session itself
+(403 ``session_required`` for every key), so a leaked key cannot sign its owner out or hide its own tracks.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from starlette.responses import Response
 
 from app.account.actions import end_session
 from app.account.devices import device_name
+from app.account.events import list_account_events, sentence
+from app.account.models import AccountEvent
 from app.api.errors import ApiError
 from app.api.operations import Call, api_route
-from app.api.pagination import PageQuery, envelope, newest_first, paginate
+from app.api.pagination import PageQuery, decode_cursor, encode_cursor, envelope, newest_first, paginate
 from app.api.principal import Scope
-from app.api.schemas import AuthInfo, Me, SessionList, SessionOut, UserOut
+from app.api.schemas import AccountEventList, AccountEventOut, AuthInfo, Me, SessionList, SessionOut, UserOut
 from app.auth.middleware import clear_session_cookie, signed_in
 from app.auth.models import User, UserSession
 from app.auth.sessions import list_sessions
-from app.web.forms import client_ip
+from app.web.forms import client_ip, user_agent
 from app.web.state import db_of, settings_of
 
 
@@ -105,7 +108,12 @@ async def revoke_my_session(call: Call) -> Response | None:
     session_id, current = call.params["session_id"], _current_session_id(call.request)
     # The sessions page's own action, with the same audit entry.
     ended = await end_session(
-        db_of(call.request), call.principal.user.id, session_id, current_id=current, ip=client_ip(call.request)
+        db_of(call.request),
+        call.principal.user.id,
+        session_id,
+        current_id=current,
+        ip=client_ip(call.request),
+        user_agent=user_agent(call.request),
     )
     if not ended:
         raise ApiError(404, "No such session (it may have ended already).")
@@ -113,3 +121,42 @@ async def revoke_my_session(call: Call) -> Response | None:
     if session_id == current:
         clear_session_cookie(response, settings_of(call.request))
     return response
+
+
+def _event_out(event: AccountEvent) -> AccountEventOut:
+    return AccountEventOut(
+        id=event.id,
+        at=event.at,
+        action=event.action,
+        sentence=sentence(event.action, event.details),
+        ip=event.ip,
+        user_agent=event.user_agent,
+        device=device_name(event.user_agent),
+        details=event.details if isinstance(event.details, dict) else {"value": event.details},
+    )
+
+
+@api_route(
+    "GET",
+    "/me/account-events",
+    scope=Scope.READ,
+    actors="user",
+    query=PageQuery,
+    response=AccountEventList,
+    summary="Your account's security log",
+    tags=["Account"],
+)
+async def list_my_account_events(call: Call) -> BaseModel:
+    """Sign-ins, failed sign-ins, password and 2FA changes of your account, newest first (the security page's
+    list). Only you see these; no workspace's audit log holds them."""
+    assert call.principal.user is not None
+    query: PageQuery = call.query
+    before = int(decode_cursor(query.cursor, (int,))[0]) if query.cursor is not None else None
+    async with db_of(call.request).public_session() as session:
+        events = await list_account_events(session, call.principal.user.id, before=before, limit=query.limit + 1)
+    page = events[: query.limit]
+    more = len(events) > query.limit
+    return AccountEventList(
+        data=[_event_out(event) for event in page],
+        next_cursor=encode_cursor((page[-1].id,)) if more and page else None,
+    )

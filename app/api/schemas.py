@@ -154,6 +154,20 @@ class SessionOut(BaseModel):
 SessionList = page_of(SessionOut, "SessionList")
 
 
+class AccountEventOut(BaseModel):
+    id: int
+    at: datetime
+    action: str = Field(description="`auth.login`, `auth.login_failed`, `auth.password_reset`, `auth.2fa_disabled`…")
+    sentence: str = Field(description="What happened, in words, as the account security page shows it.")
+    ip: str
+    user_agent: str
+    device: str = Field(description="A readable name from the user agent, like “Firefox 128 on Linux”.")
+    details: dict[str, Any]
+
+
+AccountEventList = page_of(AccountEventOut, "AccountEventList")
+
+
 # --- audit log -----------------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from app.audit.service import record
 from app.auth.models import User
 from app.auth.sessions import now
 from app.db import Database
+from app.security.single_line import single_line_problem
 from app.security.tokens import token_hash
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
@@ -244,13 +245,13 @@ def parse_scope(value: str) -> Scope:
 
 
 def clean_name(value: str) -> str:
+    if problem := single_line_problem(value, "A key name"):
+        raise ApiKeyError(problem)
     name = " ".join(value.split())
     if not name:
         raise ApiKeyError("Give the key a name, e.g. what will use it.")
     if len(name) > NAME_MAX:
         raise ApiKeyError(f"A key name is at most {NAME_MAX} characters.")
-    if any(not char.isprintable() for char in name):
-        raise ApiKeyError("A key name cannot contain control characters.")
     return name
 
 
@@ -295,8 +296,12 @@ async def create_key(
     """Create a key; returns the row and the key itself (show it once, never store or log it).
 
     A personal key belongs to the actor and holds at most their role's scope; a service key needs
-    ``members.manage``. Raises :class:`ApiKeyError` (nothing is written) when the request is not allowed.
+    ``members.manage``; an actor acting through an API key creates none. Raises :class:`ApiKeyError` (nothing is
+    written) when the request is not allowed.
     """
+    if actor.key_id is not None:
+        # A leaked key must not mint a successor that outlives its revocation: keys are made by people.
+        raise ApiKeyForbidden("API keys cannot create API keys; sign in to create one.")
     chosen_kind = parse_kind(str(kind))
     chosen_scope = parse_scope(str(scope))
     clean = clean_name(name)

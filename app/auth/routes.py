@@ -10,31 +10,43 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.audit.service import record_for_user_workspaces
+from app.account.events import record_account_event
+from app.audit.service import record
+from app.auth.login_limits import forgive, login_rules
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
 from app.auth.models import RecoveryCode, User
-from app.auth.service import FormErrors, check_password, confirm_email, normalise_email, register, send_verification
+from app.auth.service import (
+    VERIFY_MAX_AGE,
+    Confirmation,
+    FormErrors,
+    check_password,
+    confirm_email,
+    normalise_email,
+    register,
+    send_verification,
+)
 from app.auth.sessions import now, revoke_session, start_session
 from app.security.crypto import Keyring
-from app.security.tokens import BadToken, sign, unsign
+from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
 from app.sso.enforcement import managing_workspaces, password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
+from app.web.redirects import local_path
 from app.web.state import db_of, settings_of
 from app.web.templating import render
 
 TWO_FACTOR_COOKIE = "marid_2fa"
+# Set by sign-up (new address or taken alike): a secret the new account's confirmation link is bound to.
+SIGNUP_COOKIE = "marid_signup"
 TWO_FACTOR_PURPOSE = "login-2fa"
 TWO_FACTOR_MAX_AGE = 300
 HOUR = 3600
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: an open redirect would turn our login page into a phishing tool."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """Only local paths (see :func:`app.web.redirects.local_path`, the one normaliser of ``next``)."""
+    return local_path(target)
 
 
 async def signup_page(request: Request) -> Response:
@@ -58,28 +70,29 @@ async def signup(request: Request) -> Response:
         errors = {"_form": retry_message(blocked)}
         context = {"values": values, "errors": errors, "next": target}
         return render(request, "auth/signup.html", context, status_code=429)
+    # The same answer whether or not the address has an account (register() does the same work either way):
+    # no session, and a secret cookie that only a new account's confirmation link will ever match.
+    browser_secret = new_token()
     try:
         async with db_of(request).public_session() as db:
-            user = await register(
+            await register(
                 db,
                 settings_of(request),
                 email=form.get("email", ""),
                 password=form.get("password", ""),
                 display_name=form.get("display_name", ""),
                 next_path="" if target == "/" else target,
+                browser=token_hash(browser_secret),
             )
-            token = None
-            if user is not None:
-                token, _ = await start_session(
-                    db, settings_of(request), user, ip=client_ip(request), user_agent=user_agent(request)
-                )
     except FormErrors as invalid:
         context = {"values": values, "errors": invalid.errors, "next": target}
         return render(request, "auth/signup.html", context, status_code=422)
     await request.app.state.jobs.deliver_mail()
     response = redirect(request, "/verify-email?sent=1" + _next_query(target))
-    if token is not None:
-        set_session_cookie(response, settings_of(request), token)
+    response.set_cookie(
+        SIGNUP_COOKIE, browser_secret, max_age=VERIFY_MAX_AGE, path="/verify-email", httponly=True, samesite="lax",
+        secure=settings_of(request).is_production,
+    )  # fmt: skip
     return response
 
 
@@ -87,8 +100,17 @@ def _next_query(target: str) -> str:
     return "" if target == "/" else f"&next={quote(target, safe='')}"
 
 
+async def verify_notice(request: Request) -> Response:
+    """ "Check your inbox": for a signed-in, unconfirmed account, and right after sign-up (no session then)."""
+    if signed_in(request) is None and "sent" in request.query_params:
+        # It names no address and offers no resend: it must read the same for a taken address.
+        context = {"email": "", "sent": False, "next": safe_next(request.query_params.get("next"))}
+        return render(request, "auth/verify_notice.html", context)
+    return await _verify_notice(request)
+
+
 @login_required(verified=False)
-async def verify_notice(request: Request, user: User) -> Response:
+async def _verify_notice(request: Request, user: User) -> Response:
     target = safe_next(request.query_params.get("next"))
     if user.email_verified_at is not None:
         return redirect(request, target)
@@ -114,14 +136,31 @@ async def resend_verification(request: Request, user: User) -> Response:
 async def verify_email(request: Request) -> Response:
     try:
         async with db_of(request).public_session() as db:
-            _, next_path = await confirm_email(db, settings_of(request), request.path_params["token"])
+            confirmation = await confirm_email(db, settings_of(request), request.path_params["token"])
     except BadToken as bad:
         return render(request, "auth/verify_failed.html", {"message": str(bad)}, status_code=400)
     # Where the user was going when they signed up (an invitation, say); otherwise onboarding.
-    target = safe_next(next_path) if next_path else "/onboarding"
-    if signed_in(request) is None:
-        return redirect(request, f"/login?verified=1&next={quote(target, safe='')}")
-    return redirect(request, target)
+    target = safe_next(confirmation.next_path) if confirmation.next_path else "/onboarding"
+    if signed_in(request) is not None:
+        return redirect(request, target)
+    if _signed_up_here(request, confirmation):
+        response = await _complete_login(request, confirmation.user, target, method="email_link")
+        response.delete_cookie(SIGNUP_COOKIE, path="/verify-email")
+        return response
+    return redirect(request, f"/login?verified=1&next={quote(target, safe='')}")
+
+
+def _signed_up_here(request: Request, confirmation: Confirmation) -> bool:
+    """The link's first use, in the browser that signed up (it holds the secret the link was bound to): the
+    person who chose the password and the owner of the mailbox are the same, so no password is asked again."""
+    secret = request.cookies.get(SIGNUP_COOKIE, "")
+    return (
+        confirmation.first_use
+        and bool(confirmation.browser)
+        and bool(secret)
+        and constant_time_equals(token_hash(secret), confirmation.browser)
+        and not confirmation.user.has_2fa
+    )
 
 
 async def login_page(request: Request) -> Response:
@@ -142,29 +181,34 @@ async def login(request: Request) -> Response:
     email = normalise_email(form.get("email", ""))
     target = safe_next(form.get("next"))
     context = {"values": {"email": email}, "errors": {}, "next": target, "verified": False, "reset": False}
-    blocked = await rate_limited(
-        request, ("login.ip", client_ip(request), 30, 300), ("login.account", email or "-", 10, 900)
-    )
+    blocked = await rate_limited(request, *login_rules(email, client_ip(request)))
     if blocked:
         context["errors"] = {"_form": retry_message(blocked)}
         return render(request, "auth/login.html", context, status_code=429)
     async with db_of(request).public_session() as db:
         user = await check_password(db, email, form.get("password", ""))
+    if user is not None:
+        await forgive(request.app.state.rate_limiter, email, client_ip(request))
     if user is None:
         async with db_of(request).public_session() as db:
             known = await db.scalar(select(User.id).where(User.email == email))
         if known is not None:
-            await record_for_user_workspaces(db_of(request), known, "auth.login_failed", ip=client_ip(request))
+            await record_account_event(
+                db_of(request), known, "auth.login_failed", ip=client_ip(request), user_agent=user_agent(request)
+            )
         context["errors"] = {"_form": "That e-mail and password do not match an account."}
         return render(request, "auth/login.html", context, status_code=401)
     async with db_of(request).public_session() as db:
         sso_required = await password_login_blocked(db, user)
-        managing = [workspace.id for workspace in await managing_workspaces(db, user)]
+        managing = [workspace.id for workspace in await managing_workspaces(db, user)] if sso_required else []
     if sso_required is not None:
-        # Only the workspaces that manage the account hear of it: it is their policy that refused.
-        await record_for_user_workspaces(
-            db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request), only=managing
+        await record_account_event(
+            db_of(request), user.id, "sso.password_login_blocked", ip=client_ip(request), user_agent=user_agent(request)
         )
+        # The refusal is also the managing workspaces' own business (their policy did it), but not where from:
+        # no IP there, and nothing in the member's other workspaces.
+        for workspace_id in managing:
+            await record(db_of(request), workspace_id, "sso.password_login_blocked", actor_id=user.id)
         context["errors"] = {"_form": sso_required}
         return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:
@@ -240,7 +284,9 @@ async def two_factor(request: Request) -> Response:
                 unused[index].used_at = now()
                 accepted_with = "recovery_code"
     if accepted_with is None:
-        await record_for_user_workspaces(db_of(request), user_id, "auth.2fa_failed", ip=client_ip(request))
+        await record_account_event(
+            db_of(request), user_id, "auth.2fa_failed", ip=client_ip(request), user_agent=user_agent(request)
+        )
         return render(
             request,
             "auth/login_2fa.html",
@@ -260,13 +306,16 @@ async def _complete_login(request: Request, user: User, target: str, *, method: 
         if previous is not None:
             await revoke_session(db, previous.user.id, previous.session.id)
         token, _ = await start_session(db, settings, user, ip=client_ip(request), user_agent=user_agent(request))
-    limiter = request.app.state.rate_limiter
-    await limiter.reset("login.account", user.email)
-    await record_for_user_workspaces(
-        db_of(request), user.id, "auth.login", ip=client_ip(request), details={"method": method}
+    await record_account_event(
+        db_of(request),
+        user.id,
+        "auth.login",
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        details={"method": method},
     )
     if user.email_verified_at is None:
-        target = "/verify-email"
+        target = "/verify-email" + ("" if target == "/" else f"?next={quote(target, safe='')}")
     elif target == "/":
         target = "/workspaces"
     response = redirect(request, target)
@@ -281,7 +330,9 @@ async def logout(request: Request) -> Response:
             session = await db.get(type(current.session), current.session.id)
             if session is not None:
                 await db.delete(session)
-        await record_for_user_workspaces(db_of(request), current.user.id, "auth.logout", ip=client_ip(request))
+        await record_account_event(
+            db_of(request), current.user.id, "auth.logout", ip=client_ip(request), user_agent=user_agent(request)
+        )
     response = redirect(request, "/login")
     clear_session_cookie(response, settings_of(request))
     # Ask the browser to drop anything it kept of this account (ASVS 14.3.1).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.security.single_line import strip_control_characters
+
 SIGNATURE = "\n\n— Marid\nYou got this because someone used this address on Marid. If that was not you, ignore it."
 
 
@@ -56,6 +58,9 @@ def identity_unlinked(identity: str) -> tuple[str, str]:
 
 
 def invitation(workspace_name: str, inviter: str, role: str, link: str, days: int) -> tuple[str, str]:
+    # Names are refused with control characters today, but rows from before that rule may still hold some:
+    # they must never reach the Subject header.
+    workspace_name, inviter = strip_control_characters(workspace_name), strip_control_characters(inviter)
     return (
         f"{inviter} invited you to {workspace_name} on Marid",
         f"{inviter} invited you to join the workspace “{workspace_name}” on Marid as {role}.\n\n"

@@ -2,22 +2,38 @@
 
 With ``MARID_SMTP_HOST`` set, delivery goes over SMTP (STARTTLS by default). Without it (dev and test) mail
 is marked delivered in place and can be read at ``/dev/mailbox``.
+
+Each message is sent in units of work of its own, so one message can never hold up another:
+
+1. *claim* (one short transaction): lock one due message (``SKIP LOCKED``: several workers never take the
+   same one), count the attempt and push ``next_attempt_at`` out by the backoff. Committed before sending,
+   so the attempt counts even if the worker dies while sending, and the backoff doubles as a lease.
+2. *send*, outside any transaction; any exception while building or sending is a failed attempt.
+3. *record* (another short transaction): sent, or the error; after ``MAX_ATTEMPTS`` failures the message is
+   dead (``dead_at``), logged, and never tried again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import smtplib
-from datetime import UTC, datetime
-from email.message import EmailMessage
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db import Database
+from app.mail.compose import compose, smtp_send
 from app.mail.models import OutboxMessage
 
+logger = logging.getLogger("marid.mail")
+
 MAX_ATTEMPTS = 8
+# 1, 2, 4, ... minutes between attempts, at most 6 hours: eight tries span about four hours of outage.
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=6)
 
 
 async def queue_mail(
@@ -31,42 +47,83 @@ async def queue_mail(
     return message
 
 
-def _smtp_send(settings: Settings, message: OutboxMessage) -> None:
-    email = EmailMessage()
-    email["From"] = settings.mail_from
-    email["To"] = message.to_address
-    email["Subject"] = message.subject
-    email.set_content(message.body_text)
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as client:
-        if settings.smtp_starttls:
-            client.starttls()
-        if settings.smtp_username:
-            client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-        client.send_message(email)
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th try before the next one (exponential, capped)."""
+    delay: timedelta = FIRST_RETRY * (2 ** max(0, attempts - 1))
+    return min(delay, LONGEST_RETRY)
 
 
-async def deliver_pending(db: AsyncSession, settings: Settings, *, limit: int = 50) -> list[OutboxMessage]:
-    """Send what is waiting and return what was sent; rows are locked (SKIP LOCKED) so several workers
-    never send one twice."""
-    pending = (
-        await db.scalars(
+@dataclass(frozen=True)
+class Sent:
+    """A delivered message, as the worker reports it (to the workspace's audit log for invitations)."""
+
+    id: int
+    kind: str
+    to_address: str
+    subject: str
+    workspace_id: str | None
+
+
+async def _claim(db: Database) -> OutboxMessage | None:
+    async with db.public_session() as session:
+        message = await session.scalar(
             select(OutboxMessage)
-            .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
+            .where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.dead_at.is_(None),
+                OutboxMessage.attempts < MAX_ATTEMPTS,
+                OutboxMessage.next_attempt_at <= datetime.now(UTC),
+            )
+            .order_by(OutboxMessage.id)  # oldest first: mail goes out in the order it was queued
+            .limit(1)
             .with_for_update(skip_locked=True)
         )
-    ).all()
-    sent: list[OutboxMessage] = []
-    for message in pending:
-        message.attempts += 1
-        try:
-            if settings.smtp_host:
-                await asyncio.to_thread(_smtp_send, settings, message)
-        except (OSError, smtplib.SMTPException) as error:
-            message.last_error = f"{type(error).__name__}: {error}"[:500]
-            continue
-        message.sent_at = datetime.now(UTC)
-        message.last_error = None
-        sent.append(message)
+        if message is not None:
+            message.attempts += 1
+            message.next_attempt_at = datetime.now(UTC) + retry_delay(message.attempts)
+        return message
+
+
+async def _send(settings: Settings, message: OutboxMessage) -> str | None:
+    """None when sent; otherwise what went wrong, for ``last_error``."""
+    try:
+        email = compose(settings, to=message.to_address, subject=message.subject, body=message.body_text)
+        if settings.smtp_host:
+            await asyncio.to_thread(smtp_send, settings, email)
+    except Exception as error:  # whatever it is, it is this message's failure and nobody else's
+        return f"{type(error).__name__}: {error}"[:500]
+    return None
+
+
+async def _record(db: Database, message: OutboxMessage, error: str | None) -> None:
+    moment = datetime.now(UTC)
+    async with db.public_session() as session:
+        row = await session.get(OutboxMessage, message.id, with_for_update=True, populate_existing=True)
+        if row is None:  # its workspace was deleted meanwhile
+            return
+        if error is None:
+            row.sent_at = moment
+            row.last_error = None
+            return
+        row.last_error = error
+        if row.attempts >= MAX_ATTEMPTS:
+            row.dead_at = moment
+            logger.error("gave up on mail %s (%s) after %s attempts: %s", row.id, row.kind, row.attempts, error)
+        else:
+            logger.warning(
+                "mail %s (%s) failed, attempt %s of %s: %s", row.id, row.kind, row.attempts, MAX_ATTEMPTS, error
+            )
+
+
+async def deliver_pending(db: Database, settings: Settings, *, limit: int = 50) -> list[Sent]:
+    """Send up to ``limit`` due messages, one at a time, each in its own units of work; returns what was sent."""
+    sent: list[Sent] = []
+    for _ in range(limit):
+        message = await _claim(db)
+        if message is None:
+            break
+        error = await _send(settings, message)
+        await _record(db, message, error)
+        if error is None:
+            sent.append(Sent(message.id, message.kind, message.to_address, message.subject, message.workspace_id))
     return sent

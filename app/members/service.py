@@ -22,6 +22,7 @@ from app.auth.sessions import now
 from app.config import Settings
 from app.mail import messages
 from app.mail.service import queue_mail
+from app.security.single_line import strip_control_characters
 from app.security.tokens import new_token, token_hash
 from app.tenants.models import Invitation, Membership, Workspace
 from app.tenants.permissions import Role, assignable_roles, can
@@ -180,7 +181,7 @@ def parse_addresses(raw: str) -> list[str]:
         raise MemberError(f"Invite at most {MAX_INVITES_AT_ONCE} people at once.")
     bad = [address for address in addresses if email_problem(address)]
     if bad:
-        shown = ", ".join(address[:60] for address in bad[:3])
+        shown = ", ".join(strip_control_characters(address)[:60] for address in bad[:3])
         raise MemberError(f"Not a valid e-mail address: {shown}. Write addresses like name@example.com.")
     return addresses
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.members.service import MemberError, acting_member, lock_workspace
+from app.security.single_line import single_line_problem
 from app.tenants.models import Workspace
 from app.tenants.service import delete_workspace
 
@@ -25,6 +26,8 @@ async def update_settings(
     """Apply the settings form; returns what changed as ``{field: {"from": old, "to": new}}``."""
     workspace = await lock_workspace(db, workspace_id)
     await acting_member(db, workspace_id, actor.id, "settings.edit")
+    if problem := single_line_problem(name, "The workspace name"):
+        raise MemberError(problem)
     new_name = " ".join(name.split())
     if not new_name:
         raise MemberError("Enter a name for the workspace.")

@@ -22,8 +22,8 @@ from redis.asyncio import Redis
 KEY_PREFIX = "marid:rl:"
 _SCOPE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
-# KEYS[1]: the subject's key. ARGV: window (µs), limit, cost (1: count this hit; 0: only look).
-# Returns {allowed (0/1), remaining, retry_after (µs)}.
+# KEYS[1]: the subject's key. ARGV: window (µs), limit, cost (1: count this hit; 0: only look; -1: give one
+# counted hit back). Returns {allowed (0/1), remaining, retry_after (µs)}.
 _GCRA = """
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -33,6 +33,15 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
+if cost < 0 then
+  tat = tat + interval * cost
+  if tat <= now then
+    redis.call('DEL', KEYS[1])
+    return {1, limit, 0}
+  end
+  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
+  return {1, math.floor((window - (tat - now)) / interval), 0}
+end
 local allow_at = tat + interval - window
 if now < allow_at then
   return {0, 0, allow_at - now}
@@ -84,6 +93,10 @@ class RateLimiter:
     async def peek(self, scope: str, subject: str, *, limit: int, window_seconds: int) -> RateResult:
         """Whether a hit would be allowed now, without counting one."""
         return await self._run(scope, subject, limit, window_seconds, cost=0)
+
+    async def refund(self, scope: str, subject: str, *, limit: int, window_seconds: int) -> RateResult:
+        """Give back one counted hit (e.g. a sign-in attempt that turned out right): only failures add up."""
+        return await self._run(scope, subject, limit, window_seconds, cost=-1)
 
     async def reset(self, scope: str, subject: str) -> None:
         """Forget the subject's hits (e.g. after a successful login)."""

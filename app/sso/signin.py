@@ -29,6 +29,7 @@ from app.auth.service import normalise_email, user_by_email
 from app.auth.sessions import now
 from app.mail import messages
 from app.mail.service import queue_mail
+from app.security.single_line import control_characters
 from app.sso.domains import email_domain, is_verified
 from app.sso.models import LinkMethod, SsoConnection, SsoIdentity
 from app.sso.oidc import OidcError
@@ -215,5 +216,8 @@ LINK_DESCRIPTIONS = {
 
 
 def _display_name(claims: dict[str, Any]) -> str:
+    """The provider's ``name`` claim if it is one line of plain text (it reaches mail headers), else none."""
     name = claims.get("name")
-    return " ".join(name.split())[:120] if isinstance(name, str) else ""
+    if not isinstance(name, str) or control_characters(name):
+        return ""
+    return " ".join(name.split())[:120]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import role_secrets_of
+from app.security.single_line import SingleLineError, clean_single_line
 from app.tenants.models import Membership, Workspace
 from app.tenants.provisioning import create_workspace_schema, drop_workspace_schema
 from app.tenants.scripts import TenantScripts, default_scripts
@@ -50,9 +51,10 @@ async def create_workspace(
     scripts: TenantScripts = default_scripts,
 ) -> Workspace:
     """Insert the workspace, create its role, schema and tables, and make ``owner_id`` its owner."""
-    name = name.strip()
-    if not 1 <= len(name) <= 120:
-        raise WorkspaceError("The workspace name must be 1 to 120 characters.")
+    try:
+        name = clean_single_line(name, "The workspace name", max_length=120)
+    except SingleLineError as refused:
+        raise WorkspaceError(str(refused)) from None
     slug = validate_slug(slug)
     if await session.scalar(select(Workspace.id).where(Workspace.slug == slug)) is not None:
         raise WorkspaceError(f"The URL name “{slug}” is taken.")

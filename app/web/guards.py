@@ -14,6 +14,7 @@ from app.auth.middleware import signed_in
 from app.auth.models import User
 from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext, resolve_workspace, workspaces_of
+from app.web.redirects import header_safe
 from app.web.templating import is_htmx
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -22,10 +23,14 @@ WorkspaceHandler = Callable[[Request, WorkspaceContext], Awaitable[Response]]
 
 
 def redirect(request: Request, url: str, status_code: int = 303) -> Response:
-    """A redirect that also works for htmx requests (which follow ``HX-Redirect`` with a full load)."""
+    """A redirect that also works for htmx requests (which follow ``HX-Redirect`` with a full load).
+
+    A target that comes from the request must be a :func:`app.web.redirects.local_path` first; both headers are
+    percent-encoded the same way here, so neither can ever hold what a header cannot.
+    """
     if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=status_code)
+        return Response(status_code=204, headers={"HX-Redirect": header_safe(url)})
+    return RedirectResponse(header_safe(url), status_code=status_code)
 
 
 def _target(request: Request) -> str:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
+from app.account.models import AccountEvent
 from app.audit.models import AuditEvent
 from app.auth.models import UserSession
 from app.auth.sessions import now
@@ -180,9 +181,13 @@ async def test_workspace_requiring_2fa_sends_members_to_enrolment_and_back(setti
         assert len(codes) == 10
         assert f'href="/w/{slug}"' in codes_page and html.escape("continue to Strict & Co") in codes_page
         assert client.get(f"/w/{slug}").status_code == 200
+    # An account event: in the person's own security log, not in the workspace's audit log.
+    async with db.public_session() as session:
+        mine = list(await session.scalars(select(AccountEvent.action).where(AccountEvent.user_id == user_id)))
+    assert "auth.2fa_enabled" in mine
     async with db.tenant_session(workspace_id) as session:
         actions = list(await session.scalars(select(AuditEvent.action).where(AuditEvent.actor_id == str(user_id))))
-    assert "auth.2fa_enabled" in actions
+    assert "auth.2fa_enabled" not in actions
 
 
 async def test_starting_enrolment_long_after_sign_in_needs_the_password(settings: Settings, db: Database) -> None:

@@ -136,8 +136,15 @@ async def test_sessions_follow_the_sessions_page(settings: Settings, db: Databas
             assert client.delete(f"/api/v1/me/sessions/{firefox['id']}").status_code == 204
             assert client.delete(f"/api/v1/me/sessions/{firefox['id']}").status_code == 404
         assert other_browser.get("/api/v1/me").status_code == 401
-    actions = await audit_actions(db, team.workspace.id)
-    assert actions[-1] == ("auth.session_revoked", {"session": firefox["id"], "own": False})
+        # The sessions page's account event, in the member's own log (never the workspace's audit log).
+        with api_client(settings, team.cookies["member"]) as client:
+            events = client.get("/api/v1/me/account-events").json()["data"]
+    assert (events[0]["action"], events[0]["details"]) == (
+        "auth.session_revoked",
+        {"session": firefox["id"], "own": False},
+    )
+    assert events[0]["sentence"] == "Signed a session out"
+    assert "auth.session_revoked" not in [action for action, _ in await audit_actions(db, team.workspace.id)]
 
 
 async def test_ending_your_own_session_signs_you_out(settings: Settings, db: Database, team: Team) -> None:

@@ -104,3 +104,17 @@ async def test_arguments_are_checked(limiter: RateLimiter, scope: str) -> None:
     for bad_scope in ("", "has space", "x" * 65, "{tag}"):
         with pytest.raises(ValueError):
             await limiter.hit(bad_scope, "s", limit=1, window_seconds=1)
+
+
+async def test_a_refund_gives_one_hit_back_and_never_more(limiter: RateLimiter, scope: str) -> None:
+    for _ in range(3):
+        await limiter.hit(scope, "203.0.113.7", limit=3, window_seconds=60)
+    assert not (await limiter.peek(scope, "203.0.113.7", limit=3, window_seconds=60)).allowed
+    assert (await limiter.refund(scope, "203.0.113.7", limit=3, window_seconds=60)).remaining == 1
+    assert (await limiter.hit(scope, "203.0.113.7", limit=3, window_seconds=60)).allowed
+    assert not (await limiter.hit(scope, "203.0.113.7", limit=3, window_seconds=60)).allowed
+    # Refunds beyond what was counted do not bank extra hits.
+    for _ in range(10):
+        await limiter.refund(scope, "203.0.113.8", limit=3, window_seconds=60)
+    hits = [await limiter.hit(scope, "203.0.113.8", limit=3, window_seconds=60) for _ in range(4)]
+    assert [hit.allowed for hit in hits] == [True, True, True, False]

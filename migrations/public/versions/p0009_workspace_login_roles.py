@@ -5,7 +5,7 @@ takes the application role out of their roles: see ``app.tenants.migrations``). 
 create temporary tables: a tenant session needs none, and ``TEMP`` is granted to PUBLIC by default.
 
 Revision ID: p0009
-Revises: p0007
+Revises: p0008
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "p0009"
-down_revision: str | None = "p0007"
+down_revision: str | None = "p0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
