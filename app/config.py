@@ -15,7 +15,7 @@ from app.db import Database
 from app.security.crypto import Keyring
 
 if TYPE_CHECKING:
-    from app.events import Retention, TopicKind
+    from app.live.bus import Retention, TopicKind
 
 # Development defaults. They are public, so production refuses to start with any of them.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         return self.env == "production"
 
     def event_retention(self) -> dict[TopicKind, Retention]:
-        from app.events import Retention, TopicKind
+        from app.live.bus import Retention, TopicKind
 
         week = 7 * 24 * 3600
         return {

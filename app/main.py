@@ -13,51 +13,20 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount
-from starlette.staticfiles import StaticFiles
 
-from app import activity, health
-from app.account import routes as account_routes
-from app.api import routes as api_routes
-from app.apikeys import routes as apikey_routes
 from app.apikeys.auth import ApiKeyMiddleware
-from app.auth import routes as auth_routes
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
-from app.dev import routes as dev_routes
-from app.events import EventBus
 from app.jobs import Jobs
-from app.members import routes as member_routes
+from app.live import activity
+from app.live.bus import EventBus
+from app.live.sse import Hub
+from app.routes import build_routes
 from app.security.ratelimit import RateLimiter
-from app.sse import Hub
-from app.sso import routes as sso_routes
 from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error, service_unavailable
 from app.web.input_guard import InputGuardMiddleware
 from app.web.security_headers import SecurityHeadersMiddleware
-from app.web.templating import TEMPLATE_DIR
-from app.workspaces import live as live_routes
-from app.workspaces import routes as workspace_routes
-
-STATIC_DIR = TEMPLATE_DIR.parent / "static"
-
-
-def build_routes(settings: Settings) -> list[BaseRoute]:
-    routes: list[BaseRoute] = [
-        *health.routes,
-        *auth_routes.routes,
-        *workspace_routes.routes,
-        *live_routes.routes,
-        *member_routes.routes,
-        *account_routes.routes,
-        *sso_routes.routes,
-        *apikey_routes.routes,
-        *api_routes.routes,
-        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
-    ]
-    if settings.dev_routes_enabled:  # only in processes `marid dev` started (or a test that asks)
-        routes += dev_routes.routes
-    return routes
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

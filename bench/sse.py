@@ -2,14 +2,14 @@
 
     .venv/bin/python bench/sse.py [--subscribers 5000] [--events 100]
 
-Starts a private Redis and a web process (uvicorn, one worker, a route built on ``app.sse.event_stream`` and
+Starts a private Redis and a web process (uvicorn, one worker, a route built on ``app.live.sse.event_stream`` and
 the process's ``Hub``), opens N concurrent SSE connections from this process (raw asyncio sockets), then
 publishes events one at a time with XADD (``EventBus.publish``; the publish time is in the payload) and
 measures how long until the last subscriber has the event. Server memory is VmRSS of the web process before
 and after connecting the subscribers. The floor is the same fan-out over plain in-process asyncio queues
 (one publisher, N consumer tasks), measured in the same run on the same event loop implementation (uvloop).
 
-The web process calls ``app.sse.tune_gc_for_streaming()`` as ``marid web`` should (``--default-gc`` shows
+The web process calls ``app.live.sse.tune_gc_for_streaming()`` as ``marid web`` should (``--default-gc`` shows
 what CPython's defaults cost). This process's own collector is paused while measuring: it is the
 subscribers' side, not what is measured.
 """
@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from app.embedded import EmbeddedRedis, free_port
 from app.embedded.util import can_connect, stop_process
-from app.events import Event, EventBus, EventType, Topic
+from app.live.bus import Event, EventBus, EventType, Topic
 from app.tenants.permissions import permissions_of
 
 WORKSPACE = "benchws00001"
@@ -75,7 +75,7 @@ def serve(port: int, redis_url: str, default_gc: bool) -> None:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from app.sse import Hub, event_stream, tune_gc_for_streaming
+    from app.live.sse import Hub, event_stream, tune_gc_for_streaming
 
     raise_nofile()
     if not default_gc:
@@ -104,7 +104,7 @@ def serve(port: int, redis_url: str, default_gc: bool) -> None:
         return True
 
     async def events(request: Request) -> Response:
-        # Filtered by a viewer's permissions, as every workspace stream is (app.event_permissions).
+        # Filtered by a viewer's permissions, as every workspace stream is (app.live.permissions).
         hub, bus = state["hub"], state["bus"]
         return await event_stream(request, hub, bus, WORKSPACE, [TOPIC], allowed, render_fragment, permissions=VIEWER)
 

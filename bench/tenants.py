@@ -51,13 +51,12 @@ from app.audit.models import AuditEvent
 from app.db import Database, quote_ident, schema_for
 from app.db.roles import new_role_password
 from app.embedded import EmbeddedPostgres
-from app.migrate import migrate_everything
 from app.security.crypto import Keyring, new_key
-from app.tenants.migrations import upgrade_all_workspaces
+from app.tenants.migrate import migrate_everything, upgrade_all_workspaces
 from app.tenants.models import Workspace
 from app.tenants.provisioning import role_sql, schema_sql
 from app.tenants.scripts import TenantScripts, default_scripts
-from app.tenants.service import create_workspace, new_workspace_id
+from app.workspaces.service import create_workspace, new_workspace_id
 from migrations import TENANT_DIR
 
 PROVISION_P50_TARGET_MS = 100.0

@@ -31,7 +31,7 @@ class Services:
 
     async def new_database(self, name: str) -> str:
         """A fresh, fully migrated database in the shared cluster; returns its SQLAlchemy URL."""
-        from app.migrate import migrate_everything
+        from app.tenants.migrate import migrate_everything
 
         url = await self.postgres.ensure_database(name)
         db = Database(url, pool_size=2)

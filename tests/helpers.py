@@ -27,7 +27,7 @@ from app.auth.sessions import now
 from app.db import Database
 from app.security.passwords import hash_password
 from app.tenants.models import Membership, Workspace
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 from tests.browser import STRONG_PASSWORD, unique_email
 
 __all__ = [

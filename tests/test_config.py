@@ -62,7 +62,7 @@ def test_web_refuses_to_start_and_says_why() -> None:
 
 
 def test_event_retention_is_configurable() -> None:
-    from app.events import TopicKind
+    from app.live.bus import TopicKind
 
     retention = Settings(events_activity_maxlen=50, events_run_maxlen=7).event_retention()
     assert retention[TopicKind.ACTIVITY].maxlen == 50

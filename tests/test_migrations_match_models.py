@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db import Database, TenantBase, schema_for
 from app.models import PublicBase
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 
 
 @pytest.fixture

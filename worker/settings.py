@@ -11,11 +11,11 @@ from redis.asyncio import Redis
 
 # Every model, so foreign keys between them resolve (the outbox's refers to workspaces) as in the web process.
 import app.models  # noqa: F401
-from app import activity
 from app.audit.service import record
 from app.config import get_settings
 from app.db import Database
-from app.events import EventBus
+from app.live import activity
+from app.live.bus import EventBus
 from app.mail.service import deliver_pending
 
 Context = dict[str, Any]

@@ -28,7 +28,7 @@ from app.db import Database
 from app.tenants.context import WorkspaceContext, resolve_workspace
 from app.tenants.models import Membership, Workspace
 from app.tenants.permissions import can
-from app.tenants.service import SLUG_PATTERN
+from app.workspaces.service import SLUG_PATTERN
 
 ALL_SCOPES = implied(Scope.ADMIN)
 

@@ -10,10 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
-# Importing the resource modules registers their operations.
-from app.api import apikeys, audit, invitations, me, members, workspaces  # noqa: F401
 from app.api.docs import docs_page, openapi_json
 from app.api.operations import REGISTRY, Operation, dispatch
 
@@ -44,6 +42,3 @@ def api_routes() -> list[BaseRoute]:
     for path, operations in by_path.items():
         inner.append(Route(path, _endpoint(operations), methods=sorted(operations)))
     return inner
-
-
-routes: list[BaseRoute] = [Mount(PREFIX, routes=api_routes())]

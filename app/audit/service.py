@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app import activity
 from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.db import Database
+from app.live import activity
 
 
 async def record(

@@ -19,7 +19,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 def _cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.sse import tune_gc_for_streaming
+    from app.live.sse import tune_gc_for_streaming
 
     get_settings().check()
     # Thousands of open SSE streams make CPython's default GC thresholds stall every stream (bench/sse.py).
@@ -50,7 +50,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from app.cli.migrate import run_migrate
+    from app.tenants.migrate import run_migrate
 
     settings = get_settings()
     settings.check()

@@ -20,10 +20,10 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from app.cli.migrate import run_migrate
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.embedded.util import child_command, port_is_free, stop_process
 from app.security.crypto import Keyring
+from app.tenants.migrate import run_migrate
 
 
 def _dev_secrets(data_dir: Path) -> dict[str, str]:

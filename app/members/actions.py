@@ -1,7 +1,7 @@
 """Membership and workspace-settings actions as the pages and the JSON API both run them.
 
 Each action is one unit of work for the change (the rules are ``app.members.service`` and
-``app.members.workspace_settings``; a refusal is their ``MemberError``), and then its audit entry.
+``app.workspaces.service``; a refusal is their ``MemberError``), and then its audit entry.
 ``app.audit.service.record`` opens its own unit of work in the workspace's schema, so the entry is written
 only once the change has committed: the log never tells of a change that was rolled back.
 """
@@ -20,9 +20,9 @@ from app.config import Settings
 from app.db import Database
 from app.members import service
 from app.members.service import InvitationView, Member
-from app.members.workspace_settings import delete_with_confirmation, update_settings
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Invitation, Membership, Workspace
+from app.workspaces.service import delete_with_confirmation, update_settings
 
 # The audit log goes with a deleted workspace's schema; the operator's log keeps the trace.
 logger = logging.getLogger("marid.workspaces")

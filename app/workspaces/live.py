@@ -13,9 +13,9 @@ from starlette.routing import Route
 from app.auth.middleware import signed_in
 from app.auth.models import UserSession
 from app.db import Database
-from app.event_permissions import required_permission
-from app.events import Event, EventBus, EventType, Topic, decode_entry
-from app.sse import encode_cursor, event_stream, render_json
+from app.live.bus import Event, EventBus, EventType, Topic, decode_entry
+from app.live.permissions import required_permission
+from app.live.sse import encode_cursor, event_stream, render_json
 from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
@@ -41,7 +41,7 @@ async def recent_activity(
     """The newest activity items the viewer may see (newest first), and the stream cursor just after them.
 
     ``permissions`` are the viewer's: items are filtered exactly as their live stream filters them
-    (``app.event_permissions``). At most ``scan`` entries are read looking for ``count`` visible ones.
+    (``app.live.permissions``). At most ``scan`` entries are read looking for ``count`` visible ones.
     The page renders these, then connects its stream with ``?since=<cursor>``: nothing published between the
     render and the connection is lost, and nothing shown is sent again.
     """

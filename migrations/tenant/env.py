@@ -1,7 +1,7 @@
 """Alembic environment for workspace schemas.
 
 Tenant revisions are rendered once as SQL (offline mode) against the placeholder schema, and that SQL is run
-in every workspace schema by :mod:`app.tenants.migrations`; Alembic never replays Python per workspace.
+in every workspace schema by :mod:`app.tenants.migrate`; Alembic never replays Python per workspace.
 Revisions must name the schema with ``TENANT_SCHEMA`` (``op.create_table(..., schema=TENANT_SCHEMA)``).
 """
 

@@ -18,7 +18,7 @@ from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
 from app.tenants.models import Workspace
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 from tests.account.helpers import (
     FIREFOX,
     PASSWORD,

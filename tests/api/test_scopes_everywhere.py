@@ -10,7 +10,7 @@ import uuid
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-import app.api.routes  # noqa: F401 - registers every operation
+import app.routes  # noqa: F401 - registers every operation
 from app.api.operations import REGISTRY
 from app.api.principal import SCOPE_ORDER, Scope
 from app.audit.models import AuditEvent

@@ -16,7 +16,7 @@ from app.audit.models import AuditEvent
 from app.audit.service import record
 from app.db import Database, schema_for
 from app.tenants.models import Workspace
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from app.db import Database
 from app.embedded import free_port
 from app.security.crypto import Keyring
 from app.tenants.models import Workspace
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 
 
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

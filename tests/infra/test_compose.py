@@ -23,9 +23,9 @@ import yaml
 
 from app.db import Database
 from app.embedded import EmbeddedPostgres
-from app.migrate import migrate_everything
 from app.security.crypto import Keyring, new_key
-from app.tenants.service import create_workspace
+from app.tenants.migrate import migrate_everything
+from app.workspaces.service import create_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"

@@ -14,7 +14,7 @@ from app.auth.models import User, UserSession
 from app.config import Settings
 from app.db import Database
 from app.sso.models import SsoIdentity
-from app.sso.routes import NOT_FOUND
+from app.sso.pages import NOT_FOUND
 from app.tenants.models import Workspace
 from tests.helpers import post_form
 from tests.sso.conftest import StartProvider

@@ -17,7 +17,7 @@ from app.embedded.util import free_port
 from app.main import create_app
 from app.security.crypto import DecryptionError, Keyring
 from app.sso.models import SsoConnection
-from app.sso.routes import NOT_FOUND
+from app.sso.pages import NOT_FOUND
 from app.tenants.models import Workspace
 from tests.dns_server import TestDns
 from tests.helpers import http_client, post

@@ -26,7 +26,7 @@ from app.main import create_app
 from app.models import PublicBase
 from app.sso.service import save_connection
 from app.tenants.models import Membership, Workspace
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 from tests.helpers import routes_under
 
 SAFE = {"GET", "HEAD", "OPTIONS"}

@@ -19,7 +19,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import User, UserSession
 from app.db import Database, schema_for
 from app.tenants.models import Workspace
-from app.tenants.service import create_workspace
+from app.workspaces.service import create_workspace
 
 
 async def _workspace(db: Database, label: str) -> Workspace:

@@ -10,14 +10,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.cli.migrate import run_migrate
 from app.config import DEV_ENCRYPTION_KEY
 from app.db import Database, quote_ident, schema_for
 from app.security.crypto import Keyring
-from app.tenants.migrations import upgrade_all_workspaces
+from app.tenants.migrate import run_migrate, upgrade_all_workspaces
 from app.tenants.provisioning import run_script
 from app.tenants.scripts import TenantScripts, default_scripts
-from app.tenants.service import create_workspace, new_workspace_id
+from app.workspaces.service import create_workspace, new_workspace_id
 from migrations import TENANT_DIR
 from tests.conftest import Services
 

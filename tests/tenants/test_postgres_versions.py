@@ -23,10 +23,10 @@ from sqlalchemy.exc import DBAPIError
 from app.audit.models import AuditEvent
 from app.db import Database, schema_for
 from app.embedded import EmbeddedPostgres
-from app.migrate import migrate_everything
 from app.security.crypto import Keyring, new_key
+from app.tenants.migrate import migrate_everything
 from app.tenants.models import Workspace
-from app.tenants.service import create_workspace, delete_workspace
+from app.workspaces.service import create_workspace, delete_workspace
 
 
 def _wheel_bindir() -> Path:

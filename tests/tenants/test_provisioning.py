@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from app.db import Database, schema_for
 from app.tenants.models import Workspace
 from app.tenants.scripts import default_scripts
-from app.tenants.service import WorkspaceError, create_workspace, delete_workspace
+from app.workspaces.service import WorkspaceError, create_workspace, delete_workspace
 
 
 async def _exists(db: Database, workspace_id: str) -> dict[str, bool]:

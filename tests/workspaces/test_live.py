@@ -14,10 +14,10 @@ from app.auth.models import User
 from app.auth.sessions import start_session
 from app.config import Settings
 from app.db import Database
-from app.events import EventBus, EventType, Topic
+from app.live.bus import EventBus, EventType, Topic
 from tests.conftest import Services
-from tests.events.sse_client import SSEReader
 from tests.helpers import add_member, make_user, make_workspace
+from tests.live.sse_client import SSEReader
 from tests.servers import web_server
 
 

@@ -18,19 +18,19 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app import activity
 from app.apikeys.service import Actor, create_key
 from app.audit.service import record
 from app.auth.models import User
 from app.config import Settings
 from app.db import Database
-from app.event_permissions import ACTION_PERMISSIONS
-from app.events import AUTHZ_EVENTS, EventBus, EventType, Topic
+from app.live import activity
+from app.live.bus import AUTHZ_EVENTS, EventBus, EventType, Topic
+from app.live.permissions import ACTION_PERMISSIONS
 from app.members.service import invite
 from app.tenants.permissions import Role
 from tests.conftest import Services
-from tests.events.sse_client import SSEReader
 from tests.helpers import Team, workspace_with
+from tests.live.sse_client import SSEReader
 from tests.servers import web_server
 from tests.workspaces.test_live import cookie_for
 

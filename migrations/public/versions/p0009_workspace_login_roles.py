@@ -1,7 +1,7 @@
 """Workspaces log in as their own role: its password, sealed; no temporary tables for anyone but the owner.
 
 The password column is filled by provisioning, and for older workspaces by ``marid migrate`` (which also
-takes the application role out of their roles: see ``app.tenants.migrations``). Workspace roles may not
+takes the application role out of their roles: see ``app.tenants.migrate``). Workspace roles may not
 create temporary tables: a tenant session needs none, and ``TEMP`` is granted to PUBLIC by default.
 
 Revision ID: p0009

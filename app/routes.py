@@ -1,0 +1,49 @@
+"""Every route of the web process, in one list: each domain's pages, the live stream, and the JSON API (whose
+operations each domain's ``api`` module registers when imported here).
+
+The composition root: the only module besides ``app.main`` that imports every domain.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+# Importing a domain's ``api`` module registers its operations (``app.api.operations.REGISTRY``).
+from app import health
+from app.account import api as account_api  # noqa: F401
+from app.account import pages as account_pages
+from app.api import routes as api_routes
+from app.apikeys import api as apikeys_api  # noqa: F401
+from app.apikeys import pages as apikey_pages
+from app.audit import api as audit_api  # noqa: F401
+from app.auth import pages as auth_pages
+from app.config import Settings
+from app.dev import pages as dev_pages
+from app.members import api as members_api  # noqa: F401
+from app.members import pages as member_pages
+from app.sso import pages as sso_pages
+from app.web.templating import TEMPLATE_DIR
+from app.workspaces import api as workspaces_api  # noqa: F401
+from app.workspaces import live as live_pages
+from app.workspaces import pages as workspace_pages
+
+STATIC_DIR = TEMPLATE_DIR.parent / "static"
+
+
+def build_routes(settings: Settings) -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
+        *health.routes,
+        *auth_pages.routes,
+        *workspace_pages.routes,
+        *live_pages.routes,
+        *member_pages.routes,
+        *account_pages.routes,
+        *sso_pages.routes,
+        *apikey_pages.routes,
+        Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+    ]
+    if settings.dev_routes_enabled:  # only in processes `marid dev` started (or a test that asks)
+        routes += dev_pages.routes
+    return routes

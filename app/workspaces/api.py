@@ -1,0 +1,116 @@
+"""``/workspaces``: the caller's workspaces, one workspace, and its settings (twin of /workspaces and
+/w/{slug}/settings)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from app.api.auth import ApiWorkspace, role_in
+from app.api.operations import Call, api_route
+from app.api.pagination import PageQuery, envelope, paginate
+from app.api.principal import ApiPrincipal, Scope
+from app.api.schemas import WorkspaceList, WorkspaceOut, WorkspacePatch
+from app.db import Database
+from app.members import actions
+from app.members.api import refused
+from app.members.service import MemberError
+from app.tenants.context import workspaces_of
+from app.tenants.models import Membership, Workspace
+from app.web.forms import client_ip
+from app.web.state import db_of
+
+
+def workspace_out(workspace: Workspace, role: str) -> WorkspaceOut:
+    return WorkspaceOut(
+        id=workspace.id,
+        slug=workspace.slug,
+        name=workspace.name,
+        require_2fa=workspace.require_2fa,
+        created_at=workspace.created_at,
+        role=role,
+    )
+
+
+async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspace, str]]:
+    """Workspaces the principal may act in, with its effective role: a user's memberships (a key's one)."""
+    async with db.public_session() as session:
+        if principal.user is not None:
+            pairs = await workspaces_of(session, principal.user)
+            memberships = {
+                m.workspace_id: m
+                for m in await session.scalars(select(Membership).where(Membership.user_id == principal.user.id))
+            }
+        else:
+            only = await session.get(Workspace, principal.workspace_id) if principal.workspace_id else None
+            pairs = [(only, "")] if only is not None else []
+            memberships = {}
+    visible = []
+    for workspace, _role in pairs:
+        if principal.may_use_workspace(workspace.id):
+            role = role_in(principal, workspace.id, memberships.get(workspace.id))
+            if role is not None:
+                visible.append((workspace, role))
+    return visible
+
+
+@api_route(
+    "GET",
+    "/workspaces",
+    scope=Scope.READ,
+    query=PageQuery,
+    response=WorkspaceList,
+    summary="List your workspaces",
+    tags=["Workspaces"],
+)
+async def list_workspaces(call: Call) -> BaseModel:
+    """The workspaces you belong to, by name (an API key: the one workspace it is bound to)."""
+    visible = await _visible(db_of(call.request), call.principal)
+    page = paginate(visible, lambda pair: (pair[0].name, pair[0].id), (str, str), call.query)
+    return envelope(WorkspaceList, page, lambda pair: workspace_out(*pair))
+
+
+@api_route(
+    "GET",
+    "/workspaces/{slug}",
+    scope=Scope.READ,
+    permission="workspace.view",
+    response=WorkspaceOut,
+    summary="Get a workspace",
+    tags=["Workspaces"],
+)
+async def get_workspace(call: Call) -> WorkspaceOut:
+    return workspace_out(call.workspace.workspace, call.workspace.role)
+
+
+@api_route(
+    "PATCH",
+    "/workspaces/{slug}",
+    scope=Scope.ADMIN,
+    permission="settings.edit",
+    actors="user",
+    body=WorkspacePatch,
+    response=WorkspaceOut,
+    summary="Change workspace settings",
+    tags=["Workspaces"],
+)
+async def update_workspace(call: Call) -> WorkspaceOut:
+    """Rename the workspace or change its 2FA requirement (the settings page's form, with the same rules and
+    audit entries: requiring 2FA needs 2FA on your own account first)."""
+    target: ApiWorkspace = call.workspace
+    patch: WorkspacePatch = call.body
+    current = target.workspace
+    name = patch.name if patch.name is not None else current.name
+    require_2fa = patch.require_2fa if patch.require_2fa is not None else current.require_2fa
+    try:
+        # The settings page's own action (app.workspaces.pages.save_settings).
+        updated, _ = await actions.save_settings(
+            db_of(call.request),
+            target.context,
+            ip=client_ip(call.request),
+            name=name,
+            require_2fa="on" if require_2fa else None,
+        )
+    except MemberError as error:
+        raise refused(error) from None
+    return workspace_out(updated, target.role)

@@ -1,0 +1,166 @@
+"""Workspace pages: the start page, the list and "new workspace" (onboarding), the dashboard, and the settings
+page (name, the 2FA requirement, and the danger zone: transfer, leave, delete)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app.audit.service import record
+from app.auth.models import User
+from app.db import Database
+from app.members import actions
+from app.members.service import MemberError, list_members
+from app.onboarding.steps import STEPS, next_step
+from app.tenants.context import WorkspaceContext, workspaces_of
+from app.tenants.permissions import ROLE_DESCRIPTIONS, permissions_of
+from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.guards import login_required, redirect, workspace_required
+from app.web.pages import WorkspacePage, redirect_with_flash
+from app.web.state import db_of
+from app.web.templating import render
+from app.workspaces.live import recent_activity
+from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
+
+
+def suggest_slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:48].strip("-")
+
+
+async def home(request: Request) -> Response:
+    from app.auth.middleware import signed_in
+
+    if signed_in(request) is not None:
+        return redirect(request, "/workspaces")
+    return render(request, "home.html")
+
+
+@login_required()
+async def workspace_list(request: Request, user: User) -> Response:
+    db: Database = request.app.state.db
+    async with db.public_session() as session:
+        workspaces = await workspaces_of(session, user)
+    if not workspaces:
+        return redirect(request, "/onboarding")
+    return render(request, "workspaces/list.html", {"workspaces": workspaces})
+
+
+def _form_context(values: dict[str, str], errors: dict[str, str], onboarding: bool) -> dict[str, object]:
+    return {"values": values, "errors": errors, "onboarding": onboarding, "steps": STEPS, "current_step": "workspace"}
+
+
+@login_required()
+async def new_workspace_page(request: Request, user: User) -> Response:
+    onboarding = request.url.path == "/onboarding"
+    return render(request, "workspaces/new.html", _form_context({}, {}, onboarding))
+
+
+@login_required()
+async def create_workspace_view(request: Request, user: User) -> Response:
+    onboarding = request.url.path == "/onboarding"
+    form = await read_form(request)
+    values = {"name": form.get("name", "").strip(), "slug": form.get("slug", "").strip().lower()}
+    if not values["slug"]:
+        values["slug"] = suggest_slug(values["name"])
+    blocked = await rate_limited(request, ("workspace.create", str(user.id), 20, 3600))
+    if blocked:
+        context = _form_context(values, {"_form": retry_message(blocked)}, onboarding)
+        return render(request, "workspaces/new.html", context, status_code=429)
+    db: Database = request.app.state.db
+    try:
+        async with db.public_session() as session:
+            workspace = await create_workspace(session, name=values["name"], slug=values["slug"], owner_id=user.id)
+    except WorkspaceError as invalid:
+        message = str(invalid)
+        errors = {"slug" if "URL name" in message else "name": message}
+        return render(request, "workspaces/new.html", _form_context(values, errors, onboarding), status_code=422)
+    await record(db, workspace.id, "workspace.created", actor_id=user.id, ip=client_ip(request),
+                 details={"name": workspace.name, "slug": workspace.slug})  # fmt: skip
+    return redirect(request, next_step("workspace", workspace.slug) if onboarding else f"/w/{workspace.slug}")
+
+
+@workspace_required()
+async def dashboard(request: Request, context: WorkspaceContext) -> Response:
+    items, cursor = await recent_activity(request.app.state.bus, context.workspace.id, permissions_of(context.role))
+    return render(
+        request,
+        "workspaces/dashboard.html",
+        {"roles": ROLE_DESCRIPTIONS, "activity_items": items, "activity_cursor": cursor},
+    )
+
+
+async def _data(request: Request, context: WorkspaceContext, values: dict[str, str] | None) -> dict[str, Any]:
+    others: list[Any] = []
+    if context.can("ownership.transfer"):
+        async with db_of(request).public_session() as db:
+            others = [m for m in await list_members(db, context.workspace.id) if m.user_id != context.user.id]
+    return {"values": values or {"name": context.workspace.name}, "others": others, "max_name": MAX_NAME}
+
+
+SETTINGS_PAGE = WorkspacePage("settings/index.html", "settings", _data)
+
+
+@workspace_required("workspace.view")
+async def settings_page(request: Request, context: WorkspaceContext) -> Response:
+    return await SETTINGS_PAGE.show(request, context)
+
+
+@workspace_required("settings.edit")
+async def save_settings(request: Request, context: WorkspaceContext) -> Response:
+    form = await read_form(request)
+    values = {"name": form.get("name", ""), "require_2fa": form.get("require_2fa", "")}
+    try:
+        _, changes = await actions.save_settings(
+            db_of(request),
+            context,
+            ip=client_ip(request),
+            name=form.get("name", ""),
+            require_2fa=form.get("require_2fa"),
+        )
+    except MemberError as refused:
+        return await SETTINGS_PAGE.refuse(request, context, str(refused), values=values)
+    return SETTINGS_PAGE.back(request, context, "Settings saved." if changes else "Nothing to change.")
+
+
+@workspace_required("ownership.transfer")
+async def transfer(request: Request, context: WorkspaceContext) -> Response:
+    form = await read_form(request)
+    try:
+        await actions.transfer_ownership(
+            db_of(request), context, ip=client_ip(request), target_id=form.get("member", "")
+        )
+    except MemberError as refused:
+        return await SETTINGS_PAGE.refuse(request, context, str(refused), field="transfer")
+    return SETTINGS_PAGE.back(request, context, "Ownership transferred. You are now an admin.")
+
+
+@workspace_required("workspace.delete")
+async def delete(request: Request, context: WorkspaceContext) -> Response:
+    form = await read_form(request)
+    try:
+        workspace = await actions.delete_workspace(
+            db_of(request), context, ip=client_ip(request), confirmation=form.get("confirm_name", "")
+        )
+    except MemberError as refused:
+        return await SETTINGS_PAGE.refuse(request, context, str(refused), field="delete")
+    return redirect_with_flash(request, "/workspaces", f"The workspace {workspace.name} was deleted.")
+
+
+routes: list[BaseRoute] = [
+    Route("/", home, methods=["GET"]),
+    Route("/workspaces", workspace_list, methods=["GET"]),
+    Route("/workspaces/new", new_workspace_page, methods=["GET"]),
+    Route("/workspaces/new", create_workspace_view, methods=["POST"]),
+    Route("/onboarding", new_workspace_page, methods=["GET"]),
+    Route("/onboarding", create_workspace_view, methods=["POST"]),
+    Route("/w/{slug}", dashboard, methods=["GET"]),
+    Route("/w/{slug}/settings", settings_page, methods=["GET"]),
+    Route("/w/{slug}/settings", save_settings, methods=["POST"]),
+    Route("/w/{slug}/settings/transfer", transfer, methods=["POST"]),
+    Route("/w/{slug}/settings/delete", delete, methods=["POST"]),
+]

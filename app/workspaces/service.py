@@ -1,0 +1,132 @@
+"""The workspace domain: create (schema, role and owner), rename and settings, delete. Services flush but never
+commit: the request or job that called them does."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import User
+from app.db import role_secrets_of
+from app.members.service import MemberError, acting_member, lock_workspace
+from app.security.single_line import SingleLineError, clean_single_line, single_line_problem
+from app.tenants.models import Membership, Workspace
+from app.tenants.provisioning import create_workspace_schema, drop_workspace_schema
+from app.tenants.scripts import TenantScripts, default_scripts
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
+# Words that would collide with top-level URLs.
+RESERVED_SLUGS = frozenset(
+    {"api", "static", "login", "logout", "signup", "settings", "admin", "healthz", "readyz", "w", "new"}
+)
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class WorkspaceError(ValueError):
+    """A request about a workspace that cannot be done as asked; the message says why."""
+
+
+def new_workspace_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
+def validate_slug(slug: str) -> str:
+    slug = slug.strip().lower()
+    if not SLUG_PATTERN.match(slug):
+        raise WorkspaceError(
+            "The URL name must be 1-48 lowercase letters, digits or hyphens, not starting or ending with a hyphen."
+        )
+    if slug in RESERVED_SLUGS:
+        raise WorkspaceError(f"“{slug}” is reserved; choose another URL name.")
+    return slug
+
+
+async def create_workspace(
+    session: AsyncSession,
+    *,
+    name: str,
+    slug: str,
+    owner_id: uuid.UUID | None = None,
+    scripts: TenantScripts = default_scripts,
+) -> Workspace:
+    """Insert the workspace, create its role, schema and tables, and make ``owner_id`` its owner."""
+    try:
+        name = clean_single_line(name, "The workspace name", max_length=120)
+    except SingleLineError as refused:
+        raise WorkspaceError(str(refused)) from None
+    slug = validate_slug(slug)
+    if await session.scalar(select(Workspace.id).where(Workspace.slug == slug)) is not None:
+        raise WorkspaceError(f"The URL name “{slug}” is taken.")
+    workspace = Workspace(id=new_workspace_id(), slug=slug, name=name)
+    session.add(workspace)
+    # No ORM relationship orders these two inserts, so flush the workspace row first.
+    await session.flush()
+    if owner_id is not None:
+        session.add(Membership(workspace_id=workspace.id, user_id=owner_id, role="owner"))
+        await session.flush()
+    workspace.schema_revision = await create_workspace_schema(
+        await session.connection(), workspace.id, role_secrets_of(session), scripts
+    )
+    # The row was updated behind the ORM's back (revision and sealed password): load them on next access.
+    session.expire(workspace, ["db_password_enc"])
+    return workspace
+
+
+async def delete_workspace(session: AsyncSession, workspace: Workspace) -> None:
+    """Remove the workspace row (memberships cascade), its schema and its role."""
+    await drop_workspace_schema(await session.connection(), workspace.id)
+    await session.delete(workspace)
+    await session.flush()
+
+
+MAX_NAME = 120
+
+
+def _flag(raw: str | None) -> bool:
+    return raw in {"on", "true", "1", "yes"}
+
+
+async def update_settings(
+    db: AsyncSession, *, workspace_id: str, actor: User, name: str, require_2fa: str | None
+) -> dict[str, dict[str, Any]]:
+    """Apply the settings form; returns what changed as ``{field: {"from": old, "to": new}}``."""
+    workspace = await lock_workspace(db, workspace_id)
+    await acting_member(db, workspace_id, actor.id, "settings.edit")
+    if problem := single_line_problem(name, "The workspace name"):
+        raise MemberError(problem)
+    new_name = " ".join(name.split())
+    if not new_name:
+        raise MemberError("Enter a name for the workspace.")
+    if len(new_name) > MAX_NAME:
+        raise MemberError(f"Keep the workspace name to {MAX_NAME} characters.")
+    wanted_2fa = _flag(require_2fa)
+    if wanted_2fa and not workspace.require_2fa and not actor.has_2fa:
+        raise MemberError(
+            "Turn on two-factor authentication for your own account first, or you would lock yourself out."
+        )
+    changes: dict[str, dict[str, Any]] = {}
+    if new_name != workspace.name:
+        changes["name"] = {"from": workspace.name, "to": new_name}
+        workspace.name = new_name
+    if wanted_2fa != workspace.require_2fa:
+        changes["require_2fa"] = {"from": workspace.require_2fa, "to": wanted_2fa}
+        workspace.require_2fa = wanted_2fa
+    await db.flush()
+    return changes
+
+
+async def delete_with_confirmation(
+    db: AsyncSession, *, workspace_id: str, actor_id: uuid.UUID, confirmation: str
+) -> Workspace:
+    """Delete the workspace (its schema, role, memberships and invitations) if its name was typed exactly."""
+    workspace = await lock_workspace(db, workspace_id)
+    await acting_member(db, workspace_id, actor_id, "workspace.delete")
+    if confirmation.strip() != workspace.name:
+        raise MemberError(f"Type the workspace name, “{workspace.name}”, exactly to confirm.")
+    await delete_workspace(db, workspace)
+    return workspace
