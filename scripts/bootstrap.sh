@@ -37,7 +37,7 @@ marid_need_packages() {
 marid_venv() {
   local extras="${1:-}" py stamp want
   py="$(marid_python)"
-  want="$(sha256sum "$MARID_ROOT/pyproject.toml" | cut -c1-16)-${extras}"
+  want="$(cat "$MARID_ROOT/pyproject.toml" "$MARID_ROOT/agent-runtime/pyproject.toml" | sha256sum | cut -c1-16)-${extras}"
   stamp="$MARID_ROOT/.venv/.marid-installed"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   if ! "$py" -m venv --help >/dev/null 2>&1 || ! "$py" -c 'import ensurepip' 2>/dev/null; then
@@ -47,8 +47,9 @@ marid_venv() {
   echo "Installing Marid into .venv ..." >&2
   local target="$MARID_ROOT"
   [ -n "$extras" ] && target="$MARID_ROOT[$extras]"
-  "$MARID_ROOT/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$target" 2>&1 \
+  # The server and, beside it, the agent runtime (its own distribution: what a sandbox runs).
+  "$MARID_ROOT/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$target" -e "$MARID_ROOT/agent-runtime" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" >&2 || true
-  "$MARID_ROOT/.venv/bin/python" -c 'import app, worker' 2>/dev/null || marid_die "installing Marid failed (see above)"
+  "$MARID_ROOT/.venv/bin/python" -c 'import app, worker, agent_runtime' 2>/dev/null || marid_die "installing Marid failed (see above)"
   echo "$want" > "$stamp"
 }
