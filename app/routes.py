@@ -23,12 +23,10 @@ from app.dev import pages as dev_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
 from app.sso import pages as sso_pages
-from app.web.templating import TEMPLATE_DIR
+from app.web.templating import STATIC_DIR
 from app.workspaces import api as workspaces_api  # noqa: F401
 from app.workspaces import live as live_pages
 from app.workspaces import pages as workspace_pages
-
-STATIC_DIR = TEMPLATE_DIR.parent / "static"
 
 
 def build_routes(settings: Settings) -> list[BaseRoute]:

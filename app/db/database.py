@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from app.db.base import TENANT_SCHEMA, schema_for
+from app.db.pinging import ping_when_idle
 from app.db.roles import RoleSecrets
 from app.db.tenant_engines import TenantEngines
 from app.security.crypto import Keyring
@@ -44,11 +45,11 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             # Recycle connections so one backend does not collect the relcache of thousands of schemas.
             pool_recycle=900,
             echo=echo,
         )
+        ping_when_idle(self.engine)
         self.role_secrets = RoleSecrets(keyring) if keyring is not None else None
         self.tenants = TenantEngines(
             make_url(tenant_url or url),

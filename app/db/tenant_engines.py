@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db.base import schema_for
+from app.db.pinging import ping_when_idle
 
 PasswordLookup = Callable[[str], Awaitable[str]]
 
@@ -83,15 +84,16 @@ class TenantEngines:
 
     def _make(self, workspace_id: str, password: str) -> AsyncEngine:
         self.created += 1
-        return create_async_engine(
+        engine = create_async_engine(
             self.url.set(username=schema_for(workspace_id), password=password),
             pool_size=self.connections,
             max_overflow=self.overflow,
-            pool_pre_ping=True,
             pool_recycle=900,
             echo=self.echo,
             connect_args={"server_settings": {"application_name": "marid-tenant"}},
         )
+        ping_when_idle(engine)
+        return engine
 
     def _evict(self) -> None:
         """Drop least recently used engines beyond the limit; never one with a connection in use."""
