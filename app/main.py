@@ -17,10 +17,10 @@ from starlette.middleware import Middleware
 from app.apikeys.auth import ApiKeyMiddleware
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
-from app.jobs import Jobs
 from app.live import activity
 from app.live.bus import EventBus
 from app.live.sse import Hub
+from app.queues import Enqueuer
 from app.routes import build_routes
 from app.security.ratelimit import RateLimiter
 from app.web.csrf import CSRFMiddleware
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.db = settings.database()
         app.state.redis = Redis.from_url(settings.redis_url)
         app.state.rate_limiter = RateLimiter(app.state.redis)
-        app.state.jobs = Jobs(settings.redis_url)
+        app.state.jobs = Enqueuer(settings.redis_url)
         app.state.bus = EventBus(app.state.redis, retention=settings.event_retention())
         app.state.hub = Hub(app.state.redis)
         try:

@@ -42,9 +42,9 @@ def web_server(env: dict[str, str], timeout: float = 30, *, port: int | None = N
 
 
 @contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `marid worker` as a child process for the duration of the block."""
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+def worker_process(env: dict[str, str], queue: str = "all") -> Iterator[subprocess.Popen[bytes]]:
+    """Run `marid worker --queue QUEUE` (both queues by default) as a child process for the duration of the block."""
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queue", queue], env=env)
     try:
         yield process
     finally:

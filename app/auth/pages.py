@@ -26,6 +26,7 @@ from app.auth.service import (
     send_verification,
 )
 from app.auth.sessions import now, revoke_session, start_session
+from app.mail.jobs import deliver_mail
 from app.security.crypto import Keyring
 from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
@@ -87,7 +88,7 @@ async def signup(request: Request) -> Response:
     except FormErrors as invalid:
         context = {"values": values, "errors": invalid.errors, "next": target}
         return render(request, "auth/signup.html", context, status_code=422)
-    await request.app.state.jobs.deliver_mail()
+    await request.app.state.jobs.enqueue(deliver_mail)
     response = redirect(request, "/verify-email?sent=1" + _next_query(target))
     response.set_cookie(
         SIGNUP_COOKIE, browser_secret, max_age=VERIFY_MAX_AGE, path="/verify-email", httponly=True, samesite="lax",
@@ -129,7 +130,7 @@ async def resend_verification(request: Request, user: User) -> Response:
         fresh = await db.get(User, user.id)
         if fresh is not None and fresh.email_verified_at is None:
             await send_verification(db, settings_of(request), fresh, next_path="" if target == "/" else target)
-    await request.app.state.jobs.deliver_mail()
+    await request.app.state.jobs.enqueue(deliver_mail)
     return redirect(request, "/verify-email?sent=1" + _next_query(target))
 
 

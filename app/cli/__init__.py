@@ -8,6 +8,9 @@ import sys
 
 from app.config import ConfigError, get_settings
 from app.embedded.util import MissingDependency
+from app.queues import Queue
+
+ALL_QUEUES = "all"
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
@@ -40,13 +43,15 @@ def _cmd_web(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from arq import run_worker
+    queues = list(Queue) if args.queue == ALL_QUEUES else [Queue(args.queue)]
+    if args.check:
+        from worker.run import check
 
-    from worker.settings import WorkerSettings, redis_settings
+        return check(queues)
 
-    get_settings().check()
-    run_worker(WorkerSettings, redis_settings=redis_settings())  # type: ignore[arg-type]
-    return 0
+    from worker.run import run
+
+    return run(queues)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -71,7 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, default=8000)
     web.set_defaults(handler=_cmd_web)
 
-    worker = commands.add_parser("worker", help="run a background worker")
+    worker = commands.add_parser("worker", help="run a background worker (MARID_DATABASE_URL, MARID_REDIS_URL)")
+    worker.add_argument(
+        "--queue",
+        choices=[*(queue.value for queue in Queue), ALL_QUEUES],
+        default=ALL_QUEUES,
+        help="the queue to serve: short (mail, nudges), long (agent work) or all (the default: both, in this"
+        " one process, each with its own job slots)",
+    )
+    worker.add_argument(
+        "--check", action="store_true", help="exit 0 if a worker of the queue is running (for healthchecks)"
+    )
     worker.set_defaults(handler=_cmd_worker)
 
     migrate = commands.add_parser("migrate", help="upgrade the platform schema, then every workspace")

@@ -1,7 +1,7 @@
-"""``marid dev``: private Postgres and Redis under ./.marid, migrations, the web app and one worker.
+"""``marid dev``: private Postgres and Redis under ./.marid, migrations, the web app and a worker per queue.
 
 Children run in their own process group, so Ctrl-C reaches only this supervisor, which stops them in order
-(web and worker first, then Redis, then Postgres). Each child also carries a parent-death signal, so even a
+(web and workers first, then Redis, then Postgres). Each child also carries a parent-death signal, so even a
 SIGKILL of the supervisor leaves no orphans. Data stays in the folder between runs.
 """
 
@@ -22,6 +22,7 @@ from types import FrameType
 
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.embedded.util import child_command, port_is_free, stop_process
+from app.queues import Queue
 from app.security.crypto import Keyring
 from app.tenants.migrate import run_migrate
 
@@ -88,7 +89,11 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
         os.environ.update(env)
         if asyncio.run(run_migrate(database_url, keyring=Keyring(env["MARID_ENCRYPTION_KEY"]))) != 0:
             return 1
-        for argv in (["web", "--port", str(port)], ["worker"]):
+        # A worker process per queue, as compose runs them: a long job that blocks its process for a moment
+        # (a bug, a slow library) holds up only its own queue, never mail.
+        commands = {"web": ["web", "--port", str(port)]}
+        commands |= {f"worker-{queue}": ["worker", "--queue", queue.value] for queue in Queue}
+        for argv in commands.values():
             children.append(
                 subprocess.Popen(child_command([sys.executable, "-m", "app.cli", *argv]), env=env, process_group=0)
             )
@@ -107,8 +112,7 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
             "pids": {
                 "postgres": postgres.process.pid,
                 "redis": redis.process.pid,
-                "web": children[0].pid,
-                "worker": children[1].pid,
+                **{name: child.pid for name, child in zip(commands, children, strict=True)},
             },
         }
         # Where this run's servers are, for tools and tests (the ports change at every start).

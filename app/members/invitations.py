@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from app.auth.middleware import signed_in
 from app.auth.models import User
+from app.mail.jobs import deliver_mail
 from app.members import actions
 from app.members.service import INVITATION_DAYS, MAX_INVITES_AT_ONCE, InvitationView, MemberError, find_invitation
 from app.members.web import TooManyRequests, charge_invitations
@@ -39,7 +40,7 @@ async def send_invitations(request: Request, context: WorkspaceContext, form: di
         addresses=addresses,
         role=form.get("role", "member"),
     )
-    await request.app.state.jobs.deliver_mail()
+    await request.app.state.jobs.enqueue(deliver_mail)
     return len(created)
 
 

@@ -14,8 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import redis
+
 from app.db import Database
 from app.embedded import free_port
+from app.queues import Queue
 from app.security.crypto import Keyring
 from app.tenants.models import Workspace
 from app.workspaces.service import create_workspace
@@ -53,6 +56,19 @@ def _wait_gone(pids: list[int], timeout: float = 20) -> list[int]:
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.1)
     return [pid for pid in pids if _alive(pid)]
+
+
+def _queues_served(redis_url: str, timeout: float = 30) -> bool:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(client.exists(queue.arq_name + ":health-check") for queue in Queue):
+                return True
+            time.sleep(0.1)
+        return False
+    finally:
+        client.close()
 
 
 def _keyring(data_dir: Path) -> Keyring:
@@ -96,6 +112,9 @@ def test_dev_start_stop_restart_keeps_data(tmp_path: Path) -> None:
     # The dev mailbox exists here, and only here (production is the default for every other command).
     with urllib.request.urlopen(runtime["url"] + "/dev/mailbox") as response:
         assert b"Dev mailbox" in response.read()
+    # A worker process per queue, each polling its own queue (as compose runs them).
+    assert {"web", "worker-short", "worker-long"} <= set(runtime["pids"])
+    assert _queues_served(runtime["redis_url"]), "a worker of each queue writes its health key"
     workspace_id = asyncio.run(_create(runtime["database_url"], _keyring(data_dir)))
 
     first.send_signal(signal.SIGINT)

@@ -23,6 +23,7 @@ import yaml
 
 from app.db import Database
 from app.embedded import EmbeddedPostgres
+from app.queues import Queue
 from app.security.crypto import Keyring, new_key
 from app.tenants.migrate import migrate_everything
 from app.workspaces.service import create_workspace
@@ -50,7 +51,8 @@ DUMMY = {
     "MARID_BASE_URL": "https://marid.example",
     "MARID_SMTP_HOST": "smtp.example",
 }
-APP_SERVICES = ("migrate", "web", "worker")
+WORKERS = {"worker-short": "short", "worker-long": "long"}
+APP_SERVICES = ("migrate", "web", *WORKERS)
 
 
 def _docker_compose() -> str:
@@ -98,12 +100,15 @@ def test_compose_refuses_a_missing_secret(tmp_path: Path, variable: str) -> None
 
 def test_every_long_running_service_has_a_real_healthcheck(config: dict[str, Any]) -> None:
     services = config["services"]
-    for name in ("postgres", "redis", "web", "worker"):
+    for name in ("postgres", "redis", "web", *WORKERS):
         test = services[name].get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     assert services["redis"]["healthcheck"]["test"][1:] == ["redis-cli", "ping"]
     assert any("/readyz" in part for part in services["web"]["healthcheck"]["test"])
+    # Each worker checks its own queue's health key, not just that Redis answers.
+    for name, queue in WORKERS.items():
+        assert services[name]["healthcheck"]["test"] == ["CMD", "marid", "worker", "--queue", queue, "--check"]
     # The one-shot migrate job serves no HTTP: the image's web healthcheck must not mark it unhealthy.
     assert services["migrate"]["healthcheck"]["test"] == ["NONE"]
 
@@ -133,13 +138,24 @@ def test_app_services_share_one_image_and_start_after_migrations(config: dict[st
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
     assert services["migrate"]["command"] == ["marid", "migrate"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("web", "worker"):
+    for name in ("web", *WORKERS):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully"
         assert depends_on["postgres"]["condition"] == depends_on["redis"]["condition"] == "service_healthy"
     # Only web is published; Postgres and Redis stay on the compose network.
     assert "ports" not in services["postgres"] and "ports" not in services["redis"]
     assert services["web"]["ports"] == ["127.0.0.1:8000:8000/tcp"], "loopback by default: a TLS proxy goes in front"
+
+
+def test_one_worker_service_per_queue(config: dict[str, Any]) -> None:
+    """Hour-long agent steps get their own workers, so they never hold up mail (issue 9)."""
+    services = config["services"]
+    assert {name: services[name]["command"] for name in WORKERS} == {
+        name: ["marid", "worker", "--queue", queue] for name, queue in WORKERS.items()
+    }
+    assert set(WORKERS.values()) == {queue.value for queue in Queue}
+    for name in WORKERS:
+        assert services[name]["restart"] == "unless-stopped"
 
 
 def test_dockerfile_invariants() -> None:

@@ -15,10 +15,10 @@ from sqlalchemy import delete, select, update
 from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
+from app.mail.jobs import deliver_mail
 from app.mail.models import OutboxMessage
 from app.mail.service import MAX_ATTEMPTS, queue_mail
 from tests.mail.conftest import Inbox
-from worker.settings import deliver_mail
 
 
 async def _deliver(db: Database, settings: Settings) -> int:

@@ -11,8 +11,9 @@ from playwright.async_api import Browser, Page, expect
 from app.config import Settings
 from app.db import Database
 from app.embedded import free_port
-from app.jobs import Jobs
+from app.mail.jobs import deliver_mail
 from app.mail.service import queue_mail
+from app.queues import Enqueuer
 from tests.helpers import make_user, make_workspace
 from tests.servers import web_server, worker_process
 from tests.workspaces.test_live import cookie_for
@@ -25,8 +26,8 @@ async def send_invitation_mail(db: Database, settings: Settings, workspace_id: s
             session, kind="invitation", to=f"{label}@example.com", subject=f"Invitation {label}",
             body="...", workspace_id=workspace_id,
         )  # fmt: skip
-    jobs = Jobs(settings.redis_url)
-    await jobs.deliver_mail()
+    jobs = Enqueuer(settings.redis_url)
+    await jobs.enqueue(deliver_mail)
     await jobs.close()
 
 

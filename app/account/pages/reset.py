@@ -10,6 +10,7 @@ from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW
 from app.account.password_reset import ResetLinkInvalid, complete_reset, find_reset, request_reset
 from app.auth.login_limits import forget_failures
 from app.auth.service import FormErrors, email_problem, normalise_email
+from app.mail.jobs import deliver_mail
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
 from app.web.state import db_of, settings_of
@@ -39,7 +40,7 @@ async def forgot(request: Request) -> Response:
     if not await rate_limited(request, ("reset.email", email, 3, HOUR)):
         async with db_of(request).public_session() as db:
             await request_reset(db, settings_of(request), email)
-        await request.app.state.jobs.deliver_mail()
+        await request.app.state.jobs.enqueue(deliver_mail)
     return redirect(request, "/password/forgot?sent=1")
 
 

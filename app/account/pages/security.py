@@ -16,6 +16,7 @@ from app.account.events import event_rows, list_account_events
 from app.audit.service import record
 from app.auth.models import User
 from app.auth.sessions import list_sessions
+from app.mail.jobs import deliver_mail
 from app.sso.identities import UnlinkRefused, linked_identities, unlink_identity
 from app.web.forms import client_ip
 from app.web.guards import login_required
@@ -70,7 +71,7 @@ async def unlink(request: Request, user: User) -> Response:
         return render(request, "account/security.html", context, status_code=409)
     if found is None:
         raise HTTPException(404)
-    await request.app.state.jobs.deliver_mail()
+    await request.app.state.jobs.enqueue(deliver_mail)
     # The workspace whose provider it was sees the link end in its own log (its provider, its sign-ins).
     await record(
         db_of(request), found.workspace_id, "sso.identity_unlinked", actor_id=user.id, ip=client_ip(request),

@@ -22,6 +22,7 @@ from app.auth.middleware import set_session_cookie, signed_in
 from app.auth.models import UserSession
 from app.auth.pages import safe_next
 from app.auth.sessions import start_session
+from app.mail.jobs import deliver_mail
 from app.security.crypto import DecryptionError
 from app.sso import flows
 from app.sso.enforcement import needs_step_up, record_step_up
@@ -286,7 +287,7 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
     if outcome.linked or outcome.created_user:
         linked = {**details, "existing_account": outcome.linked, "how": link_method}
         await record(database, flow.workspace_id, "sso.identity_linked", actor_id=user_id, ip=ip, details=linked)
-        await request.app.state.jobs.deliver_mail()
+        await request.app.state.jobs.enqueue(deliver_mail)
     await record(database, flow.workspace_id, "sso.login", actor_id=user_id, ip=ip, details=details)
     response = redirect(request, flow.next_path or f"/w/{slug}")
     if session_token is not None:
