@@ -127,6 +127,15 @@ class AnthropicWire:
     def error_frame(self, message: str, error_type: str | None) -> bytes:
         return sse({"type": "error", "error": {"type": error_type or "overloaded_error", "message": message}}, "error")
 
-    def error_body(self, status: int, message: str, *, error_type: str | None = None, code: str | None = None) -> bytes:
+    def error_body(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> bytes:
+        # Anthropic has no param field: its messages name the field (``messages.0.role: ...``).
         default_type = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return json.dumps({"type": "error", "error": {"type": error_type or default_type, "message": message}}).encode()

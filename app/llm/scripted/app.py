@@ -71,10 +71,10 @@ def create_app(registry: Registry, *, api_key: str | None = None, closing: threa
         try:
             body = json.loads(await request.body())
             chat_request = parse(body, api_key=key, headers=dict(request.headers))
-        except ValueError as exc:
-            message = (
-                exc.message if isinstance(exc, RequestError) else "We could not parse the JSON body of your request."
-            )
+        except RequestError as exc:
+            return TransmissionResponse(error(wire, 400, exc.message, param=exc.param), wire, closing)
+        except ValueError:
+            message = "We could not parse the JSON body of your request."
             return TransmissionResponse(error(wire, 400, message), wire, closing)
         registry.record(chat_request)
         responder = registry.resolve(chat_request.model, key)

@@ -115,9 +115,17 @@ class OpenAIWire:
     def error_frame(self, message: str, error_type: str | None) -> bytes:
         return sse({"error": {"message": message, "type": error_type or "server_error", "param": None, "code": None}})
 
-    def error_body(self, status: int, message: str, *, error_type: str | None = None, code: str | None = None) -> bytes:
+    def error_body(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> bytes:
         default_type, default_code = _ERROR_TYPES.get(
             status, ("server_error" if status >= 500 else "invalid_request_error", None)
         )
-        error = {"message": message, "type": error_type or default_type, "param": None, "code": code or default_code}
+        error = {"message": message, "type": error_type or default_type, "param": param, "code": code or default_code}
         return json.dumps({"error": error}).encode()

@@ -60,11 +60,10 @@ class Transmission:
 
 
 def error(
-    wire: Wire, status: int, message: str, *, error_type: str | None = None, code: str | None = None
+    wire: Wire, status: int, message: str, *, error_type: str | None = None, param: str | None = None
 ) -> Transmission:
-    return Transmission(
-        status, "application/json", [wire.error_body(status, message, error_type=error_type, code=code)]
-    )
+    body = wire.error_body(status, message, error_type=error_type, param=param)
+    return Transmission(status, "application/json", [body])
 
 
 def transmit(outcome: Outcome, request: ChatRequest, wire: Wire) -> Transmission:

@@ -39,6 +39,14 @@ class Wire(Protocol):
         """An in-stream error event."""
         ...
 
-    def error_body(self, status: int, message: str, *, error_type: str | None = None, code: str | None = None) -> bytes:
+    def error_body(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> bytes:
         """The protocol's error JSON for an HTTP error status."""
         ...
