@@ -147,39 +147,43 @@ class MalformedJson(_Strict):
 
 
 class GarbageChunk(_Strict):
-    """A stream whose chunk number ``after_chunks`` is not JSON (not streamed: like MalformedJson)."""
+    """The stream of ``reply`` with a chunk that is not JSON after ``after_chunks`` chunks (not streamed: like
+    MalformedJson)."""
 
     kind: Literal["garbage_chunk"] = "garbage_chunk"
     after_chunks: int = Field(2, ge=0)
+    reply: Reply = Reply()
 
 
 class CutStream(_Strict):
-    """The connection drops after ``after_chunks`` chunks (not streamed: halfway through the body)."""
+    """The stream of ``reply`` drops after ``after_chunks`` chunks (not streamed: halfway through the body)."""
 
     kind: Literal["cut_stream"] = "cut_stream"
     after_chunks: int = Field(2, ge=0)
+    reply: Reply = Reply()
 
 
 class StreamError(_Strict):
-    """An error event after ``after_chunks`` chunks of a 200 stream (not streamed: a 500)."""
+    """The stream of ``reply`` ends with an error event after ``after_chunks`` chunks (not streamed: a 500)."""
 
     kind: Literal["stream_error"] = "stream_error"
     after_chunks: int = Field(1, ge=0)
     message: str = "The scripted server failed mid-stream."
     error_type: str | None = None
+    reply: Reply = Reply()
 
 
 class Hang(_Strict):
     """Say nothing for ``seconds`` (None: until the client gives up), then answer as the script says.
 
-    With ``after_chunks`` the stream starts, then stalls after that many chunks. ``then`` is what is sent
-    once the wait is over (default: an empty text reply).
+    With ``after_chunks`` the stream of ``reply`` starts, then stalls after that many chunks. ``reply`` is
+    what is sent once the wait is over (default: an empty text).
     """
 
     kind: Literal["hang"] = "hang"
     seconds: float | None = Field(None, ge=0)
     after_chunks: int | None = Field(None, ge=0)
-    then: Reply = Reply()
+    reply: Reply = Reply()
 
 
 Fault = Annotated[

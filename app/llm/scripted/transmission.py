@@ -71,7 +71,7 @@ def transmit(outcome: Outcome, request: ChatRequest, wire: Wire) -> Transmission
     if isinstance(outcome, HttpError):
         return _http_error(outcome, wire)
     if isinstance(outcome, Hang):
-        sent = _reply(outcome.then, request, wire)
+        sent = _reply(outcome.reply, request, wire)
         seconds = FOREVER if outcome.seconds is None else outcome.seconds
         if outcome.after_chunks is None or not request.stream:
             sent.wait_before = seconds
@@ -83,10 +83,11 @@ def transmit(outcome: Outcome, request: ChatRequest, wire: Wire) -> Transmission
     if isinstance(outcome, MalformedJson | GarbageChunk) and not request.stream:
         body = b'{"id": "broken", "choices": [{"message": {"content": "this is not JSON'
         return Transmission(200, "application/json", [body])
-    sent = _reply(Reply(), request, wire) if not isinstance(outcome, Reply) else _reply(outcome, request, wire)
+    reply = outcome if isinstance(outcome, Reply) else Reply() if isinstance(outcome, MalformedJson) else outcome.reply
+    sent = _reply(reply, request, wire)
     if isinstance(outcome, CutStream):
         if request.stream:
-            sent.frames, sent.abort_after = sent.frames[: outcome.after_chunks], outcome.after_chunks
+            sent.abort_after = outcome.after_chunks
         else:
             body = sent.frames[0]
             sent.frames, sent.abort_after = [body[: len(body) // 2], body[len(body) // 2 :]], 1
@@ -170,6 +171,8 @@ class TransmissionResponse(Response):
             return
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         for i, frame in enumerate(sent.frames):
+            if i == sent.abort_after:
+                return  # uvicorn closes a connection whose response never completed
             if i == sent.stall_after and not await self._wait(sent.stall_for, gone):
                 return
             if i and sent.frame_delay and not await self._wait(sent.frame_delay, gone):
@@ -179,5 +182,5 @@ class TransmissionResponse(Response):
             if not await self._wait(sent.stall_for, gone):
                 return
         if sent.abort_after is not None:
-            return  # uvicorn closes a connection whose response never completed
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
