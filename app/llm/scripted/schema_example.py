@@ -115,14 +115,24 @@ class _Example:
         return text
 
     def number(self, schema: Mapping[str, Any], *, integer: bool) -> int | float:
-        low = schema.get("minimum", schema.get("exclusiveMinimum"))
-        high = schema.get("maximum", schema.get("exclusiveMaximum"))
-        value: float = 1
+        low, high = schema.get("minimum"), schema.get("maximum")
+        above, below = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        if integer:
+            if low is None and above is not None:
+                low = math.floor(above) + 1
+            if high is None and below is not None:
+                high = math.ceil(below) - 1
+            value: float = low if low is not None else min(1, high) if high is not None else 1
+            multiple = schema.get("multipleOf")
+            if isinstance(multiple, int) and multiple > 0:
+                value = math.ceil(value / multiple) * multiple
+            return int(value)
+        # A float between two exclusive bounds has only the space between them: take the middle.
+        upper = high if high is not None else below
         if low is not None:
-            value = low + (1 if "exclusiveMinimum" in schema and "minimum" not in schema else 0)
-        if high is not None and value > high:
-            value = high - (1 if "exclusiveMaximum" in schema and "maximum" not in schema else 0)
-        multiple = schema.get("multipleOf")
-        if isinstance(multiple, int | float) and multiple > 0:
-            value = math.ceil(value / multiple) * multiple
-        return int(value) if integer else float(value)
+            return float(low)
+        if above is not None:
+            return float((above + upper) / 2 if upper is not None else above + 1)
+        if upper is not None:
+            return float(min(1, upper) if high is not None else upper - 1)
+        return 1.0
