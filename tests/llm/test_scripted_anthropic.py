@@ -132,6 +132,9 @@ def test_structured_output_in_output_config(server: ScriptedServer, claude: anth
 def test_the_model_list_has_display_names(server: ScriptedServer, claude: anthropic.Anthropic) -> None:
     models = {m.id: m.display_name for m in claude.models.list()}
     assert models == {"demo": "Demo model (scripted, not an AI)"}
+    assert claude.models.retrieve("demo").display_name == "Demo model (scripted, not an AI)"
+    with pytest.raises(anthropic.NotFoundError):
+        claude.models.retrieve("unlisted")
 
 
 def test_anthropic_errors(server: ScriptedServer, claude: anthropic.Anthropic) -> None:

@@ -201,6 +201,9 @@ def test_a_used_up_script_says_so(server: ScriptedServer, oai: openai.OpenAI) ->
 def test_the_model_list_names_the_demo_and_registered_models(server: ScriptedServer, oai: openai.OpenAI) -> None:
     server.register("listed", Script.always(Reply(text="x")))
     assert {m.id for m in oai.models.list()} == {"demo", "listed"}
+    assert oai.models.retrieve("scripted/listed").id == "listed"
+    with pytest.raises(openai.NotFoundError):
+        oai.models.retrieve("unlisted")
 
 
 def test_unknown_models_bad_requests_and_wrong_keys_get_openai_errors(

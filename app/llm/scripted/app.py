@@ -4,7 +4,8 @@ Routes:
 
 * ``POST /v1/chat/completions`` (OpenAI; ``Authorization: Bearer <key>``)
 * ``POST /v1/messages`` (Anthropic; ``x-api-key`` or a bearer token, and ``anthropic-version``)
-* ``GET /v1/models``: OpenAI's list, or Anthropic's when the request has an ``anthropic-version`` header
+* ``GET /v1/models`` and ``GET /v1/models/{name}``: OpenAI's shapes, or Anthropic's when the request has an
+  ``anthropic-version`` header
 * ``POST /_scripted/scripts`` (a :class:`~app.llm.scripted.script.ScriptDocument`), ``DELETE /_scripted/scripts
   ?model=…|api_key=…``, ``GET``/``DELETE /_scripted/requests``: admin, for a server in another process
 * ``GET /healthz``
@@ -31,7 +32,7 @@ from starlette.routing import Route
 
 from app.llm.scripted.anthropic_wire import AnthropicWire
 from app.llm.scripted.openai_wire import OpenAIWire
-from app.llm.scripted.registry import Registry
+from app.llm.scripted.registry import PREFIX, ModelEntry, Registry
 from app.llm.scripted.request import ChatRequest, RequestError, parse_anthropic, parse_openai
 from app.llm.scripted.script import ScriptDocument
 from app.llm.scripted.transmission import TransmissionResponse, error, transmit
@@ -104,29 +105,32 @@ def create_app(registry: Registry, *, api_key: str | None = None, closing: threa
             request, anthropic_wire, parse_anthropic, request.headers.get("x-api-key") or _bearer(request)
         )
 
+    def model_request(request: Request) -> tuple[Wire, str | None]:
+        # Both APIs list models at GET /v1/models; only Anthropic's clients send anthropic-version.
+        if "anthropic-version" in request.headers:
+            return anthropic_wire, request.headers.get("x-api-key") or _bearer(request)
+        return openai_wire, _bearer(request)
+
     async def models(request: Request) -> Response:
-        anthropic = "anthropic-version" in request.headers
-        wire: Wire = anthropic_wire if anthropic else openai_wire
-        key = (request.headers.get("x-api-key") or _bearer(request)) if anthropic else _bearer(request)
+        wire, key = model_request(request)
         if not accepted(key):
             return refuse(wire, key)
-        entries = registry.models()
-        if anthropic:
-            data: list[dict[str, Any]] = [
-                {
-                    "type": "model",
-                    "id": e.name,
-                    "display_name": e.label,
-                    "created_at": _CREATED.isoformat(),
-                    "lifecycle": "active",
-                }
-                for e in entries
-            ]
+        data = [_model_json(wire, e) for e in registry.models()]
+        if wire.api == "anthropic":
             first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
             return JSONResponse({"data": data, "has_more": False, "first_id": first, "last_id": last})
-        created = int(_CREATED.timestamp())
-        data = [{"id": e.name, "object": "model", "created": created, "owned_by": "marid-scripted"} for e in entries]
         return JSONResponse({"object": "list", "data": data})
+
+    async def model(request: Request) -> Response:
+        wire, key = model_request(request)
+        if not accepted(key):
+            return refuse(wire, key)
+        name = request.path_params["name"]
+        entry = next((e for e in registry.models() if name in (e.name, PREFIX + e.name)), None)
+        if entry is None:
+            message = f"model: {name}" if wire.api == "anthropic" else f"The model `{name}` does not exist."
+            return TransmissionResponse(error(wire, 404, message), wire, closing)
+        return JSONResponse(_model_json(wire, entry))
 
     def admin(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def guarded(request: Request) -> Response:
@@ -166,6 +170,7 @@ def create_app(registry: Registry, *, api_key: str | None = None, closing: threa
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{name:path}", model, methods=["GET"]),
             Route("/_scripted/scripts", admin(add_script), methods=["POST"]),
             Route("/_scripted/scripts", admin(remove_script), methods=["DELETE"]),
             Route("/_scripted/requests", admin(list_requests), methods=["GET"]),
@@ -173,6 +178,19 @@ def create_app(registry: Registry, *, api_key: str | None = None, closing: threa
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
+
+
+def _model_json(wire: Wire, entry: ModelEntry) -> dict[str, Any]:
+    if wire.api == "anthropic":
+        created_at = _CREATED.isoformat()
+        return {
+            "type": "model",
+            "id": entry.name,
+            "display_name": entry.label,
+            "created_at": created_at,
+            "lifecycle": "active",
+        }
+    return {"id": entry.name, "object": "model", "created": int(_CREATED.timestamp()), "owned_by": "marid-scripted"}
 
 
 def recorded(request: ChatRequest) -> dict[str, Any]:
