@@ -1,0 +1,88 @@
+"""The small interface every sandbox runner implements (DESIGN principle 5: pluggable backends).
+
+A runner starts one isolated process tree from a :class:`SandboxSpec` and hands back a :class:`Sandbox` to wait
+for, kill and remove. What runs inside (normally the agent runtime) talks to its supervisor only over the
+channel: a unix socket the supervisor listens on in ``spec.channel_dir``, which the runner makes visible inside
+the sandbox at ``/run/marid`` (``MARID_CHANNEL=unix:/run/marid/channel.sock``). The step's files are
+``spec.workdir`` (a per-workspace directory on the host), visible inside as ``/workspace``.
+
+Runners label what they start (``spec.labels``: workspace, sandbox id, worker id) and record it, so the
+reaper can find sandboxes whose worker died (``list_owned``) and destroy them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+CHANNEL_MOUNT = "/run/marid"
+CHANNEL_SOCKET = "channel.sock"
+WORKSPACE_MOUNT = "/workspace"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandbox may use. ``timeout_seconds`` is wall-clock; the supervisor also enforces it."""
+
+    memory_bytes: int = 512 * 1024 * 1024
+    pids: int = 128
+    cpus: float = 1.0
+    timeout_seconds: float = 300.0
+    open_files: int = 256
+    file_size_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    workspace_id: str
+    # Unique per sandbox; letters, digits, '-' and '_' only (it names cgroups, containers and folders).
+    sandbox_id: str
+    workdir: Path
+    channel_dir: Path
+    # What to run inside; None: the runner's agent runtime (``python -m agent_runtime``).
+    command: Sequence[str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SandboxRecord:
+    """A sandbox a runner knows about (for the reaper)."""
+
+    sandbox_id: str
+    workspace_id: str
+    worker_id: str
+    running: bool
+
+
+class Sandbox(Protocol):
+    sandbox_id: str
+
+    async def wait(self) -> int:
+        """Wait for the sandbox's main process to end; its exit status (137 and the like when killed)."""
+        ...
+
+    async def kill(self) -> None:
+        """Stop everything in the sandbox now (idempotent)."""
+        ...
+
+    async def remove(self) -> None:
+        """Release what the runner made for it (cgroups, container); the workdir stays."""
+        ...
+
+
+class Runner(Protocol):
+    name: str
+
+    async def start(self, spec: SandboxSpec) -> Sandbox: ...
+
+    async def list_owned(self) -> list[SandboxRecord]:
+        """Every sandbox this runner started on this host that still exists (running or not)."""
+        ...
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Kill and remove a sandbox by id (the reaper's tool)."""
+        ...
