@@ -17,6 +17,7 @@ from app.db import Database
 from app.live import activity
 from app.live.bus import EventBus
 from app.mail.service import deliver_pending
+from app.security.secrets import SecretsService
 
 Context = dict[str, Any]
 
@@ -25,7 +26,10 @@ async def startup(ctx: Context) -> None:
     settings = get_settings()
     settings.check()
     ctx["settings"] = settings
-    ctx["db"] = settings.database()
+    # The one keyring of this worker; jobs get it, and the secrets service, from their context.
+    ctx["keyring"] = settings.keyring()
+    ctx["db"] = settings.database(ctx["keyring"])
+    ctx["secrets"] = SecretsService(ctx["keyring"], ctx["db"])
     ctx["events_redis"] = Redis.from_url(settings.redis_url)
     # Shared by every deliver_mail job of this worker (arq gives each job a copy of this dict, not this dict).
     ctx["mail_lock"] = asyncio.Lock()
