@@ -12,7 +12,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import Database
-from app.security.crypto import Keyring
+from app.security.crypto import Keyring, decode_key
 
 if TYPE_CHECKING:
     from app.live.bus import Retention, TopicKind
@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     redis_url: str = DEV_REDIS_URL
     # Signs cookies and tokens (itsdangerous).
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
-    # 32 bytes, urlsafe base64: the master key that wraps per-workspace data keys.
+    # Master keys (32 bytes each, urlsafe base64), separated by commas: the first encrypts; the others are retired
+    # keys, kept only to decrypt what `marid keys rotate` has not re-sealed yet. Empty: MARID_ENCRYPTION_KEY.
+    encryption_keys: SecretStr = SecretStr("")
+    # The one-key shorthand for MARID_ENCRYPTION_KEYS.
     encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
     base_url: str = "http://127.0.0.1:8000"
     # How many workspace schemas `marid migrate` upgrades at once.
@@ -101,16 +104,24 @@ class Settings(BaseSettings):
             TopicKind.SESSION: Retention(maxlen=self.events_session_maxlen, ttl_seconds=week),
         }
 
-    def keyring(self) -> Keyring:
-        """The master keys (MARID_ENCRYPTION_KEY) that protect every secret Marid stores."""
-        return Keyring(self.encryption_key.get_secret_value())
+    def master_keys(self) -> list[str]:
+        """The configured master keys, the primary first."""
+        return split_keys(self.encryption_keys.get_secret_value()) or [self.encryption_key.get_secret_value()]
 
-    def database(self, *, pool_size: int | None = None) -> Database:
-        """This process's engines, configured from the settings."""
+    def keyring(self) -> Keyring:
+        """The master keys that protect every secret Marid stores.
+
+        Called once per process (the web app's lifespan, the worker's start-up, a CLI command), which then
+        passes the keyring to whatever needs it: nothing else builds one.
+        """
+        return Keyring.from_keys(self.master_keys())
+
+    def database(self, keyring: Keyring | None, *, pool_size: int | None = None) -> Database:
+        """This process's engines, configured from the settings; ``keyring`` opens workspace role passwords."""
         return Database(
             self.database_url,
             pool_size=pool_size or self.db_pool_size,
-            keyring=self.keyring(),
+            keyring=keyring,
             tenant_workspaces=self.tenant_pool_workspaces,
             tenant_connections=self.tenant_pool_connections,
             tenant_url=self.tenant_database_url or None,
@@ -138,9 +149,7 @@ class Settings(BaseSettings):
         secret = self.secret_key.get_secret_value()
         if secret == DEV_SECRET_KEY or len(secret) < 32:
             found.append("MARID_SECRET_KEY is missing or a default; set at least 32 random characters")
-        encryption = self.encryption_key.get_secret_value()
-        if encryption == DEV_ENCRYPTION_KEY or not _is_32_byte_key(encryption):
-            found.append("MARID_ENCRYPTION_KEY is missing or a default; set 32 random bytes as urlsafe base64")
+        found.extend(self._key_problems())
         if self.database_url == DEV_DATABASE_URL:
             found.append("MARID_DATABASE_URL is not set")
         if self.redis_url == DEV_REDIS_URL:
@@ -151,6 +160,40 @@ class Settings(BaseSettings):
             found.append("MARID_BASE_URL must be the public https:// address of this deployment")
         if self.dev_routes:
             found.append("MARID_DEV_ROUTES is set; it publishes the development mailbox and is for `marid dev` only")
+        return found
+
+    def _key_problems(self) -> list[str]:
+        single = self.encryption_key.get_secret_value()
+        listed = split_keys(self.encryption_keys.get_secret_value())
+        if not listed:
+            if single == DEV_ENCRYPTION_KEY or not _is_32_byte_key(single):
+                return ["MARID_ENCRYPTION_KEY is missing or a default; set 32 random bytes as urlsafe base64"]
+            return []
+        found: list[str] = []
+        if single != DEV_ENCRYPTION_KEY:
+            # Two places for the primary key would leave an operator guessing which one encrypts.
+            found.append(
+                "MARID_ENCRYPTION_KEY and MARID_ENCRYPTION_KEYS are both set; keep only MARID_ENCRYPTION_KEYS "
+                "(its first key encrypts)"
+            )
+        dev_key = decode_key(DEV_ENCRYPTION_KEY)
+        seen: dict[bytes, int] = {}
+        for number, value in enumerate(listed, 1):
+            try:
+                key = decode_key(value)
+            except ValueError:
+                found.append(f"MARID_ENCRYPTION_KEYS: key {number} is not 32 random bytes as urlsafe base64")
+                continue
+            if key == dev_key:
+                found.append(f"MARID_ENCRYPTION_KEYS: key {number} is the public development key")
+            elif key in seen:
+                found.append(f"MARID_ENCRYPTION_KEYS: key {number} repeats key {seen[key]}; list each key once")
+            seen.setdefault(key, number)
+        if not found:
+            try:
+                Keyring.from_keys(listed)
+            except ValueError as error:  # two different keys with one id (about one in four billion)
+                found.append(f"MARID_ENCRYPTION_KEYS: {error}")
         return found
 
     def check(self) -> None:
@@ -178,6 +221,11 @@ def parse_nameservers(raw: str) -> list[tuple[str, int]]:
             raise ValueError(f"MARID_DNS_NAMESERVERS: {part!r} has no valid port")
         found.append((address, number))
     return found
+
+
+def split_keys(raw: str) -> list[str]:
+    """The keys of a MARID_ENCRYPTION_KEYS value: separated by commas or white space (base64 has neither)."""
+    return raw.replace(",", " ").split()
 
 
 def _is_32_byte_key(value: str) -> bool:

@@ -23,6 +23,7 @@ from app.live.sse import Hub
 from app.queues import Enqueuer
 from app.routes import build_routes
 from app.security.ratelimit import RateLimiter
+from app.security.secrets import SecretsService
 from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error, service_unavailable
 from app.web.input_guard import InputGuardMiddleware
@@ -37,7 +38,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.db = settings.database()
+        # The one keyring of this process: everything that seals or opens a secret gets it from here.
+        app.state.keyring = settings.keyring()
+        app.state.db = settings.database(app.state.keyring)
+        app.state.secrets = SecretsService(app.state.keyring, app.state.db)
         app.state.redis = Redis.from_url(settings.redis_url)
         app.state.rate_limiter = RateLimiter(app.state.redis)
         app.state.jobs = Enqueuer(settings.redis_url)

@@ -6,6 +6,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
 from app.mail.models import OutboxMessage
+from app.security.models import WorkspaceKey
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
 from app.tenants.models import Invitation, Membership, Workspace
 
@@ -27,4 +28,5 @@ __all__ = [
     "User",
     "UserSession",
     "Workspace",
+    "WorkspaceKey",
 ]

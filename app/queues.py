@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.db import Database
     from app.live.bus import EventBus
+    from app.security.crypto import Keyring
+    from app.security.secrets import SecretsService
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,6 +62,8 @@ class JobContext(TypedDict):
 
     settings: Settings
     db: Database
+    keyring: Keyring
+    secrets: SecretsService
     bus: EventBus
     jobs: Enqueuer
     # Process-wide locks by name, for jobs that must not overlap within one worker (mail goes out in order).

@@ -20,6 +20,8 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.db import Database
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
+from app.security.crypto import Keyring
+from app.security.secrets import SecretsService
 from tests.dns_server import TestDns, dns_server
 
 
@@ -76,10 +78,21 @@ def settings(services: Services, database_url: str, dns: TestDns) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = settings.database()
+def keyring(settings: Settings) -> Keyring:
+    """The tests' one keyring (the app under test builds its own from the same settings, as a process does)."""
+    return settings.keyring()
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings, keyring: Keyring) -> AsyncIterator[Database]:
+    database = settings.database(keyring)
     yield database
     await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def secrets_service(keyring: Keyring, db: Database) -> SecretsService:
+    return SecretsService(keyring, db)
 
 
 @pytest.fixture(scope="session")

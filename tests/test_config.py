@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from app.config import ConfigError, Settings
+from app.config import DEV_ENCRYPTION_KEY, ConfigError, Settings
+from app.security.crypto import Keyring, key_id
 
 GOOD = {
     "env": "production",
@@ -103,3 +104,58 @@ def test_commands_without_marid_env_refuse_to_start_and_name_every_missing_setti
 def test_dev_routes_are_refused_in_production() -> None:
     with pytest.raises(ConfigError, match="MARID_DEV_ROUTES"):
         Settings(**GOOD, dev_routes=True).check()
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _listed(keys: str) -> Settings:
+    return Settings(**{**GOOD, "encryption_key": DEV_ENCRYPTION_KEY, "encryption_keys": keys})
+
+
+def test_encryption_keys_list_the_primary_first_and_retired_keys_after() -> None:
+    primary, retired = _key(), _key()
+    settings = _listed(f" {primary},\n{retired} ")
+    settings.check()
+    keyring = settings.keyring()
+    assert keyring.primary_key_id == key_id(primary)
+    assert keyring.retired_key_ids == [key_id(retired)]
+    # A value made under the retired key still opens; new values are made under the primary.
+    old = Keyring(retired).encrypt(b"before", aad=b"a")
+    assert keyring.decrypt(old, aad=b"a") == b"before"
+    assert keyring.is_current(keyring.encrypt(b"after", aad=b"a"))
+
+
+def test_the_single_key_shorthand_still_works() -> None:
+    settings = Settings(**GOOD)
+    assert settings.keyring().primary_key_id == key_id(GOOD["encryption_key"])
+    assert settings.keyring().retired_key_ids == []
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("{a}, not-a-key", "key 2 is not 32 random bytes"),
+        ("{a}, {short}", "key 2 is not 32 random bytes"),
+        ("{a}, {b}, {a}", "key 3 repeats key 1"),
+        ("{dev}, {a}", "key 1 is the public development key"),
+    ],
+)
+def test_production_refuses_bad_or_duplicate_keys(keys: str, message: str) -> None:
+    short = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode()
+    value = keys.format(a=_key(), b=_key(), short=short, dev=DEV_ENCRYPTION_KEY)
+    with pytest.raises(ConfigError, match=f"MARID_ENCRYPTION_KEYS: {message}"):
+        _listed(value).check()
+
+
+def test_production_refuses_both_the_list_and_the_shorthand() -> None:
+    with pytest.raises(ConfigError, match="MARID_ENCRYPTION_KEY and MARID_ENCRYPTION_KEYS are both set"):
+        Settings(**{**GOOD, "encryption_keys": _key()}).check()
+
+
+def test_encryption_keys_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    primary, retired = _key(), _key()
+    monkeypatch.setenv("MARID_ENCRYPTION_KEYS", f"{primary},{retired}")
+    keyring = Settings(env="test").keyring()
+    assert [keyring.primary_key_id, *keyring.retired_key_ids] == [key_id(primary), key_id(retired)]

@@ -24,19 +24,24 @@ from app.config import Settings, get_settings
 from app.live import activity
 from app.live.bus import EventBus
 from app.queues import Enqueuer, Queue
+from app.security.secrets import SecretsService
 from worker.settings import DOMAINS, WORKER_SETTINGS, worker_options
 
 
 @asynccontextmanager
 async def dependencies(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     """What every job's context holds but its queue and arq's own keys (see ``app.queues.JobContext``)."""
-    db = settings.database()
+    # The one keyring of this worker: jobs get it, and the secrets service, from their context.
+    keyring = settings.keyring()
+    db = settings.database(keyring)
     events_redis = Redis.from_url(settings.redis_url)
     jobs = Enqueuer(settings.redis_url)
     try:
         yield {
             "settings": settings,
             "db": db,
+            "keyring": keyring,
+            "secrets": SecretsService(keyring, db),
             "bus": EventBus(events_redis, retention=settings.event_retention()),
             "jobs": jobs,
             "locks": defaultdict(asyncio.Lock),

@@ -24,6 +24,7 @@ from app.auth.sessions import now, revoke_all_sessions
 from app.config import Settings
 from app.mail import messages
 from app.mail.service import queue_mail
+from app.security.crypto import Keyring
 from app.security.passwords import hash_password, password_problem
 from app.security.tokens import new_token, token_hash
 from app.sso.identities import describe, linked_identities
@@ -83,7 +84,9 @@ async def find_reset(db: AsyncSession, token: str, *, lock: bool = False) -> tup
     return reset, user
 
 
-async def complete_reset(db: AsyncSession, settings: Settings, token: str, *, password: str, code: str) -> ResetOutcome:
+async def complete_reset(
+    db: AsyncSession, settings: Settings, keyring: Keyring, token: str, *, password: str, code: str
+) -> ResetOutcome:
     """Set the new password if everything checks out; raises ResetLinkInvalid or FormErrors (nothing changed)."""
     reset, user = await find_reset(db, token, lock=True)
     if problem := password_problem(password, email=user.email):
@@ -94,7 +97,7 @@ async def complete_reset(db: AsyncSession, settings: Settings, token: str, *, pa
             raise FormErrors({"code": "Enter a code from your authenticator app, or a recovery code."})
         # Lock the user too, so a TOTP code cannot be accepted twice by concurrent requests.
         await db.refresh(user, with_for_update=True)
-        accepted = await accept_second_factor(db, settings, user, code)
+        accepted = await accept_second_factor(db, settings, keyring, user, code)
         if accepted is None:
             raise FormErrors({"code": "That code is not right, or was already used. Try the newest one."})
         method = f"password+{accepted}"

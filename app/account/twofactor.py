@@ -1,6 +1,8 @@
 """TOTP two-factor authentication: enrolment, recovery codes, and proving a factor (ASVS 6.5.x, 7.5.1).
 
-The secret is encrypted with the master key (AAD = the user id) from the moment enrolment starts; 2FA is on
+The secret is encrypted with the master key (AAD = the user id) from the moment enrolment starts: it belongs to a
+person, not to any workspace, so no workspace data key fits; `marid keys rotate` re-seals it
+(:data:`TOTP_SECRETS`). The keyring is the process's one, passed in by the caller. 2FA is on
 only once a code from the app confirms it (``totp_enabled_at``). Recovery codes are shown once and stored as
 keyed hashes; each works once. A TOTP code is accepted once: the step it matched is stored and that step
 and every earlier one are refused afterwards.
@@ -23,6 +25,7 @@ from app.auth.sessions import now
 from app.config import Settings
 from app.security.crypto import DecryptionError, Keyring
 from app.security.passwords import verify_password
+from app.security.sealed import MasterSealedColumn
 from app.security.totp import (
     generate_recovery_codes,
     hash_recovery_code,
@@ -43,20 +46,23 @@ class TwoFactorError(Exception):
     """Why a 2FA change was refused, as a sentence for the user."""
 
 
-def _keyring(settings: Settings) -> Keyring:
-    return Keyring(settings.encryption_key.get_secret_value())
+def totp_aad(user_id: uuid.UUID) -> bytes:
+    return user_id.bytes
+
+
+TOTP_SECRETS = MasterSealedColumn("TOTP secrets", "public.users", "id", "totp_secret_enc", totp_aad)
 
 
 def _pepper(settings: Settings) -> str:
     return settings.secret_key.get_secret_value()
 
 
-def secret_of(settings: Settings, user: User) -> str | None:
+def secret_of(keyring: Keyring, user: User) -> str | None:
     """The user's TOTP secret (pending or enabled) in the clear, or None if there is none usable."""
     if user.totp_secret_enc is None:
         return None
     try:
-        return _keyring(settings).decrypt(user.totp_secret_enc, aad=user.id.bytes).decode()
+        return keyring.decrypt(user.totp_secret_enc, aad=totp_aad(user.id)).decode()
     except DecryptionError:
         return None
 
@@ -65,14 +71,18 @@ def is_enrolling(user: User) -> bool:
     return user.totp_secret_enc is not None and user.totp_enabled_at is None
 
 
-def begin_enrolment(settings: Settings, user: User) -> str:
+def begin_enrolment(keyring: Keyring, user: User) -> str:
     """Give ``user`` a fresh, not yet enabled secret (replacing any unconfirmed one); returns it."""
     if user.has_2fa:
         raise TwoFactorError("Two-factor authentication is already on. Turn it off first to use another app.")
     secret = new_totp_secret()
-    user.totp_secret_enc = _keyring(settings).encrypt(secret.encode(), aad=user.id.bytes)
+    user.totp_secret_enc = seal_secret(keyring, user.id, secret)
     user.totp_last_step = None
     return secret
+
+
+def seal_secret(keyring: Keyring, user_id: uuid.UUID, secret: str) -> str:
+    return keyring.encrypt(secret.encode(), aad=totp_aad(user_id))
 
 
 def enrolment_qr(secret: str, email: str) -> str:
@@ -88,11 +98,11 @@ def group_secret(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-async def confirm_enrolment(db: AsyncSession, settings: Settings, user: User, code: str) -> list[str]:
+async def confirm_enrolment(db: AsyncSession, settings: Settings, keyring: Keyring, user: User, code: str) -> list[str]:
     """Turn 2FA on if ``code`` comes from the pending secret; returns the new recovery codes (show them once)."""
     if user.has_2fa:
         raise TwoFactorError("Two-factor authentication is already on.")
-    secret = secret_of(settings, user)
+    secret = secret_of(keyring, user)
     if secret is None:
         raise TwoFactorError("Start again: scan a new QR code with your app.")
     step = verify_totp(secret, code, last_used_step=user.totp_last_step)
@@ -132,7 +142,9 @@ async def delete_recovery_codes(db: AsyncSession, user_id: uuid.UUID) -> None:
     await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
 
-async def accept_second_factor(db: AsyncSession, settings: Settings, user: User, code: str) -> str | None:
+async def accept_second_factor(
+    db: AsyncSession, settings: Settings, keyring: Keyring, user: User, code: str
+) -> str | None:
     """Accept a current TOTP code or an unused recovery code of ``user``, using it up; how, or None.
 
     Returns ``"totp"`` or ``"recovery_code"``. Nothing changes when the code is refused.
@@ -141,7 +153,7 @@ async def accept_second_factor(db: AsyncSession, settings: Settings, user: User,
     if not code or not user.has_2fa:
         return None
     if code.replace(" ", "").isdigit():
-        secret = secret_of(settings, user)
+        secret = secret_of(keyring, user)
         step = verify_totp(secret, code, last_used_step=user.totp_last_step) if secret else None
         if step is None:
             return None
@@ -157,11 +169,13 @@ async def accept_second_factor(db: AsyncSession, settings: Settings, user: User,
     return "recovery_code"
 
 
-async def prove_identity(db: AsyncSession, settings: Settings, user: User, *, password: str, code: str) -> str | None:
+async def prove_identity(
+    db: AsyncSession, settings: Settings, keyring: Keyring, user: User, *, password: str, code: str
+) -> str | None:
     """A fresh proof for a sensitive change: the current password, or a 2FA code. How it was proven, or None."""
     if password and user.password_hash is not None:
         if await to_thread.run_sync(verify_password, user.password_hash, password):
             return "password"
     if code:
-        return await accept_second_factor(db, settings, user, code)
+        return await accept_second_factor(db, settings, keyring, user, code)
     return None

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.account.events import record_account_event
+from app.account.twofactor import totp_aad
 from app.audit.service import record
 from app.auth.login_limits import forgive, login_rules
 from app.auth.middleware import clear_session_cookie, set_session_cookie, signed_in
@@ -27,14 +28,13 @@ from app.auth.service import (
 )
 from app.auth.sessions import now, revoke_session, start_session
 from app.mail.jobs import deliver_mail
-from app.security.crypto import Keyring
 from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
 from app.sso.enforcement import managing_workspaces, password_login_blocked
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.redirects import local_path
-from app.web.state import db_of, settings_of
+from app.web.state import db_of, keyring_of, settings_of
 from app.web.templating import render
 
 TWO_FACTOR_COOKIE = "marid_2fa"
@@ -257,7 +257,6 @@ async def two_factor(request: Request) -> Response:
     )
     if blocked:
         return render(request, "auth/login_2fa.html", {"errors": {"_form": retry_message(blocked)}}, status_code=429)
-    settings = settings_of(request)
     code = form.get("code", "").strip()
     accepted_with: str | None = None
     async with db_of(request).public_session() as db:
@@ -265,11 +264,7 @@ async def two_factor(request: Request) -> Response:
         if user is None or not user.has_2fa or user.totp_secret_enc is None:
             return redirect(request, "/login")
         if code.replace(" ", "").isdigit():
-            secret = (
-                Keyring(settings.encryption_key.get_secret_value())
-                .decrypt(user.totp_secret_enc, aad=user.id.bytes)
-                .decode()
-            )
+            secret = keyring_of(request).decrypt(user.totp_secret_enc, aad=totp_aad(user.id)).decode()
             step = verify_totp(secret, code, last_used_step=user.totp_last_step)
             if step is not None:
                 user.totp_last_step = step

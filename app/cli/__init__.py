@@ -1,4 +1,4 @@
-"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``."""
+"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``, ``keys``."""
 
 from __future__ import annotations
 
@@ -55,11 +55,27 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from app.cli.keys import run_upgrade_legacy
     from app.tenants.migrate import run_migrate
 
     settings = get_settings()
     settings.check()
-    return asyncio.run(run_migrate(settings.database_url, concurrency=args.concurrency))
+    keyring = settings.keyring()
+    code = asyncio.run(run_migrate(settings.database_url, keyring=keyring, concurrency=args.concurrency))
+    return code or asyncio.run(run_upgrade_legacy(settings, keyring))
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from app.cli import keys
+
+    if args.action == "new":
+        return keys.print_new_key()
+    settings = get_settings()
+    settings.check()
+    keyring = settings.keyring()
+    if args.action == "status":
+        return asyncio.run(keys.run_status(settings, keyring))
+    return asyncio.run(keys.run_rotate(settings, keyring, quiet=args.quiet))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the platform schema, then every workspace")
     migrate.add_argument("--concurrency", type=int, default=None, help="workspaces upgraded at once")
     migrate.set_defaults(handler=_cmd_migrate)
+
+    keys = commands.add_parser("keys", help="master keys: new, status, rotate")
+    actions = keys.add_subparsers(dest="action", required=True)
+    actions.add_parser("new", help="print a fresh master key for MARID_ENCRYPTION_KEYS")
+    actions.add_parser("status", help="how many secrets each configured master key protects")
+    rotate = actions.add_parser("rotate", help="move every secret onto the primary key (safe while serving)")
+    rotate.add_argument("--quiet", action="store_true", help="no progress bars")
+    keys.set_defaults(handler=_cmd_keys)
     return parser
 
 

@@ -11,7 +11,7 @@ block without an exception.
 """
 
 from app.db.base import NAMING_CONVENTION, TENANT_SCHEMA, PublicBase, TenantBase, quote_ident, schema_for
-from app.db.database import Database, UnknownWorkspace, role_secrets_of
+from app.db.database import Database, UnknownWorkspace, is_public_session, role_secrets_of
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -20,6 +20,7 @@ __all__ = [
     "PublicBase",
     "TenantBase",
     "UnknownWorkspace",
+    "is_public_session",
     "quote_ident",
     "role_secrets_of",
     "schema_for",

@@ -16,6 +16,7 @@ from app.db.tenant_engines import TenantEngines
 from app.security.crypto import Keyring
 
 _ROLE_SECRETS = "marid.role_secrets"
+_PUBLIC = "marid.public"
 
 
 class UnknownWorkspace(LookupError):
@@ -82,6 +83,7 @@ class Database:
     async def public_session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work on platform tables; commits when the block ends without an exception."""
         async with AsyncSession(self.engine, expire_on_commit=False) as session, session.begin():
+            session.info[_PUBLIC] = True
             if self.role_secrets is not None:
                 session.info[_ROLE_SECRETS] = self.role_secrets
             yield session
@@ -94,6 +96,11 @@ class Database:
         bound = engine.execution_options(schema_translate_map={TENANT_SCHEMA: schema})
         async with AsyncSession(bound, expire_on_commit=False) as session, session.begin():
             yield session
+
+
+def is_public_session(session: AsyncSession) -> bool:
+    """Whether ``session`` runs as the application role (it can see platform tables; a tenant session cannot)."""
+    return bool(session.info.get(_PUBLIC))
 
 
 def role_secrets_of(session: AsyncSession) -> RoleSecrets:

@@ -4,7 +4,8 @@ Each workspace role logs in with its own password (the application role is not a
 role, so a tenant connection cannot become another workspace even with arbitrary SQL). The password is 256
 random bits; Postgres only ever sees its SCRAM-SHA-256 verifier (``CREATE ROLE ... PASSWORD 'SCRAM-SHA-256$...'``),
 so no plaintext reaches a statement log. Marid keeps the password encrypted under the master key, bound to
-the workspace (``public.workspaces.db_password_enc``).
+the workspace (``public.workspaces.db_password_enc``): not under the workspace's data key, because a tenant
+connection needs it before anything else; `marid keys rotate` re-seals it (:data:`ROLE_PASSWORDS`).
 
 The verifier uses few PBKDF2 iterations on purpose: iterations slow down guessing a weak password, and a
 256-bit random one cannot be guessed; each cold tenant connection would otherwise pay 4,096 SHA-256 rounds
@@ -21,6 +22,7 @@ import secrets
 
 from app.db.base import schema_for
 from app.security.crypto import Keyring
+from app.security.sealed import MasterSealedColumn
 
 SCRAM_ITERATIONS = 16
 _AAD_PREFIX = b"marid.db-role\x00"
@@ -44,18 +46,23 @@ def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS, salt: b
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
+def role_password_aad(workspace_id: str) -> bytes:
+    return _AAD_PREFIX + schema_for(workspace_id).encode()
+
+
+ROLE_PASSWORDS = MasterSealedColumn(
+    "workspace role passwords", "public.workspaces", "id", "db_password_enc", role_password_aad
+)
+
+
 class RoleSecrets:
     """Encrypts and decrypts workspace role passwords with the platform keyring."""
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
 
-    @staticmethod
-    def _aad(workspace_id: str) -> bytes:
-        return _AAD_PREFIX + schema_for(workspace_id).encode()
-
     def seal(self, workspace_id: str, password: str) -> str:
-        return self.keyring.encrypt(password.encode(), aad=self._aad(workspace_id))
+        return self.keyring.encrypt(password.encode(), aad=role_password_aad(workspace_id))
 
     def open(self, workspace_id: str, sealed: str) -> str:
-        return self.keyring.decrypt(sealed, aad=self._aad(workspace_id)).decode()
+        return self.keyring.decrypt(sealed, aad=role_password_aad(workspace_id)).decode()

@@ -8,9 +8,12 @@ stored as urlsafe base64 text. The header is authenticated together with the cal
 ciphertext to where it belongs (a user id, a workspace id and a secret's name...): moved anywhere else, it
 fails to decrypt instead of being silently accepted.
 
-The master key (``MARID_ENCRYPTION_KEY``) never encrypts tenant data itself: it wraps one random data key per
-workspace (AAD = the workspace id), and the workspace's secrets are encrypted under that data key. A wrapped
-key copied to another workspace does not unwrap, and rotating the master key only re-wraps the data keys.
+The master key (``MARID_ENCRYPTION_KEYS``) never encrypts tenant data itself: it wraps one random data key per
+workspace (AAD = the workspace id), and the workspace's secrets are encrypted under that data key
+(:mod:`app.security.secrets`). A wrapped key copied to another workspace does not unwrap, and rotating the
+master key only re-wraps the data keys. A few values are needed before any workspace data, or belong to a
+person rather than a workspace (workspace role passwords, TOTP secrets): those are sealed under the master
+key itself, and rotation re-seals them.
 
 Key ids are a fingerprint of the key, so a keyring needs no configuration beyond the keys themselves:
 encrypt under the newest (primary) key, decrypt under any key still in the ring, and re-encrypt whatever
@@ -23,7 +26,7 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -85,6 +88,14 @@ def _decrypt(keys: dict[bytes, _Key], token: str, aad: bytes) -> bytes:
         raise DecryptionError("the ciphertext was altered or does not belong here (AAD mismatch)") from error
 
 
+def key_id_of(token: str) -> str | None:
+    """The id (hex) of the key that made ``token``, or None if it is not a Marid ciphertext."""
+    try:
+        return _split(token)[1].hex()
+    except DecryptionError:
+        return None
+
+
 def decode_key(value: str) -> bytes:
     """A 32-byte key from its urlsafe base64 text (padding optional)."""
     try:
@@ -97,12 +108,20 @@ def decode_key(value: str) -> bytes:
 
 
 def new_key() -> str:
-    """A fresh master key, as text for ``MARID_ENCRYPTION_KEY``."""
+    """A fresh master key, as text for ``MARID_ENCRYPTION_KEYS`` (``marid keys new``)."""
     return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode()
 
 
+def key_id(key: str | bytes) -> str:
+    """The id a master key writes into its ciphertexts (hex), as ``marid keys`` shows it."""
+    return _Key(_as_bytes(key), purpose=b"master").id.hex()
+
+
 class Keyring:
-    """The master key (encrypts) and older master keys (only decrypt), each urlsafe base64 or raw bytes."""
+    """The master key (encrypts) and older master keys (only decrypt), each urlsafe base64 or raw bytes.
+
+    Build one per process at start (:meth:`app.config.Settings.keyring`) and pass it to whatever needs it.
+    """
 
     def __init__(self, master_key: str | bytes, old_keys: Iterable[str | bytes] = ()) -> None:
         self._primary = _Key(_as_bytes(master_key), purpose=b"master")
@@ -114,9 +133,31 @@ class Keyring:
                 raise ValueError("two keys in the keyring share an id; generate a new key")
             self._keys.setdefault(key.id, key)
 
+    @classmethod
+    def from_keys(cls, keys: Sequence[str | bytes]) -> Keyring:
+        """The first key encrypts; the others (retired keys) only decrypt."""
+        if not keys:
+            raise ValueError("a keyring needs at least one key")
+        return cls(keys[0], keys[1:])
+
+    def __repr__(self) -> str:
+        return f"<Keyring primary={self.primary_key_id} retired={self.retired_key_ids}>"
+
     @property
     def primary_key_id(self) -> str:
         return self._primary.id.hex()
+
+    @property
+    def retired_key_ids(self) -> list[str]:
+        """The ids of the keys that only decrypt (what rotation moves away from)."""
+        return [key_id.hex() for key_id in self._keys if key_id != self._primary.id]
+
+    def owns(self, token: str) -> bool:
+        """Whether ``token`` was made by one of these master keys (not, say, by a workspace's data key)."""
+        try:
+            return _split(token)[1] in self._keys
+        except DecryptionError:
+            return False
 
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> str:
         """Encrypt under the primary key; ``aad`` must be given again, identical, to decrypt."""
@@ -160,11 +201,30 @@ def new_data_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
+class DataKey:
+    """A workspace's unwrapped data key, ready to use (derive once, keep it in a cache, never log it)."""
+
+    def __init__(self, data_key: bytes) -> None:
+        self._key = _Key(data_key, purpose=b"data")
+
+    def __repr__(self) -> str:
+        return f"<DataKey {self.id}>"
+
+    @property
+    def id(self) -> str:
+        return self._key.id.hex()
+
+    def encrypt(self, plaintext: bytes, *, aad: bytes) -> str:
+        return self._key.encrypt(plaintext, aad)
+
+    def decrypt(self, token: str, *, aad: bytes) -> bytes:
+        return _decrypt({self._key.id: self._key}, token, aad)
+
+
 def encrypt_with_data_key(data_key: bytes, plaintext: bytes, *, aad: bytes) -> str:
     """Encrypt a workspace secret under the workspace's (unwrapped) data key; same format as the keyring's."""
-    return _Key(data_key, purpose=b"data").encrypt(plaintext, aad)
+    return DataKey(data_key).encrypt(plaintext, aad=aad)
 
 
 def decrypt_with_data_key(data_key: bytes, token: str, *, aad: bytes) -> bytes:
-    key = _Key(data_key, purpose=b"data")
-    return _decrypt({key.id: key}, token, aad)
+    return DataKey(data_key).decrypt(token, aad=aad)

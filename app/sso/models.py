@@ -14,7 +14,7 @@ from app.db import PublicBase
 
 
 class SsoConnection(PublicBase):
-    """A workspace's identity provider. The client secret is stored encrypted (AAD ``sso:<workspace id>``)."""
+    """A workspace's identity provider. The client secret is sealed by the secrets service (``app.sso.service``)."""
 
     __tablename__ = "sso_connections"
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.sessions import now
 from app.config import Settings
-from app.security.crypto import Keyring
+from app.security.secrets import SecretsService
 from app.sso.domains import domain_problem
 from app.sso.models import SsoConnection, SsoDomain
 from app.sso.oidc import issuer_problem
@@ -34,20 +34,26 @@ class SsoConfigError(Exception):
         self.errors = errors
 
 
-def _keyring(settings: Settings) -> Keyring:
-    return Keyring(settings.encryption_key.get_secret_value())
+# The client secret is sealed by the secrets service under the workspace's data key, bound to its row (the
+# connection's key is the workspace id).
+SECRET_PURPOSE = "sso.client_secret"
 
 
-def _aad(workspace_id: str) -> bytes:
+def legacy_secret_aad(workspace_id: str) -> bytes:
+    """Before the secrets service, client secrets were sealed under the master key itself, with this AAD."""
     return f"sso:{workspace_id}".encode()
 
 
-def encrypt_secret(settings: Settings, workspace_id: str, secret: str) -> str:
-    return _keyring(settings).encrypt(secret.encode(), aad=_aad(workspace_id))
+async def encrypt_secret(secrets: SecretsService, db: AsyncSession, workspace_id: str, secret: str) -> str:
+    return await secrets.seal(db, workspace_id, SECRET_PURPOSE, workspace_id, secret)
 
 
-def decrypt_secret(settings: Settings, connection: SsoConnection) -> str:
-    return _keyring(settings).decrypt(connection.client_secret_enc, aad=_aad(connection.workspace_id)).decode()
+async def decrypt_secret(secrets: SecretsService, connection: SsoConnection, db: AsyncSession | None = None) -> str:
+    """The client secret in the clear, whether sealed by the secrets service or (not yet migrated) before it."""
+    sealed, workspace_id = connection.client_secret_enc, connection.workspace_id
+    if secrets.keyring.owns(sealed):
+        return secrets.keyring.decrypt(sealed, aad=legacy_secret_aad(workspace_id)).decode()
+    return await secrets.open(db, workspace_id, SECRET_PURPOSE, workspace_id, sealed)
 
 
 def _flag(raw: str | None) -> bool:
@@ -59,7 +65,7 @@ async def get_connection(db: AsyncSession, workspace_id: str) -> SsoConnection |
 
 
 async def save_connection(
-    db: AsyncSession, settings: Settings, *, workspace_id: str, form: dict[str, str]
+    db: AsyncSession, settings: Settings, secrets: SecretsService, *, workspace_id: str, form: dict[str, str]
 ) -> tuple[SsoConnection, dict[str, dict[str, Any]]]:
     """Validate and apply the settings form; returns the row and what changed (the secret only as a flag).
 
@@ -113,7 +119,7 @@ async def save_connection(
     after = _public_fields(connection)
     changes = {key: {"from": before.get(key), "to": value} for key, value in after.items() if before.get(key) != value}
     if secret:
-        connection.client_secret_enc = encrypt_secret(settings, workspace_id, secret)
+        connection.client_secret_enc = await encrypt_secret(secrets, db, workspace_id, secret)
         changes["client_secret"] = {"from": "…", "to": "(changed)"}
     if changes:
         connection.updated_at = now()

@@ -218,10 +218,12 @@ async def run_migrate(
     quiet: bool = False,
     scripts: TenantScripts = default_scripts,
 ) -> int:
+    # The keyring (the command's one) seals the new login passwords of first-design workspaces; without it
+    # such workspaces are reported as failing.
     db = Database(
         database_url,
         pool_size=max(2, (concurrency or get_settings().migrate_concurrency) + 1),
-        keyring=keyring or get_settings().keyring(),
+        keyring=keyring,
     )
     bars: list[tqdm[Any]] = []
 

@@ -13,12 +13,12 @@ from httpx2 import Response
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from app.account.twofactor import seal_secret
 from app.auth.models import RecoveryCode, User
 from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
-from app.security.crypto import Keyring
 from app.security.totp import generate_recovery_codes, hash_recovery_code, new_totp_secret
 from tests import helpers as shared
 from tests.helpers import STRONG_PASSWORD, csrf_of, http_client, post_form, unique_email
@@ -89,9 +89,7 @@ async def turn_on_2fa(db: Database, settings: Settings, user_id: uuid.UUID) -> t
     async with db.public_session() as session:
         user = await session.get(User, user_id)
         assert user is not None
-        user.totp_secret_enc = Keyring(settings.encryption_key.get_secret_value()).encrypt(
-            secret.encode(), aad=user.id.bytes
-        )
+        user.totp_secret_enc = seal_secret(settings.keyring(), user.id, secret)
         user.totp_enabled_at = now()
         pepper = settings.secret_key.get_secret_value()
         session.add_all(RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(c, pepper)) for c in codes)

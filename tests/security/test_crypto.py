@@ -9,11 +9,14 @@ import pytest
 
 from app.config import DEV_ENCRYPTION_KEY
 from app.security.crypto import (
+    DataKey,
     DecryptionError,
     Keyring,
     decode_key,
     decrypt_with_data_key,
     encrypt_with_data_key,
+    key_id,
+    key_id_of,
     new_data_key,
     new_key,
 )
@@ -137,3 +140,34 @@ def test_secrets_under_a_data_key() -> None:
     # The same 32 bytes used as a master key do not open a data-key ciphertext: keys are derived per purpose.
     with pytest.raises(DecryptionError):
         Keyring(data_key).decrypt(token, aad=aad)
+
+
+def test_a_keyring_from_a_list_encrypts_under_the_first_key() -> None:
+    keyring = Keyring.from_keys([NEW, OLD])
+    assert keyring.primary_key_id == key_id(NEW) and keyring.retired_key_ids == [key_id(OLD)]
+    token = keyring.encrypt(b"x", aad=AAD)
+    assert key_id_of(token) == key_id(NEW)
+    assert key_id_of(Keyring(OLD).encrypt(b"x", aad=AAD)) == key_id(OLD)
+    assert key_id_of("not a ciphertext") is None
+    with pytest.raises(ValueError, match="at least one key"):
+        Keyring.from_keys([])
+    assert NEW not in repr(keyring) and OLD not in repr(keyring)
+
+
+def test_a_keyring_tells_its_own_ciphertexts_from_data_key_ones() -> None:
+    keyring = Keyring(NEW, old_keys=[OLD])
+    assert keyring.owns(keyring.encrypt(b"x", aad=AAD))
+    assert keyring.owns(Keyring(OLD).encrypt(b"x", aad=AAD))
+    assert not keyring.owns(encrypt_with_data_key(new_data_key(), b"x", aad=AAD))
+    assert not keyring.owns(Keyring(new_key()).encrypt(b"x", aad=AAD))
+    assert not keyring.owns("garbage")
+
+
+def test_a_data_key_object_round_trips_and_hides_its_key() -> None:
+    raw = new_data_key()
+    key = DataKey(raw)
+    token = key.encrypt(b"sk-live", aad=AAD)
+    assert decrypt_with_data_key(raw, token, aad=AAD) == b"sk-live"
+    assert DataKey(raw).decrypt(token, aad=AAD) == b"sk-live"
+    assert key_id_of(token) == key.id
+    assert raw.hex() not in repr(key) and base64.urlsafe_b64encode(raw).decode() not in repr(key)

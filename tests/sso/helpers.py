@@ -13,6 +13,7 @@ from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.config import Settings
 from app.db import Database
+from app.security.secrets import SecretsService
 from app.sso.dns import make_resolver, record_name, record_value
 from app.sso.domains import add_domain, lookup, record_check
 from app.sso.models import SsoConnection, SsoDomain
@@ -72,7 +73,8 @@ async def configure(
         **fields,
     }
     async with db.public_session() as session:
-        connection, _ = await save_connection(session, settings, workspace_id=workspace.id, form=form)
+        service = SecretsService(settings.keyring(), db)
+        connection, _ = await save_connection(session, settings, service, workspace_id=workspace.id, form=form)
     if domain and dns is not None:
         await verify_domain(db, settings, dns, workspace, domain)
     elif domain:

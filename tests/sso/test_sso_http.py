@@ -15,9 +15,11 @@ from app.config import Settings
 from app.db import Database
 from app.embedded.util import free_port
 from app.main import create_app
-from app.security.crypto import DecryptionError, Keyring
+from app.security.crypto import DecryptionError
+from app.security.secrets import SecretsService
 from app.sso.models import SsoConnection
 from app.sso.pages import NOT_FOUND
+from app.sso.service import SECRET_PURPOSE
 from app.tenants.models import Workspace
 from tests.dns_server import TestDns
 from tests.helpers import http_client, post
@@ -99,7 +101,7 @@ async def test_the_first_configuration_needs_a_secret(client: TestClient, db: Da
 
 
 async def test_the_client_secret_is_stored_encrypted_and_never_shown(
-    client: TestClient, db: Database, settings: Settings
+    client: TestClient, db: Database, secrets_service: SecretsService
 ) -> None:
     email, workspace = await owned_workspace(db)
     log_in(client, email)
@@ -114,11 +116,11 @@ async def test_the_client_secret_is_stored_encrypted_and_never_shown(
     assert secret not in str(tuple(raw))
     row = await row_of(db, workspace)
     assert row is not None
-    keyring = Keyring(settings.encryption_key.get_secret_value())
     ciphertext = str(row["client_secret_enc"])
-    assert keyring.decrypt(ciphertext, aad=f"sso:{workspace.id}".encode()).decode() == secret
+    opened = await secrets_service.open(None, workspace.id, SECRET_PURPOSE, workspace.id, ciphertext)
+    assert opened == secret
     with pytest.raises(DecryptionError):  # bound to this workspace
-        keyring.decrypt(ciphertext, aad=b"sso:someotherid")
+        await secrets_service.open(None, workspace.id, SECRET_PURPOSE, "someotherid", ciphertext)
 
     html = client.get(page).text
     assert secret not in html and ciphertext not in html

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.db import Database, TenantBase
 from app.main import create_app
 from app.models import PublicBase
+from app.security.secrets import SecretsService
 from app.sso.service import save_connection
 from app.tenants.models import Membership, Workspace
 from app.workspaces.service import create_workspace
@@ -167,12 +168,13 @@ class SsoParties:
 
 
 @pytest.fixture(scope="module")
-async def sso_parties(settings: Settings, db: Database) -> SsoParties:
+async def sso_parties(settings: Settings, db: Database, secrets_service: SecretsService) -> SsoParties:
     intruder, victim = await _party(db, settings, "plain"), await _party(db, settings, "ssoonly")
     async with db.public_session() as session:
         await save_connection(
             session,
             settings,
+            secrets_service,
             workspace_id=victim.workspace.id,
             form={
                 "issuer": "https://login.example.com",

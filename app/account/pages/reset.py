@@ -13,7 +13,7 @@ from app.auth.service import FormErrors, email_problem, normalise_email
 from app.mail.jobs import deliver_mail
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
-from app.web.state import db_of, settings_of
+from app.web.state import db_of, keyring_of, settings_of
 from app.web.templating import render
 
 HOUR = 3600
@@ -78,7 +78,12 @@ async def reset(request: Request) -> Response:
     try:
         async with db_of(request).public_session() as db:
             outcome = await complete_reset(
-                db, settings_of(request), token, password=form.get("password", ""), code=form.get("code", "")
+                db,
+                settings_of(request),
+                keyring_of(request),
+                token,
+                password=form.get("password", ""),
+                code=form.get("code", ""),
             )
     except ResetLinkInvalid as invalid:
         return _failed(request, invalid)

@@ -25,7 +25,7 @@ from app.tenants.models import Workspace
 from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
-from app.web.state import db_of, settings_of
+from app.web.state import db_of, keyring_of, settings_of
 from app.web.templating import render
 
 _MAX_SLUG = 48
@@ -50,7 +50,7 @@ async def _page_context(request: Request, user: User, required: str, errors: dic
         remaining = await twofactor.unused_recovery_codes(db, user.id) if fresh.has_2fa else 0
     qr = secret = None
     if twofactor.is_enrolling(fresh):
-        plain = twofactor.secret_of(settings, fresh)
+        plain = twofactor.secret_of(keyring_of(request), fresh)
         if plain is not None:
             qr = Markup(twofactor.enrolment_qr(plain, fresh.email))
             secret = twofactor.group_secret(plain)
@@ -102,13 +102,13 @@ async def start_enrolment(request: Request, user: User) -> Response:
         if fresh.has_2fa:
             outcome = "already_on"
         elif needs_password and not await twofactor.prove_identity(
-            db, settings, fresh, password=form.get("password", ""), code=""
+            db, settings, keyring_of(request), fresh, password=form.get("password", ""), code=""
         ):
             outcome = "wrong_password"
         else:
             if needs_password:
                 await mark_authenticated(db, session.id)
-            twofactor.begin_enrolment(settings, fresh)
+            twofactor.begin_enrolment(keyring_of(request), fresh)
     if outcome == "wrong_password":
         errors = {"password": "That is not your current password. Nothing was changed."}
         return await _render_page(request, user, required, errors, 401)
@@ -134,7 +134,7 @@ async def confirm_enrolment(request: Request, user: User) -> Response:
         async with db_of(request).public_session() as db:
             fresh = await db.get(User, user.id, with_for_update=True)
             assert fresh is not None
-            codes = await twofactor.confirm_enrolment(db, settings, fresh, code)
+            codes = await twofactor.confirm_enrolment(db, settings, keyring_of(request), fresh, code)
             ended = await revoke_all_sessions(db, user.id, keep=session.id)
             await mark_authenticated(db, session.id)
     except twofactor.TwoFactorError as refused:
@@ -194,7 +194,7 @@ async def _with_fresh_proof(request: Request, user: User, action: str) -> Respon
         assert fresh is not None
         if not fresh.has_2fa:
             return redirect(request, "/account/2fa")
-        proof = await twofactor.prove_identity(db, settings, fresh, password=password, code=code)
+        proof = await twofactor.prove_identity(db, settings, keyring_of(request), fresh, password=password, code=code)
         if proof is not None:
             if action == "disable":
                 twofactor.disable(fresh)

@@ -35,7 +35,7 @@ from app.tenants.context import resolve_workspace
 from app.tenants.models import Workspace
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
-from app.web.state import db_of, settings_of
+from app.web.state import db_of, secrets_of, settings_of
 from app.web.templating import render
 
 logger = logging.getLogger("marid.sso")
@@ -216,7 +216,7 @@ async def _verified_claims(request: Request, flow: flows.PendingSignIn) -> dict[
     if (iss is not None and iss != flow.issuer) or (iss is None and metadata.sends_iss_in_response):
         raise OidcError("issuer_mismatch", "The sign-in response did not come from this workspace's provider.")
     try:
-        secret = decrypt_secret(settings_of(request), connection)
+        secret = await decrypt_secret(secrets_of(request), connection)
     except DecryptionError as error:
         message = "The client secret cannot be read; ask an admin to enter it again."
         raise OidcError("secret_unreadable", message) from error

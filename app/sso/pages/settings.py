@@ -21,7 +21,7 @@ from app.tenants.context import WorkspaceContext
 from app.web.flash import flash
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import redirect, workspace_required
-from app.web.state import db_of, settings_of
+from app.web.state import db_of, secrets_of, settings_of
 from app.web.templating import is_htmx, render
 
 TEMPLATE = "sso/settings.html"
@@ -104,7 +104,9 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
     workspace_id = context.workspace.id
     try:
         async with db_of(request).public_session() as db:
-            connection, changes = await save_connection(db, settings_of(request), workspace_id=workspace_id, form=form)
+            connection, changes = await save_connection(
+                db, settings_of(request), secrets_of(request), workspace_id=workspace_id, form=form
+            )
     except SsoConfigError as invalid:
         page = await page_context(request, context, values=_submitted(form), errors=invalid.errors)
         return render(request, TEMPLATE, page, status_code=422)
