@@ -20,6 +20,7 @@ async def record(
     ip: str = "",
     details: dict[str, Any] | None = None,
 ) -> None:
+    _crash_if_asked(action)  # TEMPORARY: shows the test of issue 9 failing before the outbox
     async with db.tenant_session(workspace_id) as session:
         session.add(
             AuditEvent(
@@ -48,3 +49,11 @@ async def _actor_name(db: Database, actor_id: uuid.UUID | str | None) -> str:
     async with db.public_session() as session:
         user = await session.get(User, user_id)
     return (user.display_name or user.email) if user else ""
+
+
+def _crash_if_asked(action: str) -> None:
+    import os
+    import signal
+
+    if os.environ.get("MARID_ENV") == "test" and os.environ.get("MARID_TEST_CRASH_AFTER_COMMIT") == action:
+        os.kill(os.getpid(), signal.SIGKILL)
