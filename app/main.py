@@ -18,7 +18,6 @@ from app.apikeys.auth import ApiKeyMiddleware
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
 from app.jobs import Jobs
-from app.live import activity
 from app.live.bus import EventBus
 from app.live.sse import Hub
 from app.routes import build_routes
@@ -56,7 +55,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.is_production),
             Middleware(InputGuardMiddleware),
-            Middleware(activity.ActivityBusMiddleware),
             Middleware(CSRFMiddleware, cookie_name=settings.csrf_cookie, secure=settings.is_production),
             Middleware(AuthenticationMiddleware),
             Middleware(ApiKeyMiddleware),

@@ -17,6 +17,7 @@ from httpx2 import Response
 from sqlalchemy import MetaData, func, select, text
 from starlette.testclient import TestClient
 
+from app.audit.actor import Actor
 from app.auth.middleware import session_cookie_value
 from app.auth.models import User
 from app.auth.sessions import now, start_session
@@ -24,7 +25,7 @@ from app.config import Settings
 from app.db import Database, TenantBase
 from app.main import create_app
 from app.models import PublicBase
-from app.sso.service import save_connection
+from app.sso.service import ConnectionSettings, save_connection
 from app.tenants.models import Membership, Workspace
 from app.workspaces.service import create_workspace
 from tests.helpers import routes_under
@@ -174,14 +175,15 @@ async def sso_parties(settings: Settings, db: Database) -> SsoParties:
             session,
             settings,
             workspace_id=victim.workspace.id,
-            form={
-                "issuer": "https://login.example.com",
-                "client_id": "marid",
-                "client_secret": "matrix-secret",
-                "default_role": "member",
-                "enabled": "on",
-                "enforce_sso": "on",
-            },
+            values=ConnectionSettings(
+                issuer="https://login.example.com",
+                client_id="marid",
+                client_secret="matrix-secret",
+                default_role="member",
+                enabled=True,
+                enforce_sso=True,
+            ),
+            actor=Actor.system("test setup"),
         )
         user = User(email=f"both-{secrets.token_hex(4)}@example.com", display_name="both", email_verified_at=now())
         session.add(user)
