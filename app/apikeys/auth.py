@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from app.api.principal import ApiPrincipal, Scope, implied
+from app.auth.principal import ApiPrincipal, Scope, implied
 from app.apikeys import format as key_format
 from app.apikeys.format import KeyKind, MalformedKey
 from app.apikeys.models import ApiKey
