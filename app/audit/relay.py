@@ -87,7 +87,7 @@ async def _relay_workspace(db: Database, bus: EventBus, workspace_id: str, *, wa
             if not rows:
                 return moved
             try:
-                entries = await _insert(db, workspace_id, rows)
+                entries = await copy_into_log(db, workspace_id, rows)
             except UnknownWorkspace:
                 return moved  # deleted meanwhile: its rows go with it (ON DELETE CASCADE)
             published: list[int] = []
@@ -104,7 +104,7 @@ async def _relay_workspace(db: Database, bus: EventBus, workspace_id: str, *, wa
             return moved
 
 
-async def _insert(db: Database, workspace_id: str, rows: list[AuditOutbox]) -> dict[int, tuple[int, datetime]]:
+async def copy_into_log(db: Database, workspace_id: str, rows: list[AuditOutbox]) -> dict[int, tuple[int, datetime]]:
     """Insert the rows into the workspace's log (once each); returns outbox id -> (audit id, at)."""
     async with db.tenant_session(workspace_id) as tenant:
         values = [

@@ -2,9 +2,9 @@
 live stream, one SSE connection per tab, for the topics that page shows.
 
 Events are hints; Postgres is the truth. The dashboard renders the newest entries the viewer may see from the
-workspace's audit log, and re-reads them (the dashboard again, as htmx) whenever its stream reconnects, so a change
-whose event never went out (the process died between commit and publish) still shows up; items carry their
-audit id, so one that arrives both ways is shown once (``app/static/js/marid.js``).
+workspace's audit log, and re-reads them (the dashboard's ``activity`` block) whenever its stream reconnects,
+so a change whose event never went out (the process died between commit and publish) still shows up; items
+carry their audit id, so one that arrives both ways is shown once (``app/static/js/marid.js``).
 """
 
 from __future__ import annotations

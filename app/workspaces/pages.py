@@ -21,7 +21,7 @@ from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
 from app.web.pages import WorkspacePage, redirect_with_flash
 from app.web.state import bus_of, changes, db_of
-from app.web.templating import render
+from app.web.templating import is_htmx, render
 from app.workspaces import service
 from app.workspaces.live import recent_activity
 from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
@@ -91,10 +91,13 @@ async def create_workspace_view(request: Request, user: User) -> Response:
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     permissions = permissions_of(context.role)
     items, cursor = await recent_activity(db_of(request), bus_of(request), context.workspace.id, permissions)
+    # The feed alone when it asks for itself again (marid.js, after its stream reconnected).
+    block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
     return render(
         request,
         "workspaces/dashboard.html",
         {"roles": ROLE_DESCRIPTIONS, "activity_items": items, "activity_cursor": cursor},
+        block=block,
     )
 
 

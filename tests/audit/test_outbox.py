@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.audit.actor import Actor, ActorKind
 from app.audit.jobs import relay_audit_outbox
 from app.audit.models import AuditEvent, AuditOutbox
-from app.audit.relay import _insert, sweep
+from app.audit.relay import copy_into_log, sweep
 from app.audit.service import record, record_in_workspace
 from app.audit.unit_of_work import public_change, workspace_change
 from app.config import Settings
@@ -91,7 +91,7 @@ async def test_a_relay_that_died_halfway_inserts_once_and_publishes_again(
     async with db.public_session() as session:
         rows = list(await session.scalars(select(AuditOutbox).where(AuditOutbox.workspace_id == workspace.id)))
     # ...or a relay inserted it into the log and died before publishing and deleting it.
-    first = await _insert(db, workspace.id, rows)
+    first = await copy_into_log(db, workspace.id, rows)
     assert await pending(db, workspace) == 1
     # The worker's sweep, as arq runs it, twice: the entry is in the log once, published with the same id.
     ctx = {"db": db, "bus": bus}

@@ -15,11 +15,14 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
+from app.audit.models import AuditOutbox
+from app.audit.relay import copy_into_log
+from app.audit.service import record
 from app.config import Settings
 from app.db import Database
 from app.embedded import free_port
 from app.tenants.models import Workspace
-from tests.helpers import make_user, make_workspace
+from tests.helpers import make_user, make_workspace, person
 from tests.servers import web_server, worker_process
 from tests.workspaces.test_live import cookie_for
 
@@ -68,4 +71,37 @@ async def test_a_change_committed_just_before_a_crash_reaches_the_open_dashboard
             await page.wait_for_timeout(2_000)
             await expect(items).to_have_count(1)
     assert errors == []
+    await context.close()
+
+
+@pytest.mark.browser
+async def test_on_reconnecting_the_dashboard_reads_its_feed_again_from_the_log(
+    browser: Browser, db: Database, settings: Settings, server_env: dict[str, str]
+) -> None:
+    """An entry that reached the log but whose event never went out (nothing relays it here: no worker) shows up
+    when the page's stream reconnects, because the page re-reads its feed from the database; once."""
+    owner = await make_user(db, "reread-owner", name="Reread Owner")
+    workspace = await make_workspace(db, owner, "reread")
+    cookies = await cookie_for(db, settings, owner)
+    port = free_port()
+    context = await browser.new_context()
+    await context.add_cookies(
+        [{"name": name, "value": value, "url": f"http://127.0.0.1:{port}"} for name, value in cookies.items()]
+    )
+    page = await context.new_page()
+    items = page.locator("#activity-feed li", has_text="Reread Owner changed the workspace settings")
+    with web_server(server_env, port=port) as base:
+        await page.goto(f"{base}/w/{workspace.slug}")
+        await expect(page.locator("[data-live-status]")).to_have_text("Live")
+    await expect(page.locator("[data-live-status]")).to_have_text("Reconnecting…")
+    # Into the log, as a relay that died before publishing leaves it (its outbox row stays for a sweep).
+    async with db.public_session() as session:
+        record(session, workspace.id, "settings.changed", person(owner), {"name": "x"})
+    async with db.public_session() as session:
+        rows = list(await session.scalars(select(AuditOutbox).where(AuditOutbox.workspace_id == workspace.id)))
+    await copy_into_log(db, workspace.id, rows)
+    with web_server(server_env, port=port):
+        await expect(page.locator("[data-live-status]")).to_have_text("Live", timeout=20_000)
+        await expect(items).to_have_count(1, timeout=10_000)
+        await expect(page.locator(".empty-state")).to_have_count(0)
     await context.close()

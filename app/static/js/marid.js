@@ -109,14 +109,14 @@
     if (feed) tidyFeed(feed);
   });
 
-  // When a feed's stream reconnects, re-read its page (data-feed-refresh) and take the feed items it renders from
-  // the database: a change whose event was never published (the server died between its commit and the publish)
+  // When a feed's stream reconnects, re-read it from its page (data-feed-refresh), which renders it from the
+  // database: a change whose event was never published (the server died between its commit and the publish)
   // shows up all the same.
   function refreshFeed(feed) {
     var url = feed.getAttribute("data-feed-refresh");
     if (!url || !window.fetch) return;
-    // The page itself, as htmx asks for it (its content only), rendered from the database like the first time.
-    var headers = { "Accept": "text/html", "HX-Request": "true" };
+    // The feed's own block of its page, as htmx would ask for it, rendered from the database like the first time.
+    var headers = { "Accept": "text/html", "HX-Request": "true", "HX-Target": feed.id };
     window.fetch(url, { credentials: "same-origin", headers: headers }).then(function (response) {
       return response.ok ? response.text() : "";
     }).then(function (html) {
