@@ -91,15 +91,20 @@ async def _relay_workspace(db: Database, bus: EventBus, workspace_id: str, *, wa
             except UnknownWorkspace:
                 return moved  # deleted meanwhile: its rows go with it (ON DELETE CASCADE)
             published: list[int] = []
-            try:
-                for row in rows:
+            failure: Exception | None = None
+            for row in rows:
+                try:
                     await publish_activity(bus, workspace_id, _activity(row, *entries[row.id]))
-                    published.append(row.id)
-            finally:
-                # Whatever was published is done; the rest waits for the next run (its log rows are in already).
-                if published:
-                    await session.execute(delete(AuditOutbox).where(AuditOutbox.id.in_(published)))
+                except Exception as error:  # Redis: raised once what was published is marked done
+                    failure = error
+                    break
+                published.append(row.id)
+            # Whatever was published is done; the rest waits for the next run (its log rows are in already).
+            if published:
+                await session.execute(delete(AuditOutbox).where(AuditOutbox.id.in_(published)))
             moved += len(published)
+        if failure is not None:
+            raise failure
         if len(rows) < BATCH:
             return moved
 

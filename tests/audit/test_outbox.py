@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.audit.actor import Actor, ActorKind
 from app.audit.jobs import relay_audit_outbox
 from app.audit.models import AuditEvent, AuditOutbox
-from app.audit.relay import copy_into_log, sweep
+from app.audit.relay import copy_into_log, relay, sweep
 from app.audit.service import record, record_in_workspace
 from app.audit.unit_of_work import public_change, workspace_change
 from app.config import Settings
@@ -149,3 +149,21 @@ async def test_deleting_a_workspace_drops_what_it_had_pending(db: Database, bus:
         await delete_workspace(session, row)
     assert await pending(db, workspace) == 0
     await sweep(db, bus)  # nothing left to relay, and nothing fails
+
+
+async def test_what_was_published_before_a_failure_is_done_and_the_rest_waits(
+    db: Database, bus: EventBus, workspace: Workspace
+) -> None:
+    # A bus that refuses the second event (too large for it), as Redis failing halfway would.
+    picky = EventBus(bus.redis, max_payload_bytes=1024)
+    async with db.public_session() as session:
+        record(session, workspace.id, "apikey.created", Actor.system(), {"name": "small"})
+        record(session, workspace.id, "apikey.created", Actor.system(), {"name": "x" * 2000})  # in its sentence
+    with pytest.raises(ValueError):
+        await relay(db, picky, [workspace.id])
+    small, large = await log_of(db, workspace)
+    assert await pending(db, workspace) == 1  # the first is done; the second is in the log, not yet published
+    assert [item["audit_id"] for item in await activities(bus, workspace)] == [small.id]
+    await relay(db, bus, [workspace.id])
+    assert await pending(db, workspace) == 0 and len(await log_of(db, workspace)) == 2
+    assert [item["audit_id"] for item in await activities(bus, workspace)] == [small.id, large.id]
