@@ -24,9 +24,6 @@ from app.tenants.context import WorkspaceAccess, resolve_access
 from app.web.forms import client_ip
 from app.web.state import db_of
 
-# What an operation acts in (the name the API modules use).
-ApiWorkspace = WorkspaceAccess
-
 
 def authenticate(request: Request) -> ApiPrincipal:
     """The caller, or 401. A Bearer header always wins, and a bad one never falls back to the cookie.
