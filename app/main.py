@@ -17,7 +17,6 @@ from starlette.middleware import Middleware
 from app.apikeys.auth import ApiKeyMiddleware
 from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
-from app.live import activity
 from app.live.bus import EventBus
 from app.live.sse import Hub
 from app.queues import Enqueuer
@@ -60,7 +59,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.is_production),
             Middleware(InputGuardMiddleware),
-            Middleware(activity.ActivityBusMiddleware),
             Middleware(CSRFMiddleware, cookie_name=settings.csrf_cookie, secure=settings.is_production),
             Middleware(AuthenticationMiddleware),
             Middleware(ApiKeyMiddleware),

@@ -2,7 +2,7 @@
 
 from app.account.models import AccountEvent
 from app.apikeys.models import ApiKey
-from app.audit.models import AuditEvent
+from app.audit.models import AuditEvent, AuditOutbox
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
 from app.mail.models import OutboxMessage
@@ -14,6 +14,7 @@ __all__ = [
     "AccountEvent",
     "ApiKey",
     "AuditEvent",
+    "AuditOutbox",
     "Invitation",
     "Membership",
     "OutboxMessage",

@@ -17,6 +17,7 @@ from app.api import routes as api_routes
 from app.apikeys import api as apikeys_api  # noqa: F401
 from app.apikeys import pages as apikey_pages
 from app.audit import api as audit_api  # noqa: F401
+from app.audit import pages as audit_pages
 from app.auth import pages as auth_pages
 from app.config import Settings
 from app.dev import pages as dev_pages
@@ -36,6 +37,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *workspace_pages.routes,
         *live_pages.routes,
         *member_pages.routes,
+        *audit_pages.routes,
         *account_pages.routes,
         *sso_pages.routes,
         *apikey_pages.routes,

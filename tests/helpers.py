@@ -11,21 +11,29 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from httpx2 import Response
+from redis.asyncio import Redis
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
+from app.audit.actor import Actor
+from app.audit.service import record
+from app.audit.unit_of_work import public_change
 from app.auth.models import User
 from app.auth.sessions import now
+from app.config import Settings
 from app.db import Database
+from app.live.bus import EventBus
 from app.security.passwords import hash_password
+from app.tenants.context import person_actor
 from app.tenants.models import Membership, Workspace
 from app.workspaces.service import create_workspace
 from tests.browser import STRONG_PASSWORD, unique_email
@@ -34,12 +42,15 @@ __all__ = [
     "STRONG_PASSWORD",
     "Team",
     "add_member",
+    "audit",
+    "changes",
     "count",
     "csrf_of",
     "http_client",
     "log_in",
     "make_user",
     "make_workspace",
+    "person",
     "post",
     "post_form",
     "random_ip",
@@ -130,6 +141,41 @@ async def role_of(db: Database, workspace_id: str, user_id: uuid.UUID) -> str | 
 async def count(db: Database, model: Any, *where: Any) -> int:
     async with db.public_session() as session:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+# ------------------------------------------------------------------------------------ changes, as a request
+
+
+def person(user: User, ip: str = "") -> Actor:
+    """``user`` as the audit actor of their own request."""
+    return person_actor(user, ip)
+
+
+@asynccontextmanager
+async def changes(db: Database, settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A unit of work as a request opens it: the audit entries recorded in it reach the workspace's log (and
+    its live feed) once it commits."""
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        async with public_change(db, EventBus(redis)) as session:
+            yield session
+    finally:
+        await redis.aclose()
+
+
+async def audit(
+    db: Database,
+    settings: Settings,
+    workspace_id: str,
+    action: str,
+    actor: User | None,
+    details: dict[str, Any] | None = None,
+    *,
+    ip: str = "",
+) -> None:
+    """One audit entry, recorded and relayed as any change's would be (``actor`` None: Marid itself)."""
+    async with changes(db, settings) as session:
+        record(session, workspace_id, action, person(actor, ip) if actor else Actor.system(ip=ip), details)
 
 
 # ---------------------------------------------------------------------------------------- HTTP, as a browser

@@ -21,7 +21,6 @@ from arq.worker import Worker, async_check_health
 from redis.asyncio import Redis
 
 from app.config import Settings, get_settings
-from app.live import activity
 from app.live.bus import EventBus
 from app.queues import Enqueuer, Queue
 from app.security.secrets import SecretsService
@@ -55,8 +54,6 @@ async def dependencies(settings: Settings) -> AsyncIterator[dict[str, Any]]:
 async def serve(queues: Sequence[Queue], settings: Settings, domains: Sequence[ModuleType] = DOMAINS) -> None:
     """Serve ``queues`` until SIGINT or SIGTERM (or until one of their workers fails, which stops the others)."""
     async with dependencies(settings) as shared:
-        # Until the live package takes the bus from the job context: jobs inherit it from the tasks started here.
-        activity.use_bus(shared["bus"])
         workers = [
             Worker(
                 **worker_options(WORKER_SETTINGS[queue], domains),
@@ -98,7 +95,6 @@ async def serve(queues: Sequence[Queue], settings: Settings, domains: Sequence[M
                 loop.remove_signal_handler(signum)
             for worker in workers:
                 await worker.close()
-            activity.use_bus(None)
         for task in tasks:
             if not task.cancelled() and (error := task.exception()) is not None:
                 raise error

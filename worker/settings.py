@@ -17,13 +17,14 @@ from arq.worker import Function, func
 
 # Every model, so foreign keys between them resolve (the outbox's refers to workspaces) as in the web process.
 import app.models  # noqa: F401
+from app.audit import jobs as audit_jobs
 from app.mail import jobs as mail_jobs
 from app.queues import Cron, Job, Queue
 from worker import jobs as worker_jobs
 
 T = TypeVar("T")
 
-DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs)
+DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.account.actions import end_session
 from app.account.devices import device_name
 from app.account.events import list_account_events, sentence
 from app.account.models import AccountEvent
+from app.account.service import end_session
 from app.api.errors import ApiError
 from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, decode_cursor, encode_cursor, envelope, newest_first, paginate
@@ -26,6 +26,7 @@ from app.api.schemas import AccountEventList, AccountEventOut, AuthInfo, Me, Ses
 from app.auth.middleware import clear_session_cookie, signed_in
 from app.auth.models import User, UserSession
 from app.auth.sessions import list_sessions
+from app.tenants.context import person_actor
 from app.web.forms import client_ip, user_agent
 from app.web.state import db_of, settings_of
 
@@ -106,15 +107,15 @@ async def revoke_my_session(call: Call) -> Response | None:
     """Ends the session; its browser's next request is anonymous. Ending your own session signs you out."""
     assert call.principal.user is not None
     session_id, current = call.params["session_id"], _current_session_id(call.request)
-    # The sessions page's own action, with the same audit entry.
-    ended = await end_session(
-        db_of(call.request),
-        call.principal.user.id,
-        session_id,
-        current_id=current,
-        ip=client_ip(call.request),
-        user_agent=user_agent(call.request),
-    )
+    # The sessions page's own service call, with the same account event.
+    async with db_of(call.request).public_session() as session:
+        ended = await end_session(
+            session,
+            actor=person_actor(call.principal.user, client_ip(call.request)),
+            session_id=session_id,
+            current_id=current,
+            user_agent=user_agent(call.request),
+        )
     if not ended:
         raise ApiError(404, "No such session (it may have ended already).")
     response = Response(status_code=204)

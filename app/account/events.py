@@ -5,8 +5,8 @@ to the account holder. They used to be copied into the audit log of every worksp
 so any admin of any of those workspaces could follow where the person signed in for the others. A workspace's
 audit log now holds only what happened in that workspace.
 
-:func:`record_account_event` is its own unit of work, written after the change it describes has committed
-(and for refusals, which change nothing else), like ``app.audit.service.record``.
+:func:`add_account_event` joins the caller's transaction (the change and its event commit together);
+:func:`record_account_event` is a unit of work of its own, for refusals (a failed sign-in changes nothing else).
 """
 
 from __future__ import annotations
@@ -49,6 +49,20 @@ _METHODS = {
 PAGE_SIZE = 20
 
 
+def add_account_event(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    action: str,
+    *,
+    ip: str = "",
+    user_agent: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AccountEvent(user_id=user_id, action=action, ip=ip[:64], user_agent=user_agent[:400], details=details or {})
+    )
+
+
 async def record_account_event(
     db: Database,
     user_id: uuid.UUID,
@@ -59,9 +73,7 @@ async def record_account_event(
     details: dict[str, Any] | None = None,
 ) -> None:
     async with db.public_session() as session:
-        session.add(
-            AccountEvent(user_id=user_id, action=action, ip=ip[:64], user_agent=user_agent[:400], details=details or {})
-        )
+        add_account_event(session, user_id, action, ip=ip, user_agent=user_agent, details=details)
 
 
 async def list_account_events(

@@ -1,6 +1,7 @@
 """One error body for the whole JSON API: ``{"error": {"code", "message", "details"}}``.
 
-Handlers raise :class:`ApiError`; the operation wrapper (``app.api.operations``) turns it into the body.
+Handlers raise :class:`ApiError`, and services their refusals (``app.errors``); the operation wrapper
+(``app.api.operations``) turns either into the body, services' through :func:`api_error_of`, the one mapping.
 Errors raised before an operation runs (unknown path, wrong method, the CSRF check) come from
 ``app.web.errors.error_response``, which answers with the same shape for every path under ``/api/``.
 """
@@ -12,6 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
+from app.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, TooManyRequests
+
 # status -> (code, message) used when a handler does not say more.
 DEFAULTS: dict[int, tuple[str, str]] = {
     400: ("bad_request", "The request is malformed."),
@@ -19,6 +22,7 @@ DEFAULTS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "Your role in this workspace does not allow this."),
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "Method not allowed."),
+    409: ("conflict", "The request conflicts with the current state."),
     413: ("payload_too_large", "The request body is too large."),
     415: ("unsupported_media_type", "Send the request body as application/json."),
     422: ("validation_error", "The request is not valid."),
@@ -73,3 +77,22 @@ def from_pydantic(error: ValidationError) -> ApiError:
         location = ".".join(str(part) for part in problem["loc"])
         items.append({"field": location or "body", "message": problem["msg"]})
     return validation_error(items)
+
+
+def api_error_of(error: ServiceError) -> ApiError:
+    """A service's refusal as the API answers it: the one mapping from ``app.errors`` to statuses and codes."""
+    message = error.message or None
+    if isinstance(error, NotFound):
+        return ApiError(404, message, code=error.code)
+    if isinstance(error, Forbidden):
+        return ApiError(403, message, code=error.code)
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+        return ApiError(429, message, code=error.code, headers=headers)
+    if isinstance(error, Conflict):
+        return ApiError(409, message, code=error.code)
+    if isinstance(error, Invalid) and error.code is None and set(error.errors) != {"_form"}:
+        items = [{"field": field, "message": text} for field, text in error.errors.items()]
+        return validation_error(items)
+    # Refused, Invalid for the whole form, and any other refusal: a business rule said no.
+    return ApiError(422, message, code=error.code or "invalid_request")

@@ -25,9 +25,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from app.api.auth import ApiWorkspace, authenticate, require_permission, require_scope, resolve
-from app.api.errors import ApiError, error_json, from_pydantic, validation_error
+from app.api.auth import authenticate, require_permission, require_scope, resolve
+from app.api.errors import ApiError, api_error_of, error_json, from_pydantic, validation_error
 from app.api.principal import ApiPrincipal, Scope
+from app.errors import ServiceError
+from app.tenants.context import WorkspaceAccess, WorkspaceContext
 
 logger = logging.getLogger("marid.api")
 
@@ -44,15 +46,20 @@ class Call:
 
     request: Request
     principal: ApiPrincipal
-    target: ApiWorkspace | None
+    target: WorkspaceAccess | None
     params: dict[str, Any]
     query: Any
     body: Any
 
     @property
-    def workspace(self) -> ApiWorkspace:
+    def workspace(self) -> WorkspaceAccess:
         assert self.target is not None, "only workspace operations have a workspace"
         return self.target
+
+    @property
+    def person(self) -> WorkspaceContext:
+        """The acting person in the workspace (operations declared ``actors="user"``; 403 for a service key)."""
+        return self.workspace.context
 
 
 Handler = Callable[[Call], Awaitable[BaseModel | Response | None]]
@@ -152,6 +159,8 @@ async def dispatch(operation: Operation, request: Request) -> Response:
         result = await operation.handler(call)
     except ApiError as error:
         return error_json(error)
+    except ServiceError as error:
+        return error_json(api_error_of(error))
     except HTTPException as error:
         return error_json(ApiError(error.status_code, error.detail, headers=dict(error.headers or {})))
     except ClientDisconnect:
@@ -171,7 +180,7 @@ async def dispatch(operation: Operation, request: Request) -> Response:
 
 async def _authorise(operation: Operation, request: Request) -> Call:
     principal = authenticate(request)
-    target: ApiWorkspace | None = None
+    target: WorkspaceAccess | None = None
     if operation.workspace_scoped:
         target = await resolve(request, principal, request.path_params["slug"])
     _check_actor(operation.actors, principal)

@@ -1,7 +1,7 @@
 """``/workspaces/{slug}/api-keys``: list, create and revoke API keys (twin of /w/{slug}/api-keys).
 
 Who may see, create and revoke which keys is decided by ``app.apikeys.service`` for the acting
-:class:`~app.apikeys.service.Actor` (``actor_from_principal``), exactly as for the page; the audit entries
+:class:`~app.apikeys.service.Actor` (``actor_of``), exactly as for the page; the audit entries
 are the service's own (they note ``via_key_id`` when a key did it). Creating a key needs a signed-in person
 (the browser session; 403 ``session_required`` for every API key): a leaked key must not mint a successor that
 outlives its revocation. Revoking needs ``write``: one's own keys, or any key with ``members.manage``.
@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from app.api.auth import ApiWorkspace
-from app.api.errors import ApiError
 from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, envelope, newest_first, paginate
 from app.api.principal import Scope
 from app.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from app.apikeys import service
-from app.apikeys.service import Actor, ApiKeyError, KeyView
+from app.apikeys.service import Actor, KeyView, actor_of
 from app.db import Database
-from app.web.forms import client_ip
-
-_CODES = {403: "forbidden", 404: "not_found", 422: "invalid_request"}
+from app.web.state import changes, db_of
 
 
 def key_out(view: KeyView) -> ApiKeyOut:
@@ -48,19 +44,6 @@ def key_out(view: KeyView) -> ApiKeyOut:
     )
 
 
-def _actor(call: Call) -> Actor:
-    target: ApiWorkspace = call.workspace
-    role = target.membership.role if target.membership is not None else None
-    actor = service.actor_from_principal(call.principal, target.workspace.id, role)
-    if actor is None:  # resolve() already answered 404 for this; kept as a guard
-        raise ApiError(404, "No such workspace.")
-    return actor
-
-
-def _refused(error: ApiKeyError) -> ApiError:
-    return ApiError(error.status, str(error), code=_CODES.get(error.status))
-
-
 async def _views(database: Database, workspace_id: str, actor: Actor) -> list[KeyView]:
     async with database.public_session() as session:
         return await service.list_keys(session, workspace_id, actor)
@@ -78,7 +61,7 @@ async def _views(database: Database, workspace_id: str, actor: Actor) -> list[Ke
 )
 async def list_api_keys(call: Call) -> BaseModel:
     """Your own keys; owners and admins see every key of the workspace. Usable keys first, newest first."""
-    views = await _views(call.request.app.state.db, call.workspace.workspace.id, _actor(call))
+    views = await _views(db_of(call.request), call.workspace.workspace.id, actor_of(call.workspace))
     page = paginate(
         views,
         lambda v: (0 if v.status == "active" else 1, newest_first(v.key.created_at), str(v.key.id)),
@@ -104,25 +87,20 @@ async def create_api_key(call: Call) -> ApiKeyCreated:
     """A personal key holds at most your role's scope (viewer: read, member: write, admin and owner: admin);
     service keys need an owner or admin. Only a signed-in person creates keys: API keys get 403
     `session_required`. The answer holds the key itself, once."""
-    actor = _actor(call)
+    actor = actor_of(call.workspace)
     body: ApiKeyCreate = call.body
     workspace_id = call.workspace.workspace.id
-    db: Database = call.request.app.state.db
-    try:
-        async with db.public_session() as session:
-            key, token = await service.create_key(
-                session,
-                workspace_id=workspace_id,
-                actor=actor,
-                name=body.name,
-                kind=body.kind,
-                scope=body.scope,
-                expires_at=body.expires_at,
-            )
-    except ApiKeyError as error:
-        raise _refused(error) from None
-    await service.audit_created(db, key, actor, client_ip(call.request))
-    view = next(view for view in await _views(db, workspace_id, actor) if view.key.id == key.id)
+    async with changes(call.request) as session:
+        key, token = await service.create_key(
+            session,
+            workspace_id=workspace_id,
+            actor=actor,
+            name=body.name,
+            kind=body.kind,
+            scope=body.scope,
+            expires_at=body.expires_at,
+        )
+    view = next(view for view in await _views(db_of(call.request), workspace_id, actor) if view.key.id == key.id)
     return ApiKeyCreated(**key_out(view).model_dump(), token=token)
 
 
@@ -137,13 +115,10 @@ async def create_api_key(call: Call) -> ApiKeyCreated:
 async def revoke_api_key(call: Call) -> None:
     """The key's next request is refused. Your own keys, or any key with `members.manage`; a key you may not
     revoke is reported as not found."""
-    actor = _actor(call)
-    db: Database = call.request.app.state.db
-    try:
-        async with db.public_session() as session:
-            key = await service.revoke_key(
-                session, workspace_id=call.workspace.workspace.id, actor=actor, key_id=call.params["key_id"]
-            )
-    except ApiKeyError as error:
-        raise _refused(error) from None
-    await service.audit_revoked(db, key, actor, client_ip(call.request))
+    async with changes(call.request) as session:
+        await service.revoke_key(
+            session,
+            workspace_id=call.workspace.workspace.id,
+            actor=actor_of(call.workspace),
+            key_id=call.params["key_id"],
+        )

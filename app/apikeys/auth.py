@@ -29,12 +29,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from app.api.principal import ApiPrincipal, Scope, implied
 from app.apikeys import format as key_format
 from app.apikeys.format import KeyKind, MalformedKey
 from app.apikeys.models import ApiKey
 from app.apikeys.service import key_effective_scope, membership_covers
 from app.auth.models import User
+from app.auth.principal import ApiPrincipal, Scope, implied
 from app.auth.sessions import now
 from app.db import Database
 from app.security.ratelimit import RateLimiter, RateResult

@@ -14,16 +14,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.api.principal import SCOPE_ORDER
 from app.apikeys import service
 from app.apikeys.format import KeyKind, display_prefix
 from app.apikeys.service import Actor, ApiKeyError, actor_of
+from app.auth.principal import SCOPE_ORDER
 from app.security.tokens import new_token
 from app.tenants.context import WorkspaceContext
-from app.web.forms import client_ip, read_form
+from app.web.forms import read_form
 from app.web.guards import workspace_required
 from app.web.pages import WorkspacePage
-from app.web.state import db_of
+from app.web.state import changes, db_of
 from app.web.templating import render
 
 FORM_ID_SECONDS = 24 * 3600
@@ -56,7 +56,8 @@ async def _data(request: Request, context: WorkspaceContext, values: dict[str, s
     }
 
 
-PAGE = WorkspacePage("apikeys/index.html", "api-keys", _data)
+# Someone else's key is "not found" (404), like a key of another workspace: its existence does not leak.
+PAGE = WorkspacePage("apikeys/index.html", "api-keys", _data, not_found=404)
 
 
 def _grantable_scopes(actor: Actor) -> list[str]:
@@ -82,12 +83,12 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
         service.clean_name(values["name"])
         service.check_expiry(expires_at)
     except ApiKeyError as refused:
-        return await PAGE.refuse(request, context, str(refused), values=values)
+        return await PAGE.refuse(request, context, refused, values=values, status_code=422)
     if not await _claim_form(request, context.workspace.id, values["form_id"]):
         values["form_id"] = ""
         return await PAGE.refuse(request, context, ALREADY_SUBMITTED, values=values, status_code=409)
     try:
-        async with db_of(request).public_session() as db:
+        async with changes(request) as db:
             key, token = await service.create_key(
                 db,
                 workspace_id=context.workspace.id,
@@ -99,8 +100,7 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
             )
     except ApiKeyError as refused:
         await _release_form(request, context.workspace.id, values["form_id"])
-        return await PAGE.refuse(request, context, str(refused), values=values, status_code=refused.status)
-    await service.audit_created(db_of(request), key, actor, client_ip(request))
+        return await PAGE.refuse(request, context, refused, values=values)
     view = {
         "key": key,
         "token": token,
@@ -114,13 +114,12 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
 async def revoke(request: Request, context: WorkspaceContext) -> Response:
     actor = actor_of(context)
     try:
-        async with db_of(request).public_session() as db:
+        async with changes(request) as db:
             key = await service.revoke_key(
                 db, workspace_id=context.workspace.id, actor=actor, key_id=request.path_params["key_id"]
             )
     except ApiKeyError as refused:
-        return await PAGE.refuse(request, context, str(refused), status_code=refused.status)
-    await service.audit_revoked(db_of(request), key, actor, client_ip(request))
+        return await PAGE.refuse(request, context, refused)
     return PAGE.back(request, context, f"Revoked “{key.name}”. It stops working at once.")
 
 

@@ -1,6 +1,7 @@
-"""API keys: who may create and revoke which keys, what a key may do, listing. No HTTP here; callers commit.
+"""API keys: who may create and revoke which keys, what a key may do, listing. No HTTP here; callers commit,
+and each change records its audit entry in their transaction.
 
-The one mapping between roles and scopes lives here (``SCOPE_ROLE`` / ``ROLE_SCOPE``):
+How roles and scopes map onto each other is ``app.auth.principal`` (``SCOPE_ROLE`` / ``ROLE_SCOPE``):
 
 * a *service key* acts with the role of its scope: ``admin`` → admin (never owner powers), ``write`` → member,
   ``read`` → viewer;
@@ -21,19 +22,23 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.principal import SCOPE_ORDER, ApiPrincipal, Scope
 from app.apikeys import format as key_format
 from app.apikeys.format import KeyKind
 from app.apikeys.models import ApiKey
+from app.audit.actor import Actor as AuditActor
 from app.audit.service import record
 from app.auth.models import User
+from app.auth.principal import ROLE_SCOPE as ROLE_SCOPE
+from app.auth.principal import SCOPE_ROLE as SCOPE_ROLE
+from app.auth.principal import Scope, lower_scope
+from app.auth.principal import effective_role as effective_role
 from app.auth.sessions import now
-from app.db import Database
+from app.errors import Forbidden, NotFound, Refused
 from app.security.single_line import single_line_problem
 from app.security.tokens import token_hash
-from app.tenants.context import WorkspaceContext
+from app.tenants.context import WorkspaceAccess, WorkspaceContext
 from app.tenants.models import Membership
-from app.tenants.permissions import ROLE_ORDER, Role, can
+from app.tenants.permissions import Role, can
 
 NAME_MAX = 80
 # Beyond this many usable keys a workspace is asked to clean up first.
@@ -42,45 +47,20 @@ MAX_ACTIVE_KEYS_PER_WORKSPACE = 200
 EXPIRY_CHOICES: dict[str, int | None] = {"never": None, "30": 30, "90": 90, "365": 365}
 MAX_EXPIRY_DAYS = 5 * 366
 
-# The role each scope acts with, and the highest scope each role may hold. Owners are capped at admin: the
-# owner-only actions (deleting the workspace, transferring it) need a person at a browser.
-SCOPE_ROLE: dict[Scope, Role] = {Scope.READ: Role.VIEWER, Scope.WRITE: Role.MEMBER, Scope.ADMIN: Role.ADMIN}
-ROLE_SCOPE: dict[Role, Scope] = {
-    Role.OWNER: Scope.ADMIN,
-    Role.ADMIN: Scope.ADMIN,
-    Role.MEMBER: Scope.WRITE,
-    Role.VIEWER: Scope.READ,
-}
+
+class ApiKeyError(Refused):
+    """A key operation that cannot be done as asked; the message says why."""
 
 
-class ApiKeyError(ValueError):
-    """A key operation that cannot be done as asked; the message says why. ``status`` suits a JSON answer."""
-
-    status = 422
+class ApiKeyNotFound(ApiKeyError, NotFound):
+    pass
 
 
-class ApiKeyNotFound(ApiKeyError):
-    status = 404
-
-
-class ApiKeyForbidden(ApiKeyError):
-    status = 403
+class ApiKeyForbidden(ApiKeyError, Forbidden):
+    pass
 
 
 # --- roles and scopes ----------------------------------------------------------------------------------------
-
-
-def lower_scope(a: Scope, b: Scope) -> Scope:
-    return a if SCOPE_ORDER.index(a) <= SCOPE_ORDER.index(b) else b
-
-
-def lower_role(a: Role, b: Role) -> Role:
-    return a if ROLE_ORDER.index(a) >= ROLE_ORDER.index(b) else b
-
-
-def top_scope(scopes: frozenset[Scope]) -> Scope | None:
-    held = [scope for scope in SCOPE_ORDER if scope in scopes]
-    return held[-1] if held else None
 
 
 def max_scope_for(role: str) -> Scope:
@@ -98,32 +78,6 @@ def key_effective_scope(key: ApiKey, owner_role: str | None) -> Scope | None:
     return lower_scope(scope, max_scope_for(owner_role))
 
 
-def effective_role(
-    principal: ApiPrincipal, workspace_id: str | None = None, member_role: str | None = None
-) -> Role | None:
-    """The role ``principal`` acts with; None means no access (answer 404, as for a workspace that does not exist).
-
-    * key principals: the role of the principal's top scope (``read`` → viewer, ``write`` → member, ``admin`` →
-      admin, never owner). For a personal key the scopes were already capped by its owner's role when the
-      request was authenticated; pass ``member_role`` (the owner's role, freshly read) to apply the cap again.
-    * session principals: the member's own role, ``member_role`` (None when they are not a member).
-    * with ``workspace_id``: None for any workspace but a key's own.
-
-    Check permissions on the result with ``app.tenants.permissions.can(role, "workspace.work")`` and friends.
-    """
-    if workspace_id is not None and not principal.may_use_workspace(workspace_id):
-        return None
-    if principal.kind == "session":
-        return Role(member_role) if member_role else None
-    scope = top_scope(principal.scopes)
-    if scope is None:
-        return None
-    role = SCOPE_ROLE[scope]
-    if principal.kind == "personal_key" and member_role is not None:
-        role = lower_role(role, Role(member_role))
-    return role
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who manages keys: a member (from the page or a session/personal-key API call) or a service key."""
@@ -132,22 +86,27 @@ class Actor:
     role: Role
     # Set when the action comes through an API key (recorded in the audit log).
     key_id: uuid.UUID | None = None
+    # Who the audit log names (``app.audit.actor``); by default the person, or nobody for a service key.
+    audit: AuditActor | None = None
 
     @property
     def can_manage(self) -> bool:
         return can(self.role, "members.manage")
 
+    @property
+    def audit_actor(self) -> AuditActor:
+        if self.audit is not None:
+            return self.audit
+        if self.user_id is None:
+            return AuditActor.system()
+        return AuditActor.person(self.user_id, "")
 
-def actor_of(context: WorkspaceContext) -> Actor:
-    return Actor(user_id=context.user.id, role=Role(context.role))
 
-
-def actor_from_principal(principal: ApiPrincipal, workspace_id: str, member_role: str | None = None) -> Actor | None:
-    """The actor for a JSON API call (None: no access to the workspace); ``member_role`` as for effective_role."""
-    role = effective_role(principal, workspace_id, member_role)
-    if role is None:
-        return None
-    return Actor(user_id=principal.user.id if principal.user else None, role=role, key_id=principal.key_id)
+def actor_of(context: WorkspaceContext | WorkspaceAccess) -> Actor:
+    """The key actor of a page's or an API call's context, with the role it acts with there."""
+    user_id = context.user.id if context.user is not None else None
+    key_id = context.principal.key_id if isinstance(context, WorkspaceAccess) else None
+    return Actor(user_id=user_id, role=Role(context.role), key_id=key_id, audit=context.actor)
 
 
 # --- reading -------------------------------------------------------------------------------------------------
@@ -342,6 +301,7 @@ async def create_key(
     db.add(key)
     await db.flush()
     await db.refresh(key, ["created_at"])
+    record(db, workspace_id, "apikey.created", actor.audit_actor, audit_details(key, actor))
     return key, token
 
 
@@ -378,6 +338,7 @@ async def revoke_key(db: AsyncSession, *, workspace_id: str, actor: Actor, key_i
     key.revoked_at = now()
     key.revoked_by = actor.user_id
     await db.flush()
+    record(db, workspace_id, "apikey.revoked", actor.audit_actor, audit_details(key, actor))
     return key
 
 
@@ -397,13 +358,3 @@ def audit_details(key: ApiKey, actor: Actor) -> dict[str, Any]:
     if actor.key_id is not None:
         details["via_key_id"] = str(actor.key_id)
     return details
-
-
-async def audit_created(database: Database, key: ApiKey, actor: Actor, ip: str) -> None:
-    details = audit_details(key, actor)
-    await record(database, key.workspace_id, "apikey.created", actor_id=actor.user_id, ip=ip, details=details)
-
-
-async def audit_revoked(database: Database, key: ApiKey, actor: Actor, ip: str) -> None:
-    details = audit_details(key, actor)
-    await record(database, key.workspace_id, "apikey.revoked", actor_id=actor.user_id, ip=ip, details=details)

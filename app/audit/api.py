@@ -1,7 +1,7 @@
 """``/workspaces/{slug}/audit``: the audit log, newest first, with the page's filters (twin of /w/{slug}/audit).
 
-Filtering and paging reuse the page's own query (``app.audit.pages.parse_filters`` and ``list_events``): the
-cursor carries the id of the last event returned, the page's ``before``.
+The validated query becomes the same typed filter the page builds (``app.audit.service.AuditFilter``), checked
+by the same rules; the cursor carries the id of the last event returned, the page's ``before``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, decode_cursor, encode_cursor
 from app.api.principal import Scope
 from app.api.schemas import AuditEventOut, AuditList
+from app.audit import catalogue
 from app.audit.models import AuditEvent
-from app.audit.pages import action_label, describe, list_events, parse_filters
-from app.db import Database
+from app.audit.service import AuditFilter, actor_name, describe, filter_problems, list_events
 from app.members.service import member_labels
+from app.web.state import db_of
 
 # The filter reads "to" as "before the next day", which must exist.
 LAST_DAY = date(9999, 12, 30)
@@ -37,9 +38,9 @@ def _event_out(event: AuditEvent, names: dict[str, str]) -> AuditEventOut:
         id=event.id,
         at=event.at.astimezone(UTC),
         actor_id=event.actor_id,
-        actor=names.get(event.actor_id) if event.actor_id else None,
+        actor=actor_name(event, names),
         action=event.action,
-        action_label=action_label(event.action),
+        action_label=catalogue.label(event.action),
         ip=event.ip,
         details=event.details if isinstance(event.details, dict) else {"value": event.details},
         summary=describe(event.details),
@@ -59,18 +60,12 @@ def _event_out(event: AuditEvent, names: dict[str, str]) -> AuditEventOut:
 async def list_audit_events(call: Call) -> BaseModel:
     """Who did what and when in this workspace, newest first; filter by action, actor and days."""
     query: AuditQuery = call.query
-    raw = {
-        "action": query.action or "",
-        "actor": str(query.actor) if query.actor else "",
-        "from": query.from_.isoformat() if query.from_ else "",
-        "to": query.to.isoformat() if query.to else "",
-    }
-    filters = parse_filters(raw)
-    if filters.errors:
-        raise validation_error([{"field": key, "message": message} for key, message in filters.errors.items()])
+    filters = AuditFilter(action=query.action or None, actor=query.actor, start=query.from_, end=query.to)
+    if problems := filter_problems(filters):
+        raise validation_error([{"field": key, "message": message} for key, message in problems.items()])
     if query.cursor is not None:
         (filters.before,) = decode_cursor(query.cursor, (int,))  # type: ignore[assignment]
-    db: Database = call.request.app.state.db
+    db = db_of(call.request)
     async with db.tenant_session(call.workspace.workspace.id) as session:
         events = await list_events(session, filters, query.limit + 1)
     more = len(events) > query.limit

@@ -1,50 +1,161 @@
-"""Append to a workspace's audit log. Each entry is its own unit of work, so failures get logged too."""
+"""Writing and reading a workspace's audit log. Services join the caller's transaction; they never commit.
+
+* :func:`record` is for changes to platform tables (memberships, settings, SSO, API keys, mail...): the entry
+  goes into ``public.audit_outbox`` in the caller's public transaction, so it exists if and only if the change
+  committed; the relay (``app.audit.relay``) then carries it into the workspace's log and onto its live feed.
+* :func:`record_in_workspace` is for changes to the workspace's own tables (agents, runs...): the entry goes
+  straight into the log in the caller's tenant transaction, and is published once that commits.
+
+``app.audit.unit_of_work`` opens such transactions and relays or publishes right after they commit.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from app.audit.models import AuditEvent
-from app.auth.models import User
-from app.db import Database
-from app.live import activity
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import catalogue
+from app.audit.actor import Actor
+from app.audit.models import AuditEvent, AuditOutbox
+
+# session.info keys: what a unit of work must relay (public) or publish (tenant) once it has committed.
+PENDING_RELAY = "marid.audit.relay"
+PENDING_PUBLISH = "marid.audit.publish"
 
 
-async def record(
-    db: Database,
-    workspace_id: str,
-    action: str,
-    *,
-    actor_id: uuid.UUID | str | None,
-    ip: str = "",
-    details: dict[str, Any] | None = None,
+def record(
+    session: AsyncSession, workspace_id: str, action: str, actor: Actor, details: dict[str, Any] | None = None
 ) -> None:
-    async with db.tenant_session(workspace_id) as session:
-        session.add(
-            AuditEvent(
-                action=action,
-                actor_id=str(actor_id) if actor_id else None,
-                ip=ip[:64],
-                details=details or {},
-            )
+    """Add an entry of a platform change to the caller's public transaction (see the module docstring)."""
+    session.add(
+        AuditOutbox(
+            workspace_id=workspace_id,
+            action=action,
+            actor_kind=actor.kind.value,
+            actor_id=actor.id,
+            actor_label=actor.label[:200],
+            ip=actor.ip[:64],
+            details=details or {},
         )
-    await activity.publish(
-        workspace_id,
-        action,
-        actor=await _actor_name(db, actor_id),
-        actor_id=str(actor_id) if actor_id else None,
+    )
+    pending: dict[str, list[str]] = session.info.setdefault(PENDING_RELAY, {})
+    pending.setdefault(workspace_id, []).append(action)
+
+
+async def record_in_workspace(
+    session: AsyncSession, action: str, actor: Actor, details: dict[str, Any] | None = None
+) -> AuditEvent:
+    """Add an entry of a change to the workspace's own tables to the caller's tenant transaction."""
+    event = AuditEvent(
+        at=datetime.now(UTC),
+        action=action,
+        actor_kind=actor.kind.value,
+        actor_id=actor.id,
+        actor_label=actor.label[:200],
+        ip=actor.ip[:64],
         details=details or {},
     )
+    session.add(event)
+    await session.flush()  # its id, for the live event after commit
+    pending: list[AuditEvent] = session.info.setdefault(PENDING_PUBLISH, [])
+    pending.append(event)
+    return event
 
 
-async def _actor_name(db: Database, actor_id: uuid.UUID | str | None) -> str:
-    if not actor_id:
-        return ""
-    try:
-        user_id = actor_id if isinstance(actor_id, uuid.UUID) else uuid.UUID(str(actor_id))
-    except ValueError:
-        return ""
-    async with db.public_session() as session:
-        user = await session.get(User, user_id)
-    return (user.display_name or user.email) if user else ""
+# --- reading -------------------------------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class AuditFilter:
+    """What the audit log page and its API twin filter by; ``before`` pages back by event id."""
+
+    action: str | None = None
+    actor: uuid.UUID | None = None
+    start: date | None = None
+    end: date | None = None
+    before: int | None = None
+
+
+def filter_problems(query: AuditFilter) -> dict[str, str]:
+    """What is wrong with a filter, by field (``from``, ``to``): the page and the API refuse alike."""
+    problems: dict[str, str] = {}
+    for key, label, day in (("from", "“From”", query.start), ("to", "“To”", query.end)):
+        # Also keeps "the day after" (the end of the range) inside what dates can hold.
+        if day is not None and not 1970 <= day.year <= 9000:
+            problems[key] = f"{label} must be a date between 1970 and 9000."
+    if query.start and query.end and query.start > query.end and not problems:
+        problems["to"] = "“To” must not be before “From”."
+    return problems
+
+
+async def list_events(session: AsyncSession, query: AuditFilter, limit: int = PAGE_SIZE) -> list[AuditEvent]:
+    """Entries matching ``query``, newest first (``session``: the workspace's tenant session)."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.action:
+        conditions.append(AuditEvent.action == query.action)
+    if query.actor is not None:
+        conditions.append(AuditEvent.actor_id == str(query.actor))
+    if query.start:
+        conditions.append(AuditEvent.at >= datetime.combine(query.start, time.min, tzinfo=UTC))
+    if query.end:
+        conditions.append(AuditEvent.at < datetime.combine(query.end + timedelta(days=1), time.min, tzinfo=UTC))
+    if query.before is not None:
+        conditions.append(AuditEvent.id < query.before)
+    rows = await session.scalars(select(AuditEvent).where(*conditions).order_by(AuditEvent.id.desc()).limit(limit))
+    return list(rows)
+
+
+async def known_actions(session: AsyncSession) -> list[str]:
+    """Every action in this log or in the catalogue, for the filter's choices."""
+    return sorted(set(await session.scalars(select(AuditEvent.action).distinct())) | set(catalogue.CATALOGUE))
+
+
+async def recent_visible(session: AsyncSession, permissions: frozenset[str], limit: int = 20) -> list[AuditEvent]:
+    """The newest entries a viewer with ``permissions`` may see on the live feed (the catalogue decides)."""
+    visible: list[ColumnElement[bool]] = [AuditEvent.action.in_(catalogue.visible_actions(permissions))]
+    if catalogue.UNLISTED_PERMISSION in permissions:
+        visible.append(AuditEvent.action.not_in(list(catalogue.CATALOGUE)))
+    rows = await session.scalars(select(AuditEvent).where(or_(*visible)).order_by(AuditEvent.id.desc()).limit(limit))
+    return list(rows)
+
+
+# --- what the page and the API show -------------------------------------------------------------------
+
+
+def describe(details: Any) -> str:
+    """A one-line reading of an event's details: ``viewer → member; email: kay@example.com``."""
+    if not isinstance(details, dict):
+        return "" if details is None else str(details)
+    parts = []
+    rest = dict(details)
+    if "from" in rest and "to" in rest:
+        parts.append(f"{_show(rest.pop('from'))} → {_show(rest.pop('to'))}")
+    for key, value in rest.items():
+        if key.endswith("_id"):
+            continue  # ids are for machines; the row already names the people involved
+        if isinstance(value, dict) and set(value) == {"from", "to"}:
+            parts.append(f"{key}: {_show(value['from'])} → {_show(value['to'])}")
+        else:
+            parts.append(f"{key}: {_show(value)}")
+    return "; ".join(parts)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "—" if value is None or value == "" else str(value)
+
+
+def actor_name(event: AuditEvent, names: dict[str, str]) -> str | None:
+    """Who did it: a person by their current name (the log outlives memberships), else as they were named
+    then; None for Marid itself (the worker delivering mail, say)."""
+    if event.actor_id:
+        return names.get(event.actor_id) or event.actor_label or event.actor_id
+    return event.actor_label or None

@@ -31,10 +31,11 @@ from app.mail.jobs import deliver_mail
 from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
 from app.sso.enforcement import managing_workspaces, password_login_blocked
+from app.tenants.context import person_actor
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.redirects import local_path
-from app.web.state import db_of, keyring_of, settings_of
+from app.web.state import changes, db_of, keyring_of, settings_of
 from app.web.templating import render
 
 TWO_FACTOR_COOKIE = "marid_2fa"
@@ -208,8 +209,9 @@ async def login(request: Request) -> Response:
         )
         # The refusal is also the managing workspaces' own business (their policy did it), but not where from:
         # no IP there, and nothing in the member's other workspaces.
-        for workspace_id in managing:
-            await record(db_of(request), workspace_id, "sso.password_login_blocked", actor_id=user.id)
+        async with changes(request) as session:
+            for workspace_id in managing:
+                record(session, workspace_id, "sso.password_login_blocked", person_actor(user))
         context["errors"] = {"_form": sso_required}
         return render(request, "auth/login.html", context, status_code=403)
     if user.has_2fa:

@@ -1,14 +1,13 @@
 """Who may see each live event: the permission (``app.tenants.permissions``) a viewer needs, per event kind.
 
 A live stream shows a viewer no more than their pages do. So every event kind that reaches a browser names
-the permission of the page that shows the same thing: an invitation (address and role) needs what the
-pending-invitations list needs, an API key what the list of everyone's keys needs, and so on. ``ACTIVITY``
-events are audit entries and take the permission of their action (``ACTION_PERMISSIONS``); every other
-event type has its own entry (``TYPE_PERMISSIONS``).
+the permission of the page that shows the same thing. ``ACTIVITY`` events are audit entries: each carries the
+permission its publisher looked up in the audit catalogue (``app.audit.catalogue``), as ``payload["permission"]``;
+every other event type has its own entry here (``TYPE_PERMISSIONS``).
 
-Adding an audit action is one line in ``ACTION_PERMISSIONS``. An action without a line fails
-``tests/events/test_event_permissions.py``; at run time it is shown only to those who may read the audit
-log (the one page that shows every action), with a warning, never to everyone.
+An event type without a line fails ``tests/live/test_event_permissions.py``; at run time it (and an activity
+without a permission) is shown only to those who may read the audit log, with a warning, never to everyone.
+This package imports no domain: the names are checked against the permission table by ``app.workspaces.live``.
 """
 
 from __future__ import annotations
@@ -17,60 +16,12 @@ import logging
 from collections.abc import Mapping
 
 from app.live.bus import Event, EventType
-from app.tenants.permissions import PERMISSIONS
 
 logger = logging.getLogger(__name__)
 
 UNLISTED = "audit.view"
-"""For an action or type missing below: the audit log shows every action, so its readers may see it."""
-
-ACTION_PERMISSIONS: Mapping[str, str] = {
-    # The workspace itself: every member sees its dashboard and its settings page (name, 2FA requirement).
-    "workspace.created": "workspace.view",
-    "settings.changed": "workspace.view",
-    "workspace.2fa_required_changed": "workspace.view",
-    # Who is a member, with which role: the member list is every member's.
-    "invitation.accepted": "members.view",
-    "sso.member_provisioned": "members.view",
-    "member.role_changed": "members.view",
-    "member.removed": "members.view",
-    "member.left": "members.view",
-    "ownership.transferred": "members.view",
-    # Invitations (addresses and roles): the pending list is shown only to those who may invite.
-    "member.invited": "members.invite",
-    "invitation.revoked": "members.invite",
-    # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
-    "apikey.created": "members.manage",
-    "apikey.revoked": "members.manage",
-    # The single sign-on settings page.
-    "sso.configured": "settings.edit",
-    "sso.tested": "settings.edit",
-    "sso.enforced_changed": "settings.edit",
-    "sso.domain_added": "settings.edit",
-    "sso.domain_removed": "settings.edit",
-    "sso.domain_verified": "settings.edit",
-    "sso.domain_verify_failed": "settings.edit",
-    "sso.domain_taken": "settings.edit",
-    # Shown by no page but the audit log.
-    "mail.delivered": "audit.view",
-    "sso.login": "audit.view",
-    "sso.login_failed": "audit.view",
-    "sso.identity_linked": "audit.view",
-    "sso.identity_unlinked": "audit.view",
-    "sso.password_login_blocked": "audit.view",
-    "auth.login": "audit.view",
-    "auth.login_failed": "audit.view",
-    "auth.2fa_failed": "audit.view",
-    "auth.logout": "audit.view",
-    "auth.2fa_enabled": "audit.view",
-    "auth.2fa_disabled": "audit.view",
-    "auth.recovery_codes_regenerated": "audit.view",
-    "auth.password_changed": "audit.view",
-    "auth.password_reset": "audit.view",
-    "auth.reauth_failed": "audit.view",
-    "auth.session_revoked": "audit.view",
-    "auth.sessions_revoked": "audit.view",
-}
+"""For an event type (or an activity) that names no permission: the audit log shows every action, so its readers
+may see it."""
 
 # Runs, steps, agents, tools, sandboxes, projects, tasks, swarms and sessions: "see everything in the workspace,
 # its agents, runs and board" is every member's, viewers included. (A misspelt name fails at import.)
@@ -96,7 +47,7 @@ _WORKSPACE_CONTENT = [
 
 TYPE_PERMISSIONS: Mapping[EventType, str | None] = {
     **dict.fromkeys(_WORKSPACE_CONTENT, "workspace.view"),
-    EventType.ACTIVITY: None,  # the action decides: ACTION_PERMISSIONS
+    EventType.ACTIVITY: None,  # each activity carries its own (its action's, from the audit catalogue)
     # A notice for the people looking at the workspace (publishers put nothing private in it).
     EventType.TOAST: "workspace.view",
     # Control events say only which membership action happened; the member list shows its outcome to all.
@@ -105,10 +56,6 @@ TYPE_PERMISSIONS: Mapping[EventType, str | None] = {
     EventType.MEMBER_ROLE_CHANGED: "members.view",
     EventType.WORKSPACE_DELETED: "workspace.view",
 }
-
-_unknown = sorted({*ACTION_PERMISSIONS.values(), *filter(None, TYPE_PERMISSIONS.values())} - PERMISSIONS.keys())
-if _unknown:  # a typo here would hide events from everyone: refuse to start instead
-    raise RuntimeError(f"event permissions name unknown permissions: {_unknown}")
 
 _warned: set[str] = set()
 
@@ -120,15 +67,12 @@ def _unlisted(kind: str) -> str:
     return UNLISTED
 
 
-def action_permission(action: str) -> str:
-    """The permission needed to see the activity of an audit ``action``."""
-    permission = ACTION_PERMISSIONS.get(action)
-    return permission if permission is not None else _unlisted(action)
-
-
 def required_permission(event: Event) -> str:
     """The permission a viewer needs to receive ``event`` (computed once per event, then a set lookup each)."""
     if event.type == EventType.ACTIVITY:
-        return action_permission(str(event.payload.get("action", "")))
+        permission = event.payload.get("permission")
+        if isinstance(permission, str) and permission:
+            return permission
+        return _unlisted(f"ACTIVITY {event.payload.get('action', '')}")
     permission = TYPE_PERMISSIONS.get(event.type)
     return permission if permission is not None else _unlisted(event.type.value)

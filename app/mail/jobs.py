@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.actor import Actor
 from app.audit.service import record
+from app.audit.unit_of_work import public_change
 from app.db import Database
-from app.mail.service import deliver_pending
+from app.mail.service import Sent, deliver_pending
 from app.queues import JobContext, Queue, cron, job
+
+
+async def _audit_delivery(session: AsyncSession, message: Sent) -> None:
+    """Mail sent for a workspace (an invitation) goes in its audit log, in the transaction that marks it sent."""
+    if message.workspace_id is not None:
+        details = {"email": message.to_address, "subject": message.subject, "kind": message.kind}
+        record(session, message.workspace_id, "mail.delivered", Actor.system(), details)
 
 
 @job(Queue.SHORT)
@@ -22,16 +34,8 @@ async def deliver_mail(ctx: JobContext) -> int:
     locks = ctx.get("locks")
     lock = locks["mail"] if locks is not None else asyncio.Lock()
     async with lock:
-        sent = await deliver_pending(db, ctx["settings"])
-        for message in sent:
-            if message.workspace_id is not None:
-                await record(
-                    db,
-                    message.workspace_id,
-                    "mail.delivered",
-                    actor_id=None,
-                    details={"email": message.to_address, "subject": message.subject, "kind": message.kind},
-                )
+        unit = partial(public_change, db, ctx["bus"])
+        sent = await deliver_pending(db, ctx["settings"], on_sent=_audit_delivery, unit=unit)
     return len(sent)
 
 

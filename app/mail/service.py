@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -95,15 +97,22 @@ async def _send(settings: Settings, message: OutboxMessage) -> str | None:
     return None
 
 
-async def _record(db: Database, message: OutboxMessage, error: str | None) -> None:
+# What the caller does in the transaction that marks a message sent (the worker: its audit entry).
+OnSent = Callable[[AsyncSession, "Sent"], Awaitable[None]]
+Unit = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+async def _record(unit: Unit, message: OutboxMessage, error: str | None, on_sent: OnSent | None) -> None:
     moment = datetime.now(UTC)
-    async with db.public_session() as session:
+    async with unit() as session:
         row = await session.get(OutboxMessage, message.id, with_for_update=True, populate_existing=True)
         if row is None:  # its workspace was deleted meanwhile
             return
         if error is None:
             row.sent_at = moment
             row.last_error = None
+            if on_sent is not None:
+                await on_sent(session, Sent(row.id, row.kind, row.to_address, row.subject, row.workspace_id))
             return
         row.last_error = error
         if row.attempts >= MAX_ATTEMPTS:
@@ -115,15 +124,21 @@ async def _record(db: Database, message: OutboxMessage, error: str | None) -> No
             )
 
 
-async def deliver_pending(db: Database, settings: Settings, *, limit: int = 50) -> list[Sent]:
-    """Send up to ``limit`` due messages, one at a time, each in its own units of work; returns what was sent."""
+async def deliver_pending(
+    db: Database, settings: Settings, *, limit: int = 50, on_sent: OnSent | None = None, unit: Unit | None = None
+) -> list[Sent]:
+    """Send up to ``limit`` due messages, one at a time, each in its own units of work; returns what was sent.
+
+    ``on_sent`` runs in the transaction that marks a message sent, opened by ``unit`` (default: a public
+    session), so whatever it records commits with the "sent" mark or not at all.
+    """
     sent: list[Sent] = []
     for _ in range(limit):
         message = await _claim(db)
         if message is None:
             break
         error = await _send(settings, message)
-        await _record(db, message, error)
+        await _record(unit or db.public_session, message, error, on_sent)
         if error is None:
             sent.append(Sent(message.id, message.kind, message.to_address, message.subject, message.workspace_id))
     return sent

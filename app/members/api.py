@@ -1,11 +1,11 @@
-"""JSON twins of the members page: members (list, get, change role, remove) and invitations (list, send,
-revoke), calling the same member actions as the pages."""
+"""JSON twins of the members page: members (list, change role, remove) and invitations (list, send, revoke),
+calling the same member services as the pages. Refusals are the services' own (``app.errors``), mapped by the
+operation wrapper."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
-from app.api.errors import ApiError
 from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, envelope, newest_first, paginate
 from app.api.principal import Scope
@@ -18,22 +18,13 @@ from app.api.schemas import (
     MemberOut,
     MemberPatch,
 )
-from app.members import actions
-from app.members.invitations import send_invitations
-from app.members.service import (
-    InvitationNotFound,
-    Member,
-    MemberError,
-    MemberNotFound,
-    list_members,
-    parse_addresses,
-    pending_invitations,
-)
-from app.members.web import TooManyRequests
+from app.mail.jobs import deliver_mail
+from app.members import service
+from app.members.invitations import revoke_invitation, send_invitations
+from app.members.service import Member, list_members, pending_invitations
 from app.tenants.models import Invitation
 from app.tenants.permissions import ROLE_ORDER
-from app.web.forms import client_ip
-from app.web.state import db_of
+from app.web.state import changes, db_of, limiter_of, settings_of
 
 _ROLE_RANK = {role.value: index for index, role in enumerate(ROLE_ORDER)}
 
@@ -46,13 +37,6 @@ def member_out(member: Member) -> MemberOut:
         role=member.role,
         joined_at=member.joined_at,
     )
-
-
-def refused(error: MemberError) -> ApiError:
-    """422 for a refusal; 404 for someone who is not a member here (a member of another workspace is nobody)."""
-    if isinstance(error, MemberNotFound):
-        return ApiError(404, str(error))
-    return ApiError(422, str(error), code="invalid_request")
 
 
 @api_route(
@@ -93,16 +77,14 @@ async def change_member_role(call: Call) -> MemberOut:
     """Give a member another role. Nobody changes their own role or the owner's (ownership moves by a
     transfer), and admins hand out at most admin."""
     patch: MemberPatch = call.body
-    try:
-        member = await actions.change_role(
-            db_of(call.request),
-            call.workspace.context,
-            ip=client_ip(call.request),
+    async with changes(call.request) as session:
+        member, _ = await service.change_role(
+            session,
+            workspace_id=call.workspace.workspace.id,
+            actor=call.person.actor,
             target_id=call.params["user_id"],
             role=patch.role.value,
         )
-    except MemberError as error:
-        raise refused(error) from None
     return member_out(member)
 
 
@@ -118,15 +100,10 @@ async def change_member_role(call: Call) -> MemberOut:
 async def remove_workspace_member(call: Call) -> None:
     """End someone's membership; their next request to the workspace is refused. The owner cannot be
     removed, and you leave a workspace from its settings page rather than by removing yourself."""
-    try:
-        await actions.remove_member(
-            db_of(call.request),
-            call.workspace.context,
-            ip=client_ip(call.request),
-            target_id=call.params["user_id"],
+    async with changes(call.request) as session:
+        await service.remove_member(
+            session, workspace_id=call.workspace.workspace.id, actor=call.person.actor, target_id=call.params["user_id"]
         )
-    except MemberError as error:
-        raise refused(error) from None
 
 
 def invitation_out(invitation: Invitation) -> InvitationOut:
@@ -173,19 +150,23 @@ async def list_invitations(call: Call) -> BaseModel:
 async def create_invitations(call: Call) -> InvitationsCreated:
     """Invite up to 20 addresses at once, all or none; each gets an e-mail with a link valid for 7 days.
     Inviting someone again replaces their pending invitation. At most 50 invitations per person and hour."""
-    context = call.workspace.context
+    context = call.person
     body: InvitationCreate = call.body
-    form = {"emails": ", ".join(body.emails), "role": body.role.value}
-    try:
-        await send_invitations(call.request, context, form)
-        invited = set(parse_addresses(form["emails"]))
-    except TooManyRequests as limited:
-        raise ApiError(429, str(limited)) from None
-    except MemberError as error:
-        raise refused(error) from None
+    async with changes(call.request) as session:
+        created = await send_invitations(
+            session,
+            settings_of(call.request),
+            limiter_of(call.request),
+            workspace_id=context.workspace.id,
+            actor=context.actor,
+            addresses=body.emails,
+            role=body.role.value,
+        )
+    await call.request.app.state.jobs.enqueue(deliver_mail)
+    ids = {invitation.id for invitation in created}
     async with db_of(call.request).public_session() as session:
         pending = await pending_invitations(session, context.workspace.id)
-    return InvitationsCreated(data=[invitation_out(i) for i in pending if i.email in invited])
+    return InvitationsCreated(data=[invitation_out(i) for i in pending if i.id in ids])
 
 
 @api_route(
@@ -199,14 +180,10 @@ async def create_invitations(call: Call) -> InvitationsCreated:
 )
 async def revoke_workspace_invitation(call: Call) -> None:
     """The link stops working at once. Accepted invitations cannot be withdrawn (remove the member)."""
-    try:
-        await actions.revoke_invitation(
-            db_of(call.request),
-            call.workspace.context,
-            ip=client_ip(call.request),
+    async with changes(call.request) as session:
+        await revoke_invitation(
+            session,
+            workspace_id=call.workspace.workspace.id,
+            actor=call.person.actor,
             invitation_id=call.params["invitation_id"],
         )
-    except InvitationNotFound:
-        raise ApiError(404, "No such invitation in this workspace.") from None
-    except MemberError as error:
-        raise refused(error) from None

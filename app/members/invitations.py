@@ -1,158 +1,262 @@
-"""Sending invitations (members page and onboarding step 2) and the invitation link an invitee opens."""
+"""Invitations: sending them (with the hourly allowance), withdrawing them, and the link an invitee opens.
+No HTTP here; callers own the transaction, and each change records its audit entry in it."""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.middleware import signed_in
+from app.audit.actor import Actor
+from app.audit.service import record
 from app.auth.models import User
-from app.mail.jobs import deliver_mail
-from app.members import actions
-from app.members.service import INVITATION_DAYS, MAX_INVITES_AT_ONCE, InvitationView, MemberError, find_invitation
-from app.members.web import TooManyRequests, charge_invitations
-from app.onboarding.steps import STEPS, next_step
-from app.tenants.context import WorkspaceContext, workspaces_of
-from app.tenants.permissions import assignable_roles
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
-from app.web.guards import login_required, workspace_required
-from app.web.pages import redirect_with_flash
-from app.web.state import db_of, settings_of
-from app.web.templating import render
+from app.auth.service import email_problem, normalise_email
+from app.auth.sessions import now
+from app.config import Settings
+from app.errors import TooManyRequests
+from app.mail import messages
+from app.mail.service import queue_mail
+from app.members.service import (
+    InvitationNotFound,
+    MemberError,
+    acting_member,
+    lock_workspace,
+    membership_of,
+    parse_role,
+    person_of,
+    uuid_or_none,
+)
+from app.security.ratelimit import RateLimiter, retry_message
+from app.security.single_line import strip_control_characters
+from app.security.tokens import new_token, token_hash
+from app.tenants.models import Invitation, Membership, Workspace
+
+INVITATION_DAYS = 7
+MAX_INVITES_AT_ONCE = 20
+# Invitations sent per person and hour (each address counts once).
+INVITES_PER_HOUR = 50
+_ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
+# A reference token from new_token(): urlsafe base64 of 32 bytes.
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 
 
-async def send_invitations(request: Request, context: WorkspaceContext, form: dict[str, str]) -> int:
-    """Invite the addresses in ``form["emails"]`` as ``form["role"]``; returns how many were sent.
+@dataclass(frozen=True)
+class InvitationView:
+    """An invitation as its link shows it: where to, from whom, as what, and whether it can still be used."""
 
-    Raises MemberError (TooManyRequests for rate limits) with a message for the form; nothing is sent then.
+    invitation: Invitation
+    workspace: Workspace
+    inviter: str
+    problem: str | None
+
+
+def split_addresses(raw: str) -> list[str]:
+    """The addresses typed in a form, separated by commas, semicolons, spaces or new lines (not yet checked)."""
+    return [part for part in _ADDRESS_SEPARATORS.split(raw) if part]
+
+
+def clean_addresses(addresses: Sequence[str]) -> list[str]:
+    """Normalised, de-duplicated e-mail addresses; MemberError when there are none, too many, or bad ones."""
+    cleaned: list[str] = []
+    for part in addresses:
+        address = normalise_email(part)
+        if address and address not in cleaned:
+            cleaned.append(address)
+    if not cleaned:
+        raise MemberError("Enter at least one e-mail address.")
+    if len(cleaned) > MAX_INVITES_AT_ONCE:
+        raise MemberError(f"Invite at most {MAX_INVITES_AT_ONCE} people at once.")
+    bad = [address for address in cleaned if email_problem(address)]
+    if bad:
+        shown = ", ".join(strip_control_characters(address)[:60] for address in bad[:3])
+        raise MemberError(f"Not a valid e-mail address: {shown}. Write addresses like name@example.com.")
+    return cleaned
+
+
+def invitation_link(settings: Settings, token: str) -> str:
+    return settings.base_url.rstrip("/") + f"/invite/{token}"
+
+
+async def charge_invitations(limiter: RateLimiter, inviter: uuid.UUID, count: int) -> None:
+    """Count ``count`` invitations against the inviter's hourly allowance; refuse them all if it would be exceeded."""
+    subject = str(inviter)
+    allowance = await limiter.peek("members.invite", subject, limit=INVITES_PER_HOUR, window_seconds=3600)
+    if not allowance.allowed or allowance.remaining < count:
+        if allowance.allowed:
+            raise TooManyRequests(f"You can send {allowance.remaining} more invitations this hour.")
+        raise TooManyRequests(retry_message(allowance), retry_after=allowance.retry_after)
+    for _ in range(count):
+        result = await limiter.hit("members.invite", subject, limit=INVITES_PER_HOUR, window_seconds=3600)
+        if not result.allowed:
+            raise TooManyRequests(retry_message(result), retry_after=result.retry_after)
+
+
+async def send_invitations(
+    db: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    *,
+    workspace_id: str,
+    actor: Actor,
+    addresses: Sequence[str],
+    role: str,
+) -> list[Invitation]:
+    """Check the addresses, charge them to the inviter's allowance, then :func:`invite` (pages and API alike)."""
+    emails = clean_addresses(addresses)
+    await charge_invitations(limiter, person_of(actor), len(emails))
+    return await invite(db, settings, workspace_id=workspace_id, actor=actor, addresses=emails, role=role)
+
+
+async def invite(
+    db: AsyncSession,
+    settings: Settings,
+    *,
+    workspace_id: str,
+    actor: Actor,
+    addresses: Sequence[str],
+    role: str,
+) -> list[Invitation]:
+    """Invite each address as ``role`` and queue the mails; a fresh invitation replaces a pending one.
+
+    All or nothing: if any address is refused (invalid, already a member) no invitation is created.
+    One ``member.invited`` entry per invitation.
     """
-    addresses = form.get("emails", "")
-    await charge_invitations(request, context.user, addresses)
-    created = await actions.invite(
-        db_of(request),
-        settings_of(request),
-        context,
-        ip=client_ip(request),
-        addresses=addresses,
-        role=form.get("role", "member"),
-    )
-    await request.app.state.jobs.enqueue(deliver_mail)
-    return len(created)
-
-
-def sent_message(count: int) -> str:
-    return "Invitation sent." if count == 1 else f"{count} invitations sent."
-
-
-# --- onboarding step 2 ---------------------------------------------------------------------------------------
-
-
-def _onboarding_context(context: WorkspaceContext, values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
-    return {
-        "steps": STEPS,
-        "current_step": "invite",
-        "values": values,
-        "errors": errors,
-        "roles": assignable_roles(context.role),
-        "max_invites": MAX_INVITES_AT_ONCE,
-        "skip_url": next_step("invite", context.workspace.slug),
-    }
-
-
-@workspace_required("members.invite")
-async def onboarding_invite_page(request: Request, context: WorkspaceContext) -> Response:
-    return render(request, "onboarding/invite.html", _onboarding_context(context, {"role": "member"}, {}))
-
-
-@workspace_required("members.invite")
-async def onboarding_invite(request: Request, context: WorkspaceContext) -> Response:
-    form = await read_form(request)
-    values = {"emails": form.get("emails", ""), "role": form.get("role", "member")}
-    try:
-        count = await send_invitations(request, context, form)
-    except MemberError as refused:
-        status = 429 if isinstance(refused, TooManyRequests) else 422
-        page = _onboarding_context(context, values, {"emails": str(refused)})
-        return render(request, "onboarding/invite.html", page, status_code=status)
-    return redirect_with_flash(request, next_step("invite", context.workspace.slug), sent_message(count))
-
-
-# --- the invitation link -------------------------------------------------------------------------------------
-
-
-def _page(
-    request: Request, view: InvitationView | None, token: str, error: str | None, status_code: int = 200
-) -> Response:
-    current = signed_in(request)
-    user = current.user if current else None
-    mismatch = bool(
-        user and view and not view.problem and user.email.lower() != view.invitation.email.lower() and not error
-    )
-    context = {
-        "view": view,
-        "token": token,
-        "error": error,
-        "mismatch": mismatch,
-        "days": INVITATION_DAYS,
-        "login_url": "/login?next=" + quote(f"/invite/{token}", safe=""),
-    }
-    return render(request, "members/invitation.html", context, status_code=status_code)
-
-
-async def _load(request: Request, token: str) -> tuple[InvitationView | None, str | None]:
-    current = signed_in(request)
-    if current is not None:
-        # Its own unit of work: a refused lookup below rolls back, and a rollback expires what it loaded.
-        async with db_of(request).public_session() as db:
-            request.state.switcher_workspaces = await workspaces_of(db, current.user)
-    try:
-        async with db_of(request).public_session() as db:
-            view = await find_invitation(db, token)
-    except MemberError as unknown:
-        return None, str(unknown)
-    return view, None
-
-
-async def invitation_page(request: Request) -> Response:
-    """Anyone holding the link may see where it leads; accepting needs the invited, confirmed account."""
-    token = request.path_params["token"]
-    blocked = await rate_limited(request, ("invite.view", client_ip(request), 60, 300))
-    if blocked:
-        return _page(request, None, token, retry_message(blocked), status_code=429)
-    view, error = await _load(request, token)
-    if view is None:
-        return _page(request, None, token, error, status_code=404)
-    return _page(request, view, token, None, status_code=410 if view.problem else 200)
-
-
-@login_required()
-async def accept_invitation(request: Request, user: User) -> Response:
-    token = request.path_params["token"]
-    blocked = await rate_limited(request, ("invite.accept", str(user.id), 20, 3600))
-    if blocked:
-        view, _ = await _load(request, token)
-        return _page(request, view, token, retry_message(blocked), status_code=429)
-    try:
-        joined, membership, created = await actions.accept_invitation(
-            db_of(request), user, ip=client_ip(request), token=token
+    workspace = await lock_workspace(db, workspace_id)
+    membership = await acting_member(db, workspace_id, person_of(actor), "members.invite")
+    chosen = parse_role(role, membership.role)
+    emails = clean_addresses(addresses)
+    existing = set(
+        await db.scalars(
+            select(func.lower(User.email))
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.workspace_id == workspace_id, func.lower(User.email).in_(emails))
         )
-    except MemberError as refused:
-        view, _ = await _load(request, token)
-        status = 404 if view is None else 410 if view.problem else 403
-        return _page(request, view, token, str(refused), status_code=status)
-    url, name, role = f"/w/{joined.workspace.slug}", joined.workspace.name, membership.role
-    if created:
-        return redirect_with_flash(request, url, f"Welcome to {name}. You joined as {role}.")
-    return redirect_with_flash(request, url, f"You already are a member of {name} (as {role}).", "info")
+    )
+    if existing:
+        raise MemberError("Already a member: " + ", ".join(sorted(existing)) + ".")
+    moment = now()
+    # Re-inviting someone replaces their pending invitation, so only the newest link works.
+    pending = await db.scalars(
+        select(Invitation).where(
+            Invitation.workspace_id == workspace_id,
+            func.lower(Invitation.email).in_(emails),
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+    )
+    for old in pending:
+        old.revoked_at = moment
+    created: list[Invitation] = []
+    for email in emails:
+        token = new_token()
+        invitation = Invitation(
+            workspace_id=workspace_id,
+            email=email,
+            role=chosen.value,
+            token_hash=token_hash(token),
+            invited_by=membership.user_id,
+            expires_at=moment + timedelta(days=INVITATION_DAYS),
+        )
+        db.add(invitation)
+        subject, body = messages.invitation(
+            workspace.name, actor.label, chosen.value, invitation_link(settings, token), INVITATION_DAYS
+        )
+        await queue_mail(db, kind="invitation", to=email, subject=subject[:200], body=body, workspace_id=workspace_id)
+        created.append(invitation)
+    await db.flush()
+    for invitation in created:
+        record(db, workspace_id, "member.invited", actor, _details(invitation))
+    return created
 
 
-routes = [
-    Route("/w/{slug}/onboarding/invite", onboarding_invite_page, methods=["GET"]),
-    Route("/w/{slug}/onboarding/invite", onboarding_invite, methods=["POST"]),
-    Route("/invite/{token}", invitation_page, methods=["GET"]),
-    Route("/invite/{token}", accept_invitation, methods=["POST"]),
-]
+def _details(invitation: Invitation) -> dict[str, str]:
+    return {"invitation_id": str(invitation.id), "email": invitation.email, "role": invitation.role}
+
+
+async def revoke_invitation(
+    db: AsyncSession, *, workspace_id: str, actor: Actor, invitation_id: uuid.UUID | str
+) -> Invitation:
+    """Withdraw a pending invitation; ``InvitationNotFound`` if this workspace has no such invitation."""
+    await lock_workspace(db, workspace_id)
+    await acting_member(db, workspace_id, person_of(actor), "members.invite")
+    parsed = uuid_or_none(invitation_id)
+    statement = select(Invitation).where(Invitation.id == parsed, Invitation.workspace_id == workspace_id)
+    invitation = None if parsed is None else await db.scalar(statement.with_for_update())
+    if invitation is None:
+        raise InvitationNotFound("That invitation does not exist.")
+    if invitation.accepted_at is not None:
+        raise MemberError("That invitation was already accepted; remove the member instead.")
+    if invitation.revoked_at is not None:
+        raise MemberError("That invitation was already revoked.")
+    invitation.revoked_at = now()
+    await db.flush()
+    record(db, workspace_id, "invitation.revoked", actor, _details(invitation))
+    return invitation
+
+
+def _problem(invitation: Invitation) -> str | None:
+    if invitation.revoked_at is not None:
+        return "This invitation was withdrawn. Ask for a new one."
+    if invitation.accepted_at is not None:
+        return "This invitation was already used."
+    if invitation.expires_at <= now():
+        return "This invitation has expired. Ask for a new one."
+    return None
+
+
+async def find_invitation(db: AsyncSession, token: str, *, lock: bool = False) -> InvitationView:
+    """The invitation behind a link, with why it cannot be used (if so); MemberError for unknown links."""
+    if not _TOKEN_SHAPE.match(token):
+        raise MemberError("This invitation link is not valid.")
+    statement = (
+        select(Invitation, Workspace)
+        .join(Workspace, Workspace.id == Invitation.workspace_id)
+        .where(Invitation.token_hash == token_hash(token))
+    )
+    if lock:
+        statement = statement.with_for_update(of=Invitation).execution_options(populate_existing=True)
+    row = (await db.execute(statement)).first()
+    if row is None:
+        raise MemberError("This invitation link is not valid.")
+    invitation, workspace = row
+    inviter = None
+    if invitation.invited_by is not None:
+        inviter = await db.get(User, invitation.invited_by)
+    label = (inviter.display_name or inviter.email) if inviter else "A former member"
+    return InvitationView(invitation, workspace, label, _problem(invitation))
+
+
+async def accept(db: AsyncSession, *, token: str, user: User, actor: Actor) -> tuple[InvitationView, Membership, bool]:
+    """Join the workspace as the invited role; returns (invitation, membership, whether it is new).
+
+    The signed-in account's address must be the invited one: a forwarded link does not admit someone else.
+    """
+    # Lock order as everywhere else: the workspace first, then the invitation.
+    unlocked = await find_invitation(db, token)
+    await lock_workspace(db, unlocked.invitation.workspace_id)
+    view = await find_invitation(db, token, lock=True)
+    if view.problem:
+        raise MemberError(view.problem)
+    invitation = view.invitation
+    if normalise_email(user.email) != normalise_email(invitation.email):
+        raise MemberError(
+            f"This invitation is for {invitation.email}, but you are signed in as {user.email}. "
+            "Sign in with the invited address to accept it."
+        )
+    invitation.accepted_at = now()
+    membership = await membership_of(db, invitation.workspace_id, user.id)
+    created = membership is None
+    if membership is None:
+        membership = Membership(workspace_id=invitation.workspace_id, user_id=user.id, role=invitation.role)
+        db.add(membership)
+    await db.flush()
+    details = _details(invitation)
+    if not created:
+        details["note"] = f"was already a member (as {membership.role}); role unchanged"
+    record(db, invitation.workspace_id, "invitation.accepted", actor, details)
+    return view, membership, created

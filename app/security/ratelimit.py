@@ -63,6 +63,13 @@ class RateResult:
     retry_after: int
 
 
+def retry_message(result: RateResult) -> str:
+    """ "Too many attempts. Try again in 5 minutes.": a refusal as the person reads it."""
+    seconds = result.retry_after
+    when = f"{seconds} seconds" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
+    return f"Too many attempts. Try again in {when}."
+
+
 def rate_key(scope: str, subject: str) -> str:
     if not _SCOPE.match(scope):
         raise ValueError(f"a rate-limit scope is 1-64 letters, digits or _.:- characters, not {scope!r}")

@@ -6,8 +6,9 @@ linking accounts, for joining the workspace, and for the /sso lookup. A verified
 workspace at a time (a unique partial index): another workspace can take it only by publishing its own token
 while the holder's record is gone, which only whoever runs the domain's DNS can do.
 
-No HTTP here; services flush, the caller commits. The DNS lookup itself is :func:`lookup`, run before the
-transaction that records its outcome, so no row stays locked while DNS answers.
+No HTTP here; services flush, the caller commits; each change records its audit entry in that transaction.
+The DNS lookup itself is :func:`lookup`, run before the transaction that records its outcome, so no row stays
+locked while DNS answers.
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ import dns.asyncresolver
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.actor import Actor
+from app.audit.service import record
 from app.auth.sessions import now
+from app.errors import Refused
 from app.sso.dns import DnsLookupError, record_name, record_value, txt_values
+from app.sso.enforcement import end_managed_password_sessions, managed_accounts_on
 from app.sso.models import SsoDomain
 
 MAX_DOMAINS = 50
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-class DomainError(Exception):
+class DomainError(Refused):
     """A domain request that cannot be done; the message says why, for the admin."""
 
 
@@ -86,7 +91,7 @@ async def find_domain(db: AsyncSession, workspace_id: str, domain_id: uuid.UUID)
     return await db.scalar(select(SsoDomain).where(SsoDomain.workspace_id == workspace_id, SsoDomain.id == domain_id))
 
 
-async def add_domain(db: AsyncSession, workspace_id: str, raw: str) -> SsoDomain:
+async def add_domain(db: AsyncSession, workspace_id: str, raw: str, actor: Actor) -> SsoDomain:
     """A new, unverified domain with a fresh token; raises DomainError (nothing added) when it cannot be."""
     domain = normalise_domain(raw)
     existing = await db.scalar(
@@ -100,15 +105,18 @@ async def add_domain(db: AsyncSession, workspace_id: str, raw: str) -> SsoDomain
     row = SsoDomain(workspace_id=workspace_id, domain=domain, token=secrets.token_hex(16))
     db.add(row)
     await db.flush()
+    record(db, workspace_id, "sso.domain_added", actor, {"domain": row.domain})
     return row
 
 
-async def remove_domain(db: AsyncSession, workspace_id: str, domain_id: uuid.UUID) -> SsoDomain | None:
+async def remove_domain(db: AsyncSession, workspace_id: str, domain_id: uuid.UUID, actor: Actor) -> SsoDomain | None:
     """Remove a domain (verified or not); the removed row, or None if the workspace has no such domain."""
     row = await find_domain(db, workspace_id, domain_id)
     if row is not None:
         await db.delete(row)
         await db.flush()
+        details = {"domain": row.domain, "was_verified": row.verified_at is not None}
+        record(db, workspace_id, "sso.domain_removed", actor, details)
     return row
 
 
@@ -137,12 +145,34 @@ class CheckOutcome:
 
 
 async def record_check(
-    db: AsyncSession, workspace_id: str, domain_id: uuid.UUID, found: Lookup, *, token: str
+    db: AsyncSession, workspace_id: str, domain_id: uuid.UUID, found: Lookup, *, token: str, actor: Actor
 ) -> CheckOutcome:
     """Apply a DNS lookup made for the domain while its token was ``token``; raises DomainError if it is gone.
 
-    Whoever holds the domain keeps it while their record is still published next to ours.
+    Whoever holds the domain keeps it while their record is still published next to ours. Once verified, the
+    password sessions of members it makes managed end. Audit: ``sso.domain_verified`` (and ``sso.domain_taken``
+    in the workspace that lost it, without saying who took it) or ``sso.domain_verify_failed``.
     """
+    outcome = await _check(db, workspace_id, domain_id, found, token=token)
+    domain = outcome.domain.domain
+    if not outcome.verified:
+        record(db, workspace_id, "sso.domain_verify_failed", actor, {"domain": domain, "error": outcome.message[:300]})
+        return outcome
+    sessions_ended = 0
+    if await managed_accounts_on(db, workspace_id):
+        # Members at this domain are managed accounts from now on.
+        sessions_ended = await end_managed_password_sessions(db, workspace_id)
+    record(
+        db, workspace_id, "sso.domain_verified", actor, {"domain": domain, "password_sessions_ended": sessions_ended}
+    )
+    if outcome.taken_from:
+        record(db, outcome.taken_from, "sso.domain_taken", Actor.system(), {"domain": domain})
+    return outcome
+
+
+async def _check(
+    db: AsyncSession, workspace_id: str, domain_id: uuid.UUID, found: Lookup, *, token: str
+) -> CheckOutcome:
     row = await db.scalar(
         select(SsoDomain).where(SsoDomain.workspace_id == workspace_id, SsoDomain.id == domain_id).with_for_update()
     )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
+from app.errors import Conflict
 from app.mail import messages
 from app.mail.service import queue_mail
 from app.sso.models import SsoIdentity
@@ -21,7 +22,7 @@ from app.sso.signin import LINK_DESCRIPTIONS, signs_in_by_itself
 from app.tenants.models import Workspace
 
 
-class UnlinkRefused(Exception):
+class UnlinkRefused(Conflict):
     """Unlinking would leave the account with no way in; the message says what to do first."""
 
 

@@ -1,5 +1,5 @@
 """Single sign-on: a workspace's provider settings, and finding the workspace for /sso. No HTTP here; services
-flush, the caller commits.
+flush, the caller commits; each change records its audit entry in the caller's transaction.
 
 What a sign-in does is :mod:`app.sso.signin`; the domains a workspace proved are :mod:`app.sso.domains`;
 what "Require single sign-on" binds is :mod:`app.sso.enforcement`.
@@ -8,15 +8,20 @@ what "Require single sign-on" binds is :mod:`app.sso.enforcement`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.actor import Actor
+from app.audit.service import record
 from app.auth.sessions import now
 from app.config import Settings
+from app.errors import Invalid
 from app.security.secrets import SecretsService
 from app.sso.domains import domain_problem
+from app.sso.enforcement import end_managed_password_sessions, managed_accounts_on
 from app.sso.models import SsoConnection, SsoDomain
 from app.sso.oidc import issuer_problem
 from app.tenants.models import Workspace
@@ -26,12 +31,23 @@ ASSIGNABLE_ROLES = (Role.ADMIN.value, Role.MEMBER.value, Role.VIEWER.value)
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
-class SsoConfigError(Exception):
-    """Field name -> message for the settings form."""
+class SsoConfigError(Invalid):
+    """Field name -> message for the settings form (``errors``)."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the settings form sets. ``client_secret`` empty: keep the stored one. ``confirm_managed``: the admin
+    saw whom managed accounts affect (needed to turn them on)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    default_role: str = "member"
+    enabled: bool = False
+    enforce_sso: bool = False
+    managed_accounts: bool = False
+    confirm_managed: bool = False
 
 
 # The client secret is sealed by the secrets service under the workspace's data key, bound to its row (the
@@ -56,30 +72,31 @@ async def decrypt_secret(secrets: SecretsService, connection: SsoConnection, db:
     return await secrets.open(db, workspace_id, SECRET_PURPOSE, workspace_id, sealed)
 
 
-def _flag(raw: str | None) -> bool:
-    return raw in {"on", "true", "1", "yes"}
-
-
 async def get_connection(db: AsyncSession, workspace_id: str) -> SsoConnection | None:
     return await db.get(SsoConnection, workspace_id)
 
 
 async def save_connection(
-    db: AsyncSession, settings: Settings, secrets: SecretsService, *, workspace_id: str, form: dict[str, str]
+    db: AsyncSession,
+    settings: Settings,
+    secrets: SecretsService,
+    *,
+    workspace_id: str,
+    values: ConnectionSettings,
+    actor: Actor,
 ) -> tuple[SsoConnection, dict[str, dict[str, Any]]]:
-    """Validate and apply the settings form; returns the row and what changed (the secret only as a flag).
+    """Validate and apply the settings; returns the row and what changed (the secret only as a flag).
 
     Raises SsoConfigError with every problem, changing nothing. Turning managed accounts on needs
-    ``confirm_managed`` too: the page showed who it affects.
+    ``confirm_managed`` too: the page showed who it affects. Turning enforcement or managed accounts on ends
+    the password sessions of the members it makes managed. Audit: ``sso.configured`` and, when enforcement
+    changed, ``sso.enforced_changed``.
     """
     await db.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
     connection = await db.get(SsoConnection, workspace_id, with_for_update=True)
-    issuer = form.get("issuer", "").strip()
-    client_id = form.get("client_id", "").strip()
-    secret = form.get("client_secret", "")
-    role = form.get("default_role", "").strip()
-    enabled, enforce = _flag(form.get("enabled")), _flag(form.get("enforce_sso"))
-    managed = _flag(form.get("managed_accounts"))
+    issuer, client_id, secret = values.issuer.strip(), values.client_id.strip(), values.client_secret
+    role = values.default_role.strip()
+    enabled, enforce, managed = values.enabled, values.enforce_sso, values.managed_accounts
     errors: dict[str, str] = {}
     if problem := issuer_problem(issuer, production=settings.is_production):
         errors["issuer"] = problem
@@ -97,7 +114,7 @@ async def save_connection(
         errors["enforce_sso"] = "Turn single sign-on on before requiring it."
     if managed and not enforce:
         errors["managed_accounts"] = "Require single sign-on before making members' accounts managed."
-    elif managed and not (connection and connection.managed_accounts) and not _flag(form.get("confirm_managed")):
+    elif managed and not (connection and connection.managed_accounts) and not values.confirm_managed:
         errors["confirm_managed"] = "Check the members listed below, then confirm that their accounts become managed."
     if errors:
         raise SsoConfigError(errors)
@@ -124,6 +141,17 @@ async def save_connection(
     if changes:
         connection.updated_at = now()
     await db.flush()
+    if changes:
+        record(db, workspace_id, "sso.configured", actor, {"changes": changes})
+    if changes.keys() & {"enabled", "enforce_sso", "managed_accounts"}:
+        enforced: dict[str, Any] = {
+            "enforce_sso": connection.enforce_sso and connection.enabled,
+            "managed_accounts": connection.managed_accounts and connection.enforce_sso and connection.enabled,
+        }
+        if await managed_accounts_on(db, workspace_id):
+            # Managed accounts may not use a password any more: the password sessions they have end too.
+            enforced["password_sessions_ended"] = await end_managed_password_sessions(db, workspace_id)
+        record(db, workspace_id, "sso.enforced_changed", actor, enforced)
     return connection, changes
 
 
@@ -138,8 +166,12 @@ def _public_fields(connection: SsoConnection) -> dict[str, Any]:
     }
 
 
-async def record_test(db: AsyncSession, workspace_id: str, *, issuer: str, ok: bool, error: str | None) -> bool:
-    """Keep the outcome of "Test connection" if it tested the saved issuer; whether it was kept."""
+async def record_test(
+    db: AsyncSession, workspace_id: str, *, issuer: str, ok: bool, error: str | None, actor: Actor
+) -> bool:
+    """Keep the outcome of "Test connection" if it tested the saved issuer; whether it was kept. Audit:
+    ``sso.tested`` either way."""
+    record(db, workspace_id, "sso.tested", actor, {"issuer": issuer, "ok": ok, "error": None if ok else error})
     connection = await db.get(SsoConnection, workspace_id, with_for_update=True)
     if connection is None or connection.issuer != issuer:
         return False

@@ -1,47 +1,113 @@
-"""Which workspace a request is about, and what the signed-in user may do in it.
+"""Which workspace a request is about, and what the caller may do in it: resolved once, for pages and the JSON
+API alike.
 
-A workspace is named in the URL by its slug (``/w/<slug>/...``). Someone who is not a member gets 404, the
-same answer as for a workspace that does not exist, so its existence does not leak (ASVS 8.4.1).
+A workspace is named in the URL by its slug (``/w/<slug>/...``, ``/api/v1/workspaces/<slug>/...``). A caller who
+may not see it (not a member; a key bound to another workspace) gets nothing: :func:`resolve_access` answers
+None, which both edges turn into 404, the same answer as for a workspace that does not exist, so its existence
+does not leak (ASVS 8.4.1). The caller's role there is their *effective* role (``app.auth.principal``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.actor import Actor, person_label
 from app.auth.models import User
+from app.auth.principal import Principal, effective_role
+from app.errors import Forbidden
 from app.tenants.models import Membership, Workspace
 from app.tenants.permissions import can
 
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
+SERVICE_KEY_REFUSED = "Service keys cannot do this; use a personal API key or sign in."
 
-@dataclass
+
+@dataclass(frozen=True)
 class WorkspaceContext:
+    """A person acting in a workspace: every page, and the API calls of a session or a personal key."""
+
     workspace: Workspace
     membership: Membership
     user: User
-
-    @property
-    def role(self) -> str:
-        return self.membership.role
+    actor: Actor
+    # Their effective role: the membership's, or lower for a personal key with a lower scope.
+    role: str
 
     def can(self, permission: str) -> bool:
-        return can(self.membership.role, permission)
+        return can(self.role, permission)
 
 
-async def resolve_workspace(db: AsyncSession, user: User, slug: str) -> WorkspaceContext | None:
-    row = (
-        await db.execute(
-            select(Workspace, Membership)
-            .join(Membership, Membership.workspace_id == Workspace.id)
-            .where(Workspace.slug == slug, Membership.user_id == user.id)
-        )
-    ).first()
-    if row is None:
+@dataclass(frozen=True)
+class WorkspaceAccess:
+    """What a caller (a person or a service key) may do in a workspace."""
+
+    workspace: Workspace
+    role: str
+    principal: Principal
+    actor: Actor
+    # The member acting (session or personal key); None for a service key.
+    membership: Membership | None
+    user: User | None
+
+    def can(self, permission: str) -> bool:
+        return can(self.role, permission)
+
+    @property
+    def needs_2fa(self) -> bool:
+        """The workspace requires two-factor authentication and the acting person has none."""
+        return self.workspace.require_2fa and self.user is not None and not self.user.has_2fa
+
+    @property
+    def context(self) -> WorkspaceContext:
+        """The acting person's context; refused (403 ``user_required``) for a service key."""
+        if self.user is None or self.membership is None:
+            error = Forbidden(SERVICE_KEY_REFUSED)
+            error.code = "user_required"
+            raise error
+        return WorkspaceContext(self.workspace, self.membership, self.user, self.actor, self.role)
+
+
+def person_actor(user: User, ip: str = "") -> Actor:
+    """The audit actor of a signed-in person."""
+    return Actor.person(user.id, person_label(user.display_name, user.email), ip=ip)
+
+
+def actor_of(principal: Principal, ip: str = "") -> Actor:
+    """The audit actor of a principal: its person, or (a service key) nobody in particular."""
+    return Actor.system(ip=ip) if principal.user is None else person_actor(principal.user, ip)
+
+
+async def resolve_access(
+    session: AsyncSession, principal: Principal, slug: str, *, ip: str = ""
+) -> WorkspaceAccess | None:
+    """The workspace named by ``slug`` as ``principal`` may see it, with its effective role; None when it may not."""
+    if not SLUG_PATTERN.match(slug):
         return None
-    workspace, membership = row
-    return WorkspaceContext(workspace=workspace, membership=membership, user=user)
+    membership: Membership | None = None
+    if principal.user is not None:
+        row = (
+            await session.execute(
+                select(Workspace, Membership)
+                .join(Membership, Membership.workspace_id == Workspace.id)
+                .where(Workspace.slug == slug, Membership.user_id == principal.user.id)
+            )
+        ).first()
+        if row is None:
+            return None
+        workspace, membership = row
+    else:
+        found = await session.scalar(select(Workspace).where(Workspace.slug == slug))
+        if found is None:
+            return None
+        workspace = found
+    role = effective_role(principal, workspace.id, membership.role if membership is not None else None)
+    if role is None:  # a key of another workspace, a service key with no scope
+        return None
+    return WorkspaceAccess(workspace, role.value, principal, actor_of(principal, ip), membership, principal.user)
 
 
 async def workspaces_of(db: AsyncSession, user: User) -> list[tuple[Workspace, str]]:

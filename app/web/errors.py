@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.errors import DEFAULTS as API_ERROR_DEFAULTS
+from app.errors import Conflict, Forbidden, NotFound, ServiceError, TooManyRequests
 from app.web.templating import templates
 
 logger = logging.getLogger("marid.web")
@@ -18,11 +19,28 @@ TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "Method not allowed",
+    409: "Conflict",
     413: "Too large",
     429: "Too many requests",
     500: "Something went wrong",
     503: "Temporarily unavailable",
 }
+
+
+def page_status(error: ServiceError, *, not_found: int = 404) -> int:
+    """The status of a page that shows a service's refusal (``app.errors``): the one mapping for pages.
+
+    ``not_found``: a page that lists what was named (the members page) says "not found" as a refused form, 422.
+    """
+    if isinstance(error, NotFound):
+        return not_found
+    if isinstance(error, Forbidden):
+        return 403
+    if isinstance(error, TooManyRequests):
+        return 429
+    if isinstance(error, Conflict):
+        return 409
+    return 422
 
 
 def error_response(request: Request, status: int, message: str | None = None) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from app.security.ratelimit import RateLimiter, RateResult
+from app.security.ratelimit import RateLimiter, RateResult, retry_message
 
 MAX_FIELD_CHARS = 4096
 
@@ -40,7 +40,4 @@ async def rate_limited(request: Request, *rules: tuple[str, str, int, int]) -> R
     return None
 
 
-def retry_message(result: RateResult) -> str:
-    seconds = result.retry_after
-    when = f"{seconds} seconds" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
-    return f"Too many attempts. Try again in {when}."
+__all__ = ["client_ip", "rate_limited", "read_form", "retry_message", "user_agent"]

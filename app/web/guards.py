@@ -12,8 +12,10 @@ from starlette.responses import RedirectResponse, Response
 
 from app.auth.middleware import signed_in
 from app.auth.models import User
+from app.auth.principal import Principal
 from app.sso.enforcement import needs_step_up
-from app.tenants.context import WorkspaceContext, resolve_workspace, workspaces_of
+from app.tenants.context import WorkspaceContext, resolve_access, workspaces_of
+from app.web.forms import client_ip
 from app.web.redirects import header_safe
 from app.web.templating import is_htmx
 
@@ -82,17 +84,20 @@ def workspace_required(permission: str = "workspace.view") -> Callable[[Workspac
                 return _to_login(request)
             if current.user.email_verified_at is None:
                 return redirect(request, "/verify-email")
+            principal = Principal.session(current.user)
             async with request.app.state.db.public_session() as db:
-                context = await resolve_workspace(db, current.user, request.path_params["slug"])
+                # The same resolution as the JSON API's (app.tenants.context), for a browser session.
+                access = await resolve_access(db, principal, request.path_params["slug"], ip=client_ip(request))
                 request.state.switcher_workspaces = await workspaces_of(db, current.user)
-                step_up = context is not None and await needs_step_up(
-                    db, workspace_id=context.workspace.id, role=context.role, session_id=current.session.id
+                step_up = access is not None and await needs_step_up(
+                    db, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
                 )
-            if context is None:
+            if access is None:
                 raise HTTPException(404)
+            context = access.context  # a session always has its person
             if step_up:
                 return _to_sso(request, context.workspace.slug)
-            if context.workspace.require_2fa and not current.user.has_2fa:
+            if access.needs_2fa:
                 return redirect(request, f"/account/2fa?required={quote(context.workspace.slug)}")
             if not context.can(permission):
                 raise HTTPException(403, "Your role in this workspace does not allow this.")

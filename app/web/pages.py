@@ -10,7 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.errors import Invalid, ServiceError
 from app.tenants.context import WorkspaceContext
+from app.web.errors import page_status
 from app.web.flash import flash
 from app.web.guards import redirect
 from app.web.templating import render
@@ -33,6 +35,9 @@ class WorkspacePage:
     template: str
     path: str
     data: PageData
+    # The status of a "not found" refusal (``app.web.errors.page_status``): a page that lists what its forms
+    # name shows such a refusal as any refused form (422) unless it says otherwise.
+    not_found: int = 422
 
     def url(self, context: WorkspaceContext) -> str:
         return f"/w/{context.workspace.slug}/{self.path}"
@@ -54,14 +59,23 @@ class WorkspacePage:
         self,
         request: Request,
         context: WorkspaceContext,
-        message: str,
+        refusal: ServiceError | str,
         *,
         field: str = "_form",
         values: dict[str, str] | None = None,
-        status_code: int = 422,
+        status_code: int | None = None,
     ) -> Response:
-        """The page again with ``message`` at ``field`` (``_form``: above the forms) and the typed ``values``."""
-        return await self.show(request, context, values=values, errors={field: message}, status_code=status_code)
+        """The page again with why (at ``field``; ``_form``: above the forms) and the typed ``values``.
+
+        A service's refusal brings its status (``page_status``) and, if it is ``Invalid``, its own fields."""
+        if isinstance(refusal, str):
+            errors, status = {field: refusal}, status_code or 422
+        else:
+            errors = {field: refusal.message}
+            if isinstance(refusal, Invalid):
+                errors = {field if key == "_form" else key: text for key, text in refusal.errors.items()}
+            status = status_code or page_status(refusal, not_found=self.not_found)
+        return await self.show(request, context, values=values, errors=errors, status_code=status)
 
     def back(self, request: Request, context: WorkspaceContext, message: str, kind: str = "success") -> Response:
         """After a change: back to the page, with ``message`` as a toast."""

@@ -1,12 +1,19 @@
-"""Typed access to what the application keeps in ``app.state`` (built in ``app.main``'s lifespan)."""
+"""Typed access to what the application keeps in ``app.state`` (built in ``app.main``'s lifespan), and the
+unit of work a request opens for a change."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from app.audit.unit_of_work import public_change
 from app.config import Settings
 from app.db import Database
+from app.live.bus import EventBus
 from app.security.crypto import Keyring
+from app.security.ratelimit import RateLimiter
 from app.security.secrets import SecretsService
 
 
@@ -30,3 +37,22 @@ def secrets_of(request: Request) -> SecretsService:
     """The process's secrets service (workspace secrets, under the workspace's data key)."""
     secrets: SecretsService = request.app.state.secrets
     return secrets
+
+
+def bus_of(request: Request) -> EventBus:
+    """The process's event bus; a missing one is an error (events would be lost without a trace)."""
+    bus = getattr(request.app.state, "bus", None)
+    if not isinstance(bus, EventBus):
+        raise RuntimeError("this application has no event bus (app.state.bus): its lifespan did not run")
+    return bus
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+def changes(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """A unit of work on platform tables whose audit entries reach the workspace's log and live feed once it
+    commits (``app.audit.unit_of_work.public_change``)."""
+    return public_change(db_of(request), bus_of(request))

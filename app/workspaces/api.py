@@ -6,19 +6,16 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from app.api.auth import ApiWorkspace, role_in
 from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, envelope, paginate
 from app.api.principal import ApiPrincipal, Scope
 from app.api.schemas import WorkspaceList, WorkspaceOut, WorkspacePatch
+from app.auth.principal import effective_role
 from app.db import Database
-from app.members import actions
-from app.members.api import refused
-from app.members.service import MemberError
-from app.tenants.context import workspaces_of
+from app.tenants.context import WorkspaceAccess, workspaces_of
 from app.tenants.models import Membership, Workspace
-from app.web.forms import client_ip
-from app.web.state import db_of
+from app.web.state import changes, db_of
+from app.workspaces import service
 
 
 def workspace_out(workspace: Workspace, role: str) -> WorkspaceOut:
@@ -48,9 +45,10 @@ async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspac
     visible = []
     for workspace, _role in pairs:
         if principal.may_use_workspace(workspace.id):
-            role = role_in(principal, workspace.id, memberships.get(workspace.id))
+            membership = memberships.get(workspace.id)
+            role = effective_role(principal, workspace.id, membership.role if membership is not None else None)
             if role is not None:
-                visible.append((workspace, role))
+                visible.append((workspace, role.value))
     return visible
 
 
@@ -97,20 +95,16 @@ async def get_workspace(call: Call) -> WorkspaceOut:
 async def update_workspace(call: Call) -> WorkspaceOut:
     """Rename the workspace or change its 2FA requirement (the settings page's form, with the same rules and
     audit entries: requiring 2FA needs 2FA on your own account first)."""
-    target: ApiWorkspace = call.workspace
+    target: WorkspaceAccess = call.workspace
     patch: WorkspacePatch = call.body
     current = target.workspace
-    name = patch.name if patch.name is not None else current.name
-    require_2fa = patch.require_2fa if patch.require_2fa is not None else current.require_2fa
-    try:
-        # The settings page's own action (app.workspaces.pages.save_settings).
-        updated, _ = await actions.save_settings(
-            db_of(call.request),
-            target.context,
-            ip=client_ip(call.request),
-            name=name,
-            require_2fa="on" if require_2fa else None,
+    async with changes(call.request) as session:
+        # The settings page's own service call (app.workspaces.pages.save_settings).
+        updated, _ = await service.save_settings(
+            session,
+            workspace_id=current.id,
+            actor=call.person.actor,
+            name=patch.name if patch.name is not None else current.name,
+            require_2fa=patch.require_2fa if patch.require_2fa is not None else current.require_2fa,
         )
-    except MemberError as error:
-        raise refused(error) from None
     return workspace_out(updated, target.role)

@@ -1,8 +1,16 @@
-"""The workspace's live stream: one SSE connection per tab, for the topics that page shows."""
+"""The workspace's live side: the activity feed (rendered from the audit log in Postgres) and the workspace's
+live stream, one SSE connection per tab, for the topics that page shows.
+
+Events are hints; Postgres is the truth. The dashboard renders the newest entries the viewer may see from the
+workspace's audit log, and re-reads them (the dashboard's ``activity`` block) whenever its stream reconnects,
+so a change whose event never went out (the process died between commit and publish) still shows up; items
+carry their audit id, so one that arrives both ways is shown once (``app/static/js/marid.js``).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
@@ -10,67 +18,79 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.audit import catalogue
+from app.audit.models import AuditEvent
+from app.audit.service import recent_visible
 from app.auth.middleware import signed_in
 from app.auth.models import UserSession
 from app.db import Database
-from app.live.bus import Event, EventBus, EventType, Topic, decode_entry
-from app.live.permissions import required_permission
+from app.live.bus import Event, EventBus, EventType, Topic
+from app.live.permissions import TYPE_PERMISSIONS
 from app.live.sse import encode_cursor, event_stream, render_json
 from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
 from app.tenants.models import Membership
-from app.tenants.permissions import permissions_of
+from app.tenants.permissions import PERMISSIONS, permissions_of
 from app.web.guards import workspace_required
+from app.web.state import bus_of, db_of
 from app.web.templating import templates
 
+_unknown = sorted(set(filter(None, TYPE_PERMISSIONS.values())) - PERMISSIONS.keys())
+if _unknown:  # app.live knows no domain, so its table is checked here: a typo would hide events from everyone
+    raise RuntimeError(f"live event permissions name unknown permissions: {_unknown}")
+
 _activity_item = templates.env.get_template("workspaces/_activity_item.html")
+FEED_SIZE = 20
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+@dataclass(frozen=True)
+class FeedItem:
+    audit_id: int
+    at: str
+    time: str
+    text: str
 
 
-def activity_item(event: Event) -> dict[str, str]:
-    at = event.at.astimezone(UTC)
-    return {"at": at.isoformat(), "time": at.strftime("%H:%M:%S"), "text": str(event.payload.get("text", ""))}
+def _item(audit_id: int, at: datetime, text: str) -> FeedItem:
+    moment = at.astimezone(UTC)
+    return FeedItem(audit_id, moment.isoformat(), moment.strftime("%H:%M:%S"), text)
+
+
+def entry_item(entry: AuditEvent) -> FeedItem:
+    return _item(entry.id, entry.at, catalogue.sentence(entry.action, entry.actor_label, entry.details))
+
+
+def event_item(event: Event) -> FeedItem:
+    """An ACTIVITY event as the same item its audit row renders to (the publisher wrote the sentence)."""
+    payload = event.payload
+    try:
+        at = datetime.fromisoformat(str(payload["at"]))
+    except (KeyError, ValueError):
+        at = event.at
+    audit_id = payload.get("audit_id")
+    return _item(audit_id if isinstance(audit_id, int) else 0, at, str(payload.get("text", "")))
 
 
 async def recent_activity(
-    bus: EventBus, workspace_id: str, permissions: frozenset[str], count: int = 20, *, scan: int = 500
-) -> tuple[list[dict[str, str]], str]:
-    """The newest activity items the viewer may see (newest first), and the stream cursor just after them.
+    db: Database, bus: EventBus, workspace_id: str, permissions: frozenset[str], count: int = FEED_SIZE
+) -> tuple[list[FeedItem], str]:
+    """The newest activity the viewer may see (newest first, from the audit log), and a stream cursor to
+    connect with (``?since=``).
 
-    ``permissions`` are the viewer's: items are filtered exactly as their live stream filters them
-    (``app.live.permissions``). At most ``scan`` entries are read looking for ``count`` visible ones.
-    The page renders these, then connects its stream with ``?since=<cursor>``: nothing published between the
-    render and the connection is lost, and nothing shown is sent again.
+    The cursor is read first: whatever is published after it comes through the stream, and whatever committed
+    before the read is in the list; an entry in both is shown once (by its audit id).
     """
     topic = Topic.activity()
-    key = topic.key(workspace_id)
-    items: list[dict[str, str]] = []
-    newest: str | None = None
-    end, read = "+", 0
-    while len(items) < count and read < scan:
-        entries = await bus.redis.xrevrange(key, max=end, count=min(max(count, 50), scan - read))
-        if not entries:
-            break
-        newest = newest or _text(entries[0][0])
-        read += len(entries)
-        end = "(" + _text(entries[-1][0])
-        for _entry_id, fields in entries:
-            try:
-                event = decode_entry(workspace_id, topic, fields)
-            except ValueError:
-                continue  # an entry this release does not understand
-            if required_permission(event) in permissions:
-                items.append(activity_item(event))
-    return items[:count], encode_cursor([topic], {topic: newest or "0"})
+    cursor = encode_cursor([topic], await bus.positions(workspace_id, [topic]))
+    async with db.tenant_session(workspace_id) as session:
+        entries = await recent_visible(session, permissions, count)
+    return [entry_item(entry) for entry in entries], cursor
 
 
 def render_event(event: Event) -> str:
     """Activity becomes the feed's HTML item (autoescaped); everything else goes out as JSON."""
     if event.type == EventType.ACTIVITY:
-        return _activity_item.render(item=activity_item(event))
+        return _activity_item.render(item=event_item(event))
     return render_json(event)
 
 
@@ -83,7 +103,7 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
         raise HTTPException(400, "Unknown topic.") from None
     current = signed_in(request)
     assert current is not None  # the guard saw to it
-    db: Database = request.app.state.db
+    db = db_of(request)
     workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
 
     async def still_allowed() -> bool | frozenset[str]:
@@ -104,7 +124,7 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
     return await event_stream(
         request,
         request.app.state.hub,
-        request.app.state.bus,
+        bus_of(request),
         workspace_id,
         topics,
         still_allowed,

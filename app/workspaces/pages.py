@@ -10,19 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.audit.service import record
 from app.auth.models import User
 from app.db import Database
-from app.members import actions
-from app.members.service import MemberError, list_members
+from app.errors import ServiceError
+from app.members.service import list_members, transfer_ownership
 from app.onboarding.steps import STEPS, next_step
-from app.tenants.context import WorkspaceContext, workspaces_of
+from app.tenants.context import WorkspaceContext, person_actor, workspaces_of
 from app.tenants.permissions import ROLE_DESCRIPTIONS, permissions_of
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
 from app.web.pages import WorkspacePage, redirect_with_flash
-from app.web.state import db_of
-from app.web.templating import render
+from app.web.state import bus_of, changes, db_of
+from app.web.templating import is_htmx, render
+from app.workspaces import service
 from app.workspaces.live import recent_activity
 from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
 
@@ -71,26 +71,33 @@ async def create_workspace_view(request: Request, user: User) -> Response:
     if blocked:
         context = _form_context(values, {"_form": retry_message(blocked)}, onboarding)
         return render(request, "workspaces/new.html", context, status_code=429)
-    db: Database = request.app.state.db
     try:
-        async with db.public_session() as session:
-            workspace = await create_workspace(session, name=values["name"], slug=values["slug"], owner_id=user.id)
+        async with changes(request) as session:
+            workspace = await create_workspace(
+                session,
+                name=values["name"],
+                slug=values["slug"],
+                owner_id=user.id,
+                actor=person_actor(user, client_ip(request)),
+            )
     except WorkspaceError as invalid:
-        message = str(invalid)
-        errors = {"slug" if "URL name" in message else "name": message}
-        return render(request, "workspaces/new.html", _form_context(values, errors, onboarding), status_code=422)
-    await record(db, workspace.id, "workspace.created", actor_id=user.id, ip=client_ip(request),
-                 details={"name": workspace.name, "slug": workspace.slug})  # fmt: skip
+        return render(
+            request, "workspaces/new.html", _form_context(values, invalid.errors, onboarding), status_code=422
+        )
     return redirect(request, next_step("workspace", workspace.slug) if onboarding else f"/w/{workspace.slug}")
 
 
 @workspace_required()
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
-    items, cursor = await recent_activity(request.app.state.bus, context.workspace.id, permissions_of(context.role))
+    permissions = permissions_of(context.role)
+    items, cursor = await recent_activity(db_of(request), bus_of(request), context.workspace.id, permissions)
+    # The feed alone when it asks for itself again (marid.js, after its stream reconnected).
+    block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
     return render(
         request,
         "workspaces/dashboard.html",
         {"roles": ROLE_DESCRIPTIONS, "activity_items": items, "activity_cursor": cursor},
+        block=block,
     )
 
 
@@ -115,27 +122,29 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
     form = await read_form(request)
     values = {"name": form.get("name", ""), "require_2fa": form.get("require_2fa", "")}
     try:
-        _, changes = await actions.save_settings(
-            db_of(request),
-            context,
-            ip=client_ip(request),
-            name=form.get("name", ""),
-            require_2fa=form.get("require_2fa"),
-        )
-    except MemberError as refused:
-        return await SETTINGS_PAGE.refuse(request, context, str(refused), values=values)
-    return SETTINGS_PAGE.back(request, context, "Settings saved." if changes else "Nothing to change.")
+        async with changes(request) as session:
+            _, changed = await service.save_settings(
+                session,
+                workspace_id=context.workspace.id,
+                actor=context.actor,
+                name=values["name"],
+                require_2fa=values["require_2fa"] in {"on", "true", "1", "yes"},
+            )
+    except ServiceError as refused:
+        return await SETTINGS_PAGE.refuse(request, context, refused, values=values)
+    return SETTINGS_PAGE.back(request, context, "Settings saved." if changed else "Nothing to change.")
 
 
 @workspace_required("ownership.transfer")
 async def transfer(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     try:
-        await actions.transfer_ownership(
-            db_of(request), context, ip=client_ip(request), target_id=form.get("member", "")
-        )
-    except MemberError as refused:
-        return await SETTINGS_PAGE.refuse(request, context, str(refused), field="transfer")
+        async with changes(request) as session:
+            await transfer_ownership(
+                session, workspace_id=context.workspace.id, actor=context.actor, target_id=form.get("member", "")
+            )
+    except ServiceError as refused:
+        return await SETTINGS_PAGE.refuse(request, context, refused, field="transfer")
     return SETTINGS_PAGE.back(request, context, "Ownership transferred. You are now an admin.")
 
 
@@ -143,11 +152,15 @@ async def transfer(request: Request, context: WorkspaceContext) -> Response:
 async def delete(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     try:
-        workspace = await actions.delete_workspace(
-            db_of(request), context, ip=client_ip(request), confirmation=form.get("confirm_name", "")
-        )
-    except MemberError as refused:
-        return await SETTINGS_PAGE.refuse(request, context, str(refused), field="delete")
+        async with changes(request) as session:
+            workspace = await service.delete_with_confirmation(
+                session,
+                workspace_id=context.workspace.id,
+                actor=context.actor,
+                confirmation=form.get("confirm_name", ""),
+            )
+    except ServiceError as refused:
+        return await SETTINGS_PAGE.refuse(request, context, refused, field="delete")
     return redirect_with_flash(request, "/workspaces", f"The workspace {workspace.name} was deleted.")
 
 

@@ -1,9 +1,9 @@
 """The workspace domain: create (schema, role and owner), rename and settings, delete. Services flush but never
-commit: the request or job that called them does."""
+commit: the request or job that called them does; each change records its audit entry in that transaction."""
 
 from __future__ import annotations
 
-import re
+import logging
 import secrets
 import uuid
 from typing import Any
@@ -11,15 +11,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.actor import Actor
+from app.audit.service import record
 from app.auth.models import User
 from app.db import role_secrets_of
-from app.members.service import MemberError, acting_member, lock_workspace
+from app.errors import Invalid
+from app.members.service import MemberError, acting_member, lock_workspace, person_of
 from app.security.single_line import SingleLineError, clean_single_line, single_line_problem
+from app.tenants.context import SLUG_PATTERN
 from app.tenants.models import Membership, Workspace
 from app.tenants.provisioning import create_workspace_schema, drop_workspace_schema
 from app.tenants.scripts import TenantScripts, default_scripts
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
+# The audit log goes with a deleted workspace's schema; the operator's log keeps the trace.
+logger = logging.getLogger("marid.workspaces")
 # Words that would collide with top-level URLs.
 RESERVED_SLUGS = frozenset(
     {"api", "static", "login", "logout", "signup", "settings", "admin", "healthz", "readyz", "w", "new"}
@@ -27,8 +32,11 @@ RESERVED_SLUGS = frozenset(
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-class WorkspaceError(ValueError):
-    """A request about a workspace that cannot be done as asked; the message says why."""
+class WorkspaceError(Invalid):
+    """A new workspace's name or URL name that cannot be used; ``errors`` names the field (name or slug)."""
+
+    def __init__(self, message: str, *, field: str = "name") -> None:
+        super().__init__(message, field=field)
 
 
 def new_workspace_id() -> str:
@@ -39,10 +47,11 @@ def validate_slug(slug: str) -> str:
     slug = slug.strip().lower()
     if not SLUG_PATTERN.match(slug):
         raise WorkspaceError(
-            "The URL name must be 1-48 lowercase letters, digits or hyphens, not starting or ending with a hyphen."
+            "The URL name must be 1-48 lowercase letters, digits or hyphens, not starting or ending with a hyphen.",
+            field="slug",
         )
     if slug in RESERVED_SLUGS:
-        raise WorkspaceError(f"“{slug}” is reserved; choose another URL name.")
+        raise WorkspaceError(f"“{slug}” is reserved; choose another URL name.", field="slug")
     return slug
 
 
@@ -53,15 +62,17 @@ async def create_workspace(
     slug: str,
     owner_id: uuid.UUID | None = None,
     scripts: TenantScripts = default_scripts,
+    actor: Actor | None = None,
 ) -> Workspace:
-    """Insert the workspace, create its role, schema and tables, and make ``owner_id`` its owner."""
+    """Insert the workspace, create its role, schema and tables, and make ``owner_id`` its owner; with an
+    ``actor``, its log's first entry says who created it."""
     try:
         name = clean_single_line(name, "The workspace name", max_length=120)
     except SingleLineError as refused:
         raise WorkspaceError(str(refused)) from None
     slug = validate_slug(slug)
     if await session.scalar(select(Workspace.id).where(Workspace.slug == slug)) is not None:
-        raise WorkspaceError(f"The URL name “{slug}” is taken.")
+        raise WorkspaceError(f"The URL name “{slug}” is taken.", field="slug")
     workspace = Workspace(id=new_workspace_id(), slug=slug, name=name)
     session.add(workspace)
     # No ORM relationship orders these two inserts, so flush the workspace row first.
@@ -74,6 +85,8 @@ async def create_workspace(
     )
     # The row was updated behind the ORM's back (revision and sealed password): load them on next access.
     session.expire(workspace, ["db_password_enc"])
+    if actor is not None:
+        record(session, workspace.id, "workspace.created", actor, {"name": workspace.name, "slug": workspace.slug})
     return workspace
 
 
@@ -87,16 +100,13 @@ async def delete_workspace(session: AsyncSession, workspace: Workspace) -> None:
 MAX_NAME = 120
 
 
-def _flag(raw: str | None) -> bool:
-    return raw in {"on", "true", "1", "yes"}
-
-
-async def update_settings(
-    db: AsyncSession, *, workspace_id: str, actor: User, name: str, require_2fa: str | None
-) -> dict[str, dict[str, Any]]:
-    """Apply the settings form; returns what changed as ``{field: {"from": old, "to": new}}``."""
+async def save_settings(
+    db: AsyncSession, *, workspace_id: str, actor: Actor, name: str, require_2fa: bool
+) -> tuple[Workspace, dict[str, dict[str, Any]]]:
+    """Rename the workspace and set its 2FA requirement; returns it and what changed as
+    ``{field: {"from": old, "to": new}}`` (each change is an audit entry)."""
     workspace = await lock_workspace(db, workspace_id)
-    await acting_member(db, workspace_id, actor.id, "settings.edit")
+    await acting_member(db, workspace_id, person_of(actor), "settings.edit")
     if problem := single_line_problem(name, "The workspace name"):
         raise MemberError(problem)
     new_name = " ".join(name.split())
@@ -104,29 +114,35 @@ async def update_settings(
         raise MemberError("Enter a name for the workspace.")
     if len(new_name) > MAX_NAME:
         raise MemberError(f"Keep the workspace name to {MAX_NAME} characters.")
-    wanted_2fa = _flag(require_2fa)
-    if wanted_2fa and not workspace.require_2fa and not actor.has_2fa:
-        raise MemberError(
-            "Turn on two-factor authentication for your own account first, or you would lock yourself out."
-        )
+    if require_2fa and not workspace.require_2fa:
+        person = await db.get(User, person_of(actor))
+        if person is None or not person.has_2fa:
+            raise MemberError(
+                "Turn on two-factor authentication for your own account first, or you would lock yourself out."
+            )
     changes: dict[str, dict[str, Any]] = {}
     if new_name != workspace.name:
         changes["name"] = {"from": workspace.name, "to": new_name}
         workspace.name = new_name
-    if wanted_2fa != workspace.require_2fa:
-        changes["require_2fa"] = {"from": workspace.require_2fa, "to": wanted_2fa}
-        workspace.require_2fa = wanted_2fa
+    if require_2fa != workspace.require_2fa:
+        changes["require_2fa"] = {"from": workspace.require_2fa, "to": require_2fa}
+        workspace.require_2fa = require_2fa
     await db.flush()
-    return changes
+    if "name" in changes:
+        record(db, workspace_id, "settings.changed", actor, {"name": changes["name"]})
+    if "require_2fa" in changes:
+        record(db, workspace_id, "workspace.2fa_required_changed", actor, changes["require_2fa"])
+    return workspace, changes
 
 
 async def delete_with_confirmation(
-    db: AsyncSession, *, workspace_id: str, actor_id: uuid.UUID, confirmation: str
+    db: AsyncSession, *, workspace_id: str, actor: Actor, confirmation: str
 ) -> Workspace:
     """Delete the workspace (its schema, role, memberships and invitations) if its name was typed exactly."""
     workspace = await lock_workspace(db, workspace_id)
-    await acting_member(db, workspace_id, actor_id, "workspace.delete")
+    await acting_member(db, workspace_id, person_of(actor), "workspace.delete")
     if confirmation.strip() != workspace.name:
         raise MemberError(f"Type the workspace name, “{workspace.name}”, exactly to confirm.")
     await delete_workspace(db, workspace)
+    logger.info("workspace %s (%s) deleted by %s from %s", workspace.id, workspace.slug, actor.id, actor.ip)
     return workspace

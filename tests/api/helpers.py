@@ -14,7 +14,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.principal import ApiPrincipal
 from app.audit.models import AuditEvent
-from app.audit.service import record
 from app.auth.middleware import session_cookie_value
 from app.auth.models import User
 from app.auth.sessions import start_session
@@ -23,7 +22,7 @@ from app.db import Database
 from app.main import create_app
 from app.security.tokens import new_token
 from tests import helpers as shared
-from tests.helpers import http_client, workspace_with
+from tests.helpers import audit, http_client, workspace_with
 
 
 @dataclass
@@ -44,9 +43,9 @@ async def make_team(db: Database, settings: Settings, label: str = "api") -> Tea
     team = Team(workspace, owner, admin, member, viewer)
     for role in ("owner", "admin", "member", "viewer"):
         team.cookies[role] = await session_cookie(db, settings, team.user(role))
-    await record(db, workspace.id, "workspace.created", actor_id=owner.id, details={"name": workspace.name})
+    await audit(db, settings, workspace.id, "workspace.created", owner, {"name": workspace.name})
     for role in ("admin", "member", "viewer"):
-        await record(db, workspace.id, "invitation.accepted", actor_id=team.user(role).id, details={"role": role})
+        await audit(db, settings, workspace.id, "invitation.accepted", team.user(role), {"role": role})
     return team
 
 

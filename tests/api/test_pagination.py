@@ -10,11 +10,10 @@ import pytest
 
 from app.api.errors import ApiError
 from app.api.pagination import PageQuery, decode_cursor, encode_cursor, newest_first, paginate
-from app.audit.service import record
 from app.config import Settings
 from app.db import Database
 from tests.api.helpers import Team, api_client, error_of, make_team
-from tests.helpers import add_member, make_user
+from tests.helpers import add_member, audit, make_user
 
 
 def test_a_cursor_round_trips_and_is_urlsafe() -> None:
@@ -85,7 +84,7 @@ async def big_team(db: Database, settings: Settings) -> Team:
     for index in range(7):
         await add_member(db, team.workspace, await make_user(db, f"pages-extra{index}", name="Same Name"), "member")
     for index in range(12):
-        await record(db, team.workspace.id, "settings.changed", actor_id=team.owner.id, details={"n": index})
+        await audit(db, settings, team.workspace.id, "settings.changed", team.owner, {"n": index})
     return team
 
 

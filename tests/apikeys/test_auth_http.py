@@ -1,8 +1,14 @@
-"""Bearer keys over HTTP, through every middleware: scopes, refusals, the owner's role, rate limit, last use."""
+"""Bearer keys over HTTP, through every middleware, on real operations of the JSON API: scopes, refusals, the
+owner's role, rate limit, last use.
+
+``GET /api/v1/me`` says who the key acts as (a read operation outside any workspace); revoking an API key that
+does not exist (``DELETE /api/v1/workspaces/{slug}/api-keys/<random id>``) is the write: a key that may write
+gets past every check to the 404 of the missing key, one that may not is stopped at its scope.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,12 +23,13 @@ from app.apikeys.service import Actor, revoke_key
 from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
+from app.main import create_app
 from app.tenants.models import Membership, Workspace
 from app.tenants.permissions import Role
-from tests.apikeys.helpers import bearer, load_key, make_key, probe_app, set_key
-from tests.helpers import Team, add_member, http_client, log_in, workspace_with
+from tests.apikeys.helpers import bearer, load_key, make_key, set_key
+from tests.helpers import Team, add_member, log_in, workspace_with
 
-PROBE = "/api/v1/_probe"
+ME = "/api/v1/me"
 
 
 @pytest.fixture
@@ -31,10 +38,16 @@ async def team(db: Database) -> Team:
     return Team(workspace, owner, admin, member, viewer)
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with http_client(probe_app(settings)) as test_client:
-        yield test_client
+def write(team: Team) -> str:
+    """A write operation (scope ``write``) whose answer, once every check passed, is 404: no such key."""
+    return f"/api/v1/workspaces/{team.workspace.slug}/api-keys/{uuid.uuid4()}"
+
+
+def auth_of(client: TestClient, token: str) -> dict[str, object]:
+    response = client.get(ME, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    auth: dict[str, object] = response.json()["auth"]
+    return auth
 
 
 def refused(response: object, status: int, code: str) -> dict[str, object]:
@@ -49,61 +62,63 @@ def refused(response: object, status: int, code: str) -> dict[str, object]:
 
 async def test_a_read_key_reads_but_cannot_write(client: TestClient, db: Database, team: Team) -> None:
     key, token = await make_key(db, team.workspace, team.member, "member", scope="read")
-    response = client.get(PROBE, headers=bearer(token))
+    response = client.get(ME, headers=bearer(token))
     assert response.status_code == 200, response.text
-    assert response.json() == {
+    assert response.json()["user"]["id"] == str(team.member.id)
+    assert response.json()["auth"] == {
         "kind": "personal_key",
-        "user_id": str(team.member.id),
         "workspace_id": team.workspace.id,
         "scopes": ["read"],
         "key_id": str(key.id),
     }
-    error = refused(client.post(PROBE, headers=bearer(token)), 403, "insufficient_scope")
+    error = refused(client.delete(write(team), headers=bearer(token)), 403, "insufficient_scope")
     assert error["details"] == {"required": "write", "granted": ["read"]}
     _, writer = await make_key(db, team.workspace, team.member, "member", scope="write")
-    assert client.post(PROBE, headers=bearer(writer)).json()["scopes"] == ["read", "write"]
+    assert auth_of(client, writer)["scopes"] == ["read", "write"]
+    refused(client.delete(write(team), headers=bearer(writer)), 404, "not_found")  # past the scope check
 
 
 async def test_a_service_key_acts_as_itself(client: TestClient, db: Database, team: Team) -> None:
     key, token = await make_key(db, team.workspace, team.admin, "admin", kind="service", scope="admin")
-    body = client.post(PROBE, headers=bearer(token)).json()
-    assert body["kind"] == "service_key" and body["user_id"] is None
-    assert body["scopes"] == ["admin", "read", "write"]
+    body = client.get(ME, headers=bearer(token)).json()
+    assert body["auth"]["kind"] == "service_key" and body["user"] is None
+    assert body["auth"]["scopes"] == ["read", "write", "admin"]
+    refused(client.delete(write(team), headers=bearer(token)), 404, "not_found")  # it may write
     # It keeps working when the admin who made it leaves: it is not tied to a person.
     async with db.public_session() as session:
         await session.execute(delete(Membership).where(Membership.user_id == team.admin.id))
-    assert client.get(PROBE, headers=bearer(token)).status_code == 200
+    assert client.get(ME, headers=bearer(token)).status_code == 200
 
 
 async def test_expired_and_revoked_keys_are_refused(client: TestClient, db: Database, team: Team) -> None:
     key, token = await make_key(db, team.workspace, team.owner, "owner", expires_at=now() + timedelta(days=30))
-    assert client.get(PROBE, headers=bearer(token)).status_code == 200
+    assert client.get(ME, headers=bearer(token)).status_code == 200
     await set_key(db, key, expires_at=now() - timedelta(seconds=1))
-    refused(client.get(PROBE, headers=bearer(token)), 401, "expired_api_key")
+    refused(client.get(ME, headers=bearer(token)), 401, "expired_api_key")
 
     key, token = await make_key(db, team.workspace, team.owner, "owner", kind="service", scope="write")
-    assert client.get(PROBE, headers=bearer(token)).status_code == 200
+    assert client.get(ME, headers=bearer(token)).status_code == 200
     async with db.public_session() as session:
         await revoke_key(session, workspace_id=team.workspace.id, actor=Actor(team.owner.id, Role.OWNER), key_id=key.id)
-    refused(client.get(PROBE, headers=bearer(token)), 401, "revoked_api_key")
-    refused(client.post(PROBE, headers=bearer(token)), 401, "revoked_api_key")
+    refused(client.get(ME, headers=bearer(token)), 401, "revoked_api_key")
+    refused(client.delete(write(team), headers=bearer(token)), 401, "revoked_api_key")
 
 
 async def test_malformed_and_unknown_keys_are_refused(client: TestClient, db: Database, team: Team) -> None:
     _, token = await make_key(db, team.workspace, team.owner, "owner")
     tampered = token[:-7] + ("A" if token[-7] != "A" else "B") + token[-6:]
     for bad in ["", "nonsense", token[:-1], tampered, token.replace("marid_pk_", "marid_sk_")]:
-        error = refused(client.get(PROBE, headers=bearer(bad)), 401, "invalid_api_key")
+        error = refused(client.get(ME, headers=bearer(bad)), 401, "invalid_api_key")
         assert str(error["message"]).startswith("Malformed API key."), error
     # Well formed, right checksum, but never issued; and a real lookup id with the wrong secret.
     unknown = key_format.generate(KeyKind.PERSONAL)
     head = token[:17] + unknown[17:-6]
     same_prefix = head + key_format.checksum(head)
     for bad in [unknown, same_prefix]:
-        assert refused(client.get(PROBE, headers=bearer(bad)), 401, "invalid_api_key")["message"] == "Unknown API key."
+        assert refused(client.get(ME, headers=bearer(bad)), 401, "invalid_api_key")["message"] == "Unknown API key."
     # The scheme is case-insensitive, and a key is never read from anywhere but the header.
-    assert client.get(PROBE, headers={"Authorization": f"bearer {token}"}).status_code == 200
-    refused(client.get(PROBE, params={"access_token": token}), 401, "authentication_required")
+    assert client.get(ME, headers={"Authorization": f"bearer {token}"}).status_code == 200
+    refused(client.get(ME, params={"access_token": token}), 401, "authentication_required")
 
 
 async def test_guessing_keys_from_one_address_is_slowed_down(
@@ -112,39 +127,40 @@ async def test_guessing_keys_from_one_address_is_slowed_down(
     monkeypatch.setattr(key_auth, "FAILURES_PER_MINUTE", 3)
     _, token = await make_key(db, team.workspace, team.owner, "owner")
     for _ in range(3):
-        refused(client.get(PROBE, headers=bearer(key_format.generate(KeyKind.SERVICE))), 401, "invalid_api_key")
-    response = client.get(PROBE, headers=bearer(token))
+        refused(client.get(ME, headers=bearer(key_format.generate(KeyKind.SERVICE))), 401, "invalid_api_key")
+    response = client.get(ME, headers=bearer(token))
     refused(response, 429, "rate_limited")
     assert int(response.headers["retry-after"]) >= 1
 
 
 async def test_a_personal_key_dies_with_its_owners_membership(client: TestClient, db: Database, team: Team) -> None:
     _, token = await make_key(db, team.workspace, team.member, "member", scope="write")
-    assert client.get(PROBE, headers=bearer(token)).status_code == 200
+    assert client.get(ME, headers=bearer(token)).status_code == 200
     async with db.public_session() as session:
         await session.execute(delete(Membership).where(Membership.user_id == team.member.id))
-    error = refused(client.get(PROBE, headers=bearer(token)), 401, "invalid_api_key")
+    error = refused(client.get(ME, headers=bearer(token)), 401, "invalid_api_key")
     assert "no longer a member" in str(error["message"])
     # Invited back later: the old key stays dead (it belonged to the membership that ended).
     await add_member(db, team.workspace, team.member, "member")
-    refused(client.get(PROBE, headers=bearer(token)), 401, "invalid_api_key")
+    refused(client.get(ME, headers=bearer(token)), 401, "invalid_api_key")
 
 
 async def test_a_personal_key_never_acts_above_its_owners_current_role(
     client: TestClient, db: Database, team: Team
 ) -> None:
     _, token = await make_key(db, team.workspace, team.admin, "admin", scope="admin")
-    assert client.get(PROBE, headers=bearer(token)).json()["scopes"] == ["admin", "read", "write"]
+    assert auth_of(client, token)["scopes"] == ["read", "write", "admin"]
     async with db.public_session() as session:
         await session.execute(
             update(Membership).where(Membership.user_id == team.admin.id).values(role=Role.VIEWER.value)
         )
     # Now a viewer: the admin-scoped key reads and nothing more.
-    assert client.get(PROBE, headers=bearer(token)).json()["scopes"] == ["read"]
-    refused(client.post(PROBE, headers=bearer(token)), 403, "insufficient_scope")
+    assert auth_of(client, token)["scopes"] == ["read"]
+    refused(client.delete(write(team), headers=bearer(token)), 403, "insufficient_scope")
     slug = team.workspace.slug
-    assert client.get(f"/api/v1/workspaces/{slug}/_probe", headers=bearer(token)).json()["role"] == "viewer"
-    refused(client.post(f"/api/v1/workspaces/{slug}/_probe", headers=bearer(token)), 403, "insufficient_scope")
+    assert client.get(f"/api/v1/workspaces/{slug}", headers=bearer(token)).json()["role"] == "viewer"
+    renamed = client.patch(f"/api/v1/workspaces/{slug}", headers=bearer(token), json={"name": "Probed"})
+    refused(renamed, 403, "insufficient_scope")
 
 
 async def test_a_workspace_requiring_2fa_refuses_keys_of_members_without_it(
@@ -154,8 +170,8 @@ async def test_a_workspace_requiring_2fa_refuses_keys_of_members_without_it(
     _, service_key = await make_key(db, team.workspace, team.owner, "owner", kind="service", scope="read")
     async with db.public_session() as session:
         await session.execute(update(Workspace).where(Workspace.id == team.workspace.id).values(require_2fa=True))
-    assert "two-factor" in str(refused(client.get(PROBE, headers=bearer(personal)), 401, "invalid_api_key")["message"])
-    assert client.get(PROBE, headers=bearer(service_key)).status_code == 200
+    assert "two-factor" in str(refused(client.get(ME, headers=bearer(personal)), 401, "invalid_api_key")["message"])
+    assert client.get(ME, headers=bearer(service_key)).status_code == 200
 
 
 async def test_each_key_is_rate_limited(
@@ -165,30 +181,30 @@ async def test_each_key_is_rate_limited(
     _, token = await make_key(db, team.workspace, team.owner, "owner")
     _, other = await make_key(db, team.workspace, team.owner, "owner")
     for remaining in (2, 1, 0):
-        response = client.get(PROBE, headers=bearer(token))
+        response = client.get(ME, headers=bearer(token))
         assert response.status_code == 200
         assert response.headers["x-ratelimit-remaining"] == str(remaining)
-    response = client.get(PROBE, headers=bearer(token))
+    response = client.get(ME, headers=bearer(token))
     error = refused(response, 429, "rate_limited")
     assert 1 <= int(response.headers["retry-after"]) <= 20 and error["details"] == {
         "retry_after": int(response.headers["retry-after"])
     }
     # Per key: another key of the same owner is not affected.
-    assert client.get(PROBE, headers=bearer(other)).status_code == 200
+    assert client.get(ME, headers=bearer(other)).status_code == 200
 
 
 async def test_last_use_is_recorded_at_most_once_a_minute(db: Database, settings: Settings, team: Team) -> None:
     key, token = await make_key(db, team.workspace, team.owner, "owner")
     assert (await load_key(db, key)).last_used_at is None
-    with TestClient(probe_app(settings), client=("198.51.100.7", 50000)) as client:
-        assert client.get(PROBE, headers=bearer(token)).status_code == 200
+    with TestClient(create_app(settings), client=("198.51.100.7", 50000)) as client:
+        assert client.get(ME, headers=bearer(token)).status_code == 200
         first = await load_key(db, key)
         assert first.last_used_at is not None and first.last_used_ip == "198.51.100.7"
         assert now() - first.last_used_at < timedelta(seconds=30)
-        assert client.get(PROBE, headers=bearer(token)).status_code == 200
+        assert client.get(ME, headers=bearer(token)).status_code == 200
         assert (await load_key(db, key)).last_used_at == first.last_used_at
         await set_key(db, key, last_used_at=now() - timedelta(minutes=2))
-        assert client.get(PROBE, headers=bearer(token)).status_code == 200
+        assert client.get(ME, headers=bearer(token)).status_code == 200
         assert now() - (await load_key(db, key)).last_used_at < timedelta(seconds=30)  # type: ignore[operator]
 
 
@@ -210,7 +226,6 @@ async def test_bearer_on_a_page_is_refused_and_never_uses_the_cookie(
     refused(response, 401, "invalid_api_key")
     async with db.public_session() as session:
         assert await session.scalar(select(func.count()).select_from(ApiKey)) == before
-    # Nor does a bad key on the API fall back to the session.
-    refused(client.get(PROBE, headers=bearer("nonsense")), 401, "invalid_api_key")
-    # (The probe takes keys only: to it the cookie alone is no principal either.)
-    refused(client.get(PROBE), 401, "authentication_required")
+    # Nor does a bad key on the API fall back to the session, which the same operation accepts without one.
+    refused(client.get(ME, headers=bearer("nonsense")), 401, "invalid_api_key")
+    assert client.get(ME).json()["auth"]["kind"] == "session"

@@ -1,8 +1,8 @@
 """The cross-workspace matrix for API keys: a key of workspace A sees nothing of workspace B, on every route.
 
 The routes come from the application's own route table at run time (every ``/api/v1/workspaces/{slug}...``
-route of the JSON API, plus this package's probes, so the matrix is never empty). The key's owner is even a
-member of B: a key is bound to its one workspace, whatever its owner may do elsewhere.
+route of the JSON API; ``GET /api/v1/workspaces/{slug}`` is always among them, so the matrix is never empty).
+The key's owner is even a member of B: a key is bound to its one workspace, whatever its owner may do elsewhere.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from starlette.routing import BaseRoute
 
 from app.config import Settings
 from app.db import Database
-from tests.apikeys.helpers import bearer, make_key, probe_app
+from app.main import create_app
+from tests.apikeys.helpers import bearer, make_key
 from tests.helpers import add_member, http_client, routes_under
 from tests.tenants.test_cross_workspace_matrix import _party, fill, snapshot
 
 WORKSPACE_ROUTES = "/api/v1/workspaces/{slug}"
-LISTINGS = ("/api/v1/workspaces", "/api/v1/_probe/workspaces")
+LISTINGS = ("/api/v1/workspaces",)
 
 
 def workspace_cases(routes: list[BaseRoute]) -> list[tuple[str, str]]:
@@ -46,16 +47,16 @@ async def test_a_key_of_one_workspace_sees_nothing_of_another(settings: Settings
     await add_member(db, victim.workspace, intruder.user, "admin")
     _, personal = await make_key(db, intruder.workspace, intruder.user, "owner", scope="admin")
     _, service_key = await make_key(db, intruder.workspace, intruder.user, "owner", kind="service", scope="admin")
-    app = probe_app(settings)
+    app = create_app(settings)
     cases = workspace_cases(app.routes)
-    # The probes are always there; every workspace route of the JSON API present today is in the matrix too.
-    assert {("GET", WORKSPACE_ROUTES + "/_probe"), ("POST", WORKSPACE_ROUTES + "/_probe")} <= set(cases)
-    real = {path for _, path in cases if not path.endswith("/_probe")}
+    # Every workspace route of the JSON API present today is in the matrix, reads and writes.
+    assert {("GET", WORKSPACE_ROUTES), ("PATCH", WORKSPACE_ROUTES)} <= set(cases)
+    real = {path for _, path in cases}
     failures: list[str] = []
     with http_client(app) as client:
         for token in (personal, service_key):
             # The keys are good: in their own workspace they work.
-            own = fill(WORKSPACE_ROUTES + "/_probe", intruder)
+            own = fill(WORKSPACE_ROUTES, intruder)
             assert client.get(own, headers=bearer(token)).json()["role"] == "admin"
             for listing in LISTINGS:
                 if listing in {path for path, _ in routes_under(app.routes, "/api/")}:

@@ -14,6 +14,7 @@ from app.apikeys.models import ApiKey
 from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.auth.sessions import now
+from app.config import Settings
 from app.db import Database
 from app.tenants.models import Workspace
 from tests.apikeys.helpers import bearer, load_key, make_key
@@ -137,10 +138,13 @@ async def test_a_viewer_makes_a_read_key_and_a_custom_expiry_is_kept(
     assert key.scope == "read" and key.expires_at is not None and key.expires_at.date().isoformat() == day
 
 
-async def test_who_may_revoke_which_key(client: TestClient, db: Database, team: Team) -> None:
-    mine, _ = await make_key(db, team.workspace, team.member, "member", scope="write", name="mine")
-    theirs, _ = await make_key(db, team.workspace, team.viewer, "viewer", name="theirs")
-    service_key, _ = await make_key(db, team.workspace, team.owner, "owner", kind="service", name="svc")
+async def test_who_may_revoke_which_key(client: TestClient, db: Database, settings: Settings, team: Team) -> None:
+    # Made through the service, which writes each key's audit entry with it.
+    mine, _ = await make_key(db, team.workspace, team.member, "member", scope="write", name="mine", settings=settings)
+    theirs, _ = await make_key(db, team.workspace, team.viewer, "viewer", name="theirs", settings=settings)
+    service_key, _ = await make_key(
+        db, team.workspace, team.owner, "owner", kind="service", name="svc", settings=settings
+    )
     log_in(client, team.member.email)
     page = client.get(team.url).text
     assert "mine" in page and "theirs" not in page and "svc" not in page
@@ -166,7 +170,9 @@ async def test_who_may_revoke_which_key(client: TestClient, db: Database, team: 
     for key in (theirs, service_key):
         assert client.post(f"{team.url}/{key.id}/revoke", data={"csrf_token": token}).status_code == 303
         assert (await load_key(db, key)).revoked_by == team.owner.id
-    assert [action for action, _ in await actions(db, team.workspace)] == ["apikey.revoked"] * 3
+    assert [action for action, _ in await actions(db, team.workspace)] == ["apikey.created"] * 3 + [
+        "apikey.revoked"
+    ] * 3
 
 
 async def test_the_sidebar_links_to_the_page(client: TestClient, team: Team) -> None:

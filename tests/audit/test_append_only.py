@@ -13,17 +13,18 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.audit.models import AuditEvent
-from app.audit.service import record
+from app.config import Settings
 from app.db import Database, schema_for
 from app.tenants.models import Workspace
 from app.workspaces.service import create_workspace
+from tests.helpers import audit
 
 
 @pytest.fixture
-async def workspace(db: Database) -> Workspace:
+async def workspace(db: Database, settings: Settings) -> Workspace:
     async with db.public_session() as session:
         created = await create_workspace(session, name="Ledger", slug=f"ledger-{secrets.token_hex(4)}")
-    await record(db, created.id, "member.invited", actor_id=None, ip="203.0.113.7", details={"email": "a@b.c"})
+    await audit(db, settings, created.id, "member.invited", None, {"email": "a@b.c"}, ip="203.0.113.7")
     return created
 
 
@@ -122,9 +123,9 @@ async def test_who_owns_what(db: Database, workspace: Workspace) -> None:
     assert function_schema == schema
 
 
-async def test_appending_still_works(db: Database, workspace: Workspace) -> None:
+async def test_appending_still_works(db: Database, settings: Settings, workspace: Workspace) -> None:
     before = len(await _events(db, workspace))
-    await record(db, workspace.id, "settings.changed", actor_id=None, details={"name": {"from": "a", "to": "b"}})
+    await audit(db, settings, workspace.id, "settings.changed", None, {"name": {"from": "a", "to": "b"}})
     async with db.tenant_session(workspace.id) as session:
         assert await session.scalar(select(func.count()).select_from(AuditEvent)) == before + 1
 

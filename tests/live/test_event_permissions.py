@@ -1,8 +1,8 @@
-"""The catalogue of live event permissions is complete: every event type and every audit action names one.
+"""The catalogues of live event permissions are complete: every event type and every audit action names one.
 
-An action that is recorded somewhere in the code (or labelled for the audit page, or given a feed sentence)
-but has no line in ``app.live.permissions.ACTION_PERMISSIONS`` fails here, by name. What each role then
-actually receives is proven against the pages in ``tests/workspaces/test_live_visibility.py``.
+An action that is recorded somewhere in the code but has no entry in ``app.audit.catalogue.CATALOGUE`` (its
+label, sentence, permission and control event) fails here, by name. What each role then actually receives is
+proven against the pages in ``tests/workspaces/test_live_visibility.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.audit.pages import ACTION_LABELS
-from app.live import activity
+from app.audit import catalogue
+from app.audit.catalogue import CATALOGUE
 from app.live.bus import Event, EventType, Topic
-from app.live.permissions import ACTION_PERMISSIONS, TYPE_PERMISSIONS, UNLISTED, required_permission
+from app.live.permissions import TYPE_PERMISSIONS, UNLISTED, required_permission
 from app.tenants.permissions import PERMISSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,15 +51,16 @@ def test_the_scan_finds_the_actions_it_should() -> None:
 
 
 def test_every_audit_action_names_the_permission_needed_to_see_it() -> None:
-    known = {action: "app/audit/routes.py ACTION_LABELS" for action in ACTION_LABELS}
-    known |= {action: "app/live/activity.py SENTENCES" for action in activity.SENTENCES}
-    known |= {action: "app/live/activity.py CONTROL_EVENTS" for action in activity.CONTROL_EVENTS}
-    known |= recorded_actions()
-    missing = {action: where for action, where in sorted(known.items()) if action not in ACTION_PERMISSIONS}
+    known = recorded_actions()
+    missing = {action: where for action, where in sorted(known.items()) if action not in CATALOGUE}
     assert not missing, (
-        "These audit actions reach the live feed but name no permission; add one line each to "
-        f"ACTION_PERMISSIONS in app/live/permissions.py (the permission of the page that shows them): {missing}"
+        "These audit actions reach the log and the live feed but have no catalogue entry; add one each to "
+        f"CATALOGUE in app/audit/catalogue.py (label, sentence, the permission of the page that shows it): {missing}"
     )
+    for action, entry in CATALOGUE.items():
+        assert entry.label and entry.sentence and entry.permission, action
+        # The sentence names what it takes from the details; the feed shows "?" for anything missing.
+        assert catalogue.sentence(action, "Ada", {name: "x" for name in catalogue.fields(action)}).count("?") == 0
 
 
 def test_every_event_type_names_the_permission_needed_to_see_it() -> None:
@@ -68,7 +69,7 @@ def test_every_event_type_names_the_permission_needed_to_see_it() -> None:
 
 
 def test_every_named_permission_is_in_the_permission_table() -> None:
-    named = {*ACTION_PERMISSIONS.values(), *(p for p in TYPE_PERMISSIONS.values() if p is not None)}
+    named = {*(entry.permission for entry in CATALOGUE.values()), *(p for p in TYPE_PERMISSIONS.values() if p)}
     assert named <= PERMISSIONS.keys()
 
 
@@ -78,8 +79,13 @@ def event(event_type: EventType, **payload: str) -> Event:
 
 def test_an_unlisted_action_is_shown_only_to_audit_log_readers() -> None:
     """Not a silent default-allow: what nobody classified is treated as the audit log treats it."""
-    assert UNLISTED == "audit.view"
+    assert UNLISTED == catalogue.UNLISTED_PERMISSION == "audit.view"
+    assert catalogue.entry("something.new").permission == "audit.view"
+    # An activity carries the permission its publisher looked up in the catalogue; one without any is
+    # treated as unlisted.
     assert required_permission(event(EventType.ACTIVITY, action="something.new")) == "audit.view"
     assert required_permission(event(EventType.ACTIVITY)) == "audit.view"
-    assert required_permission(event(EventType.ACTIVITY, action="member.invited")) == "members.invite"
+    invited = catalogue.entry("member.invited").permission
+    assert invited == "members.invite"
+    assert required_permission(event(EventType.ACTIVITY, action="member.invited", permission=invited)) == invited
     assert required_permission(event(EventType.STEP_OUTPUT)) == "workspace.view"

@@ -9,9 +9,15 @@ import pytest
 from redis.asyncio import Redis
 from starlette.exceptions import HTTPException
 
+from app.audit import catalogue
 from app.live.bus import Event, EventBus, EventType, Retention, Topic, TopicKind
 from app.live.sse import Hub, encode_cursor, format_data, parse_cursor
 from tests.live.sse_client import Message, SSEReader, make_request, open_stream
+
+
+def entry(action: str, i: int) -> dict[str, object]:
+    """An ACTIVITY payload as its publisher writes it: the action and the permission the catalogue gives it."""
+    return {"action": action, "permission": catalogue.entry(action).permission, "i": i}
 
 
 def payloads(messages: list[Message], key: str = "i") -> list[int]:
@@ -336,9 +342,9 @@ async def test_each_stream_gets_what_its_permissions_allow_from_one_shared_rende
     admin = await open_stream(hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("admin"))
     viewer = await open_stream(hub, bus, workspace_id, [activity], render=render, permissions=permissions_of("viewer"))
     unfiltered = await open_stream(hub, bus, workspace_id, [activity], render=render)
-    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "apikey.created", "i": 1})
-    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "settings.changed", "i": 2})
-    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "never.catalogued", "i": 3})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, entry("apikey.created", 1))
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, entry("settings.changed", 2))
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, entry("never.catalogued", 3))
     assert payloads(await admin.events(3)) == [1, 2, 3]  # an unlisted action: audit log readers only
     assert payloads(await viewer.events(1)) == [2]
     assert payloads(await unfiltered.events(3)) == [1, 2, 3]
@@ -367,12 +373,12 @@ async def test_a_role_change_applies_the_new_permissions_at_once(hub: Hub, bus: 
     stream = await open_stream(
         hub, bus, workspace_id, [activity], still_allowed=still_allowed, permissions=permissions_of(role)
     )
-    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.invited", "i": 1})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, entry("member.invited", 1))
     assert payloads(await stream.events(1)) == [1]
     role = "viewer"
     await bus.publish(workspace_id, Topic.control(), EventType.MEMBER_ROLE_CHANGED, {"action": "member.role_changed"})
     await asyncio.sleep(0.005)  # a later millisecond: ids of different streams only order across milliseconds
-    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.invited", "i": 2})
-    await bus.publish(workspace_id, activity, EventType.ACTIVITY, {"action": "member.role_changed", "i": 3})
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, entry("member.invited", 2))
+    await bus.publish(workspace_id, activity, EventType.ACTIVITY, entry("member.role_changed", 3))
     assert payloads(await stream.events(1)) == [3]  # still open, and no longer told about invitations
     await stream.aclose()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy import delete, select, update
 
 from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
+from app.live.bus import EventBus
 from app.mail.jobs import deliver_mail
 from app.mail.models import OutboxMessage
 from app.mail.service import MAX_ATTEMPTS, queue_mail
@@ -22,8 +24,12 @@ from tests.mail.conftest import Inbox
 
 
 async def _deliver(db: Database, settings: Settings) -> int:
-    # The worker's own job, as arq runs it.
-    return await deliver_mail({"db": db, "settings": settings})
+    # The worker's own job, as arq runs it (with what the worker's start-up put in its context).
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        return await deliver_mail({"db": db, "settings": settings, "bus": EventBus(redis)})
+    finally:
+        await redis.aclose()
 
 
 async def _row(db: Database, message_id: int) -> OutboxMessage:

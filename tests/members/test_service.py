@@ -16,12 +16,14 @@ from app.auth.sessions import now
 from app.config import Settings
 from app.db import Database
 from app.mail.models import OutboxMessage
-from app.members import service
+from app.members import invitations, service
+from app.members.invitations import split_addresses
 from app.members.service import MemberError
 from app.security.tokens import token_hash
 from app.tenants.models import Invitation, Membership, Workspace
 from tests import helpers
 from tests.helpers import count, make_user, make_workspace, role_of, workspace_with
+from tests.helpers import person as as_actor
 
 
 @dataclass
@@ -78,8 +80,13 @@ async def test_bad_invitations_are_refused(
 ) -> None:
     await refused(
         db,
-        lambda s: service.invite(
-            s, settings, workspace_id=team.workspace.id, actor=team.admin, addresses=addresses, role=role
+        lambda s: invitations.invite(
+            s,
+            settings,
+            workspace_id=team.workspace.id,
+            actor=as_actor(team.admin),
+            addresses=split_addresses(addresses),
+            role=role,
         ),
         message,
     )
@@ -89,8 +96,13 @@ async def test_inviting_a_member_again_is_refused(db: Database, settings: Settin
     addresses = f"new@example.com, {team.member.email.upper()}"
     await refused(
         db,
-        lambda s: service.invite(
-            s, settings, workspace_id=team.workspace.id, actor=team.owner, addresses=addresses, role="member"
+        lambda s: invitations.invite(
+            s,
+            settings,
+            workspace_id=team.workspace.id,
+            actor=as_actor(team.owner),
+            addresses=split_addresses(addresses),
+            role="member",
         ),
         f"Already a member: {team.member.email}",
     )
@@ -101,8 +113,13 @@ async def test_only_owners_and_admins_invite(db: Database, settings: Settings, t
     actor = getattr(team, who)
     await refused(
         db,
-        lambda s: service.invite(
-            s, settings, workspace_id=team.workspace.id, actor=actor, addresses="x@example.com", role="viewer"
+        lambda s: invitations.invite(
+            s,
+            settings,
+            workspace_id=team.workspace.id,
+            actor=as_actor(actor),
+            addresses=["x@example.com"],
+            role="viewer",
         ),
         "does not allow",
     )
@@ -111,8 +128,13 @@ async def test_only_owners_and_admins_invite(db: Database, settings: Settings, t
 async def test_an_outsider_cannot_invite(db: Database, settings: Settings, team: Team) -> None:
     await refused(
         db,
-        lambda s: service.invite(
-            s, settings, workspace_id=team.workspace.id, actor=team.outsider, addresses="x@example.com", role="member"
+        lambda s: invitations.invite(
+            s,
+            settings,
+            workspace_id=team.workspace.id,
+            actor=as_actor(team.outsider),
+            addresses=["x@example.com"],
+            role="member",
         ),
         "no longer a member",
     )
@@ -121,8 +143,13 @@ async def test_an_outsider_cannot_invite(db: Database, settings: Settings, team:
 async def _invite(db: Database, settings: Settings, team: Team, email: str, role: str = "member") -> str:
     """Invite ``email`` and return the token from the mailed link."""
     async with db.public_session() as session:
-        [invitation] = await service.invite(
-            session, settings, workspace_id=team.workspace.id, actor=team.admin, addresses=email, role=role
+        [invitation] = await invitations.invite(
+            session,
+            settings,
+            workspace_id=team.workspace.id,
+            actor=as_actor(team.admin),
+            addresses=split_addresses(email),
+            role=role,
         )
         mail = await session.scalar(
             select(OutboxMessage).where(OutboxMessage.to_address == email).order_by(OutboxMessage.id.desc())
@@ -138,10 +165,14 @@ async def test_invitation_accept_and_replay(db: Database, settings: Settings, te
     newcomer = await make_user(db, "newcomer")
     token = await _invite(db, settings, team, newcomer.email, "viewer")
     async with db.public_session() as session:
-        view, membership, created = await service.accept(session, token=token, user=newcomer)
+        view, membership, created = await invitations.accept(
+            session, token=token, user=newcomer, actor=as_actor(newcomer)
+        )
     assert created and membership.role == "viewer" and view.workspace.id == team.workspace.id
     assert await role_of(db, team.workspace.id, newcomer.id) == "viewer"
-    await refused(db, lambda s: service.accept(s, token=token, user=newcomer), "already used")
+    await refused(
+        db, lambda s: invitations.accept(s, token=token, user=newcomer, actor=as_actor(newcomer)), "already used"
+    )
 
 
 async def test_accepting_needs_the_invited_address(db: Database, settings: Settings, team: Team) -> None:
@@ -149,12 +180,14 @@ async def test_accepting_needs_the_invited_address(db: Database, settings: Setti
     token = await _invite(db, settings, team, invited.email)
     intruder = await make_user(db, "intruder")
     await refused(
-        db, lambda s: service.accept(s, token=token, user=intruder), f"This invitation is for {invited.email}"
+        db,
+        lambda s: invitations.accept(s, token=token, user=intruder, actor=as_actor(intruder)),
+        f"This invitation is for {invited.email}",
     )
     # The invitation still works for the right person, whatever the case of the address.
     invited.email = invited.email.upper()
     async with db.public_session() as session:
-        _, membership, _ = await service.accept(session, token=token, user=invited)
+        _, membership, _ = await invitations.accept(session, token=token, user=invited, actor=as_actor(invited))
     assert membership.role == "member"
 
 
@@ -167,18 +200,20 @@ async def test_expired_revoked_and_unknown_invitations(db: Database, settings: S
             .where(Invitation.token_hash == token_hash(expired))
             .values(expires_at=now() - timedelta(seconds=1))
         )
-    await refused(db, lambda s: service.accept(s, token=expired, user=person), "expired")
+    await refused(db, lambda s: invitations.accept(s, token=expired, user=person, actor=as_actor(person)), "expired")
 
     revoked = await _invite(db, settings, team, person.email)
     async with db.public_session() as session:
         invitation = await session.scalar(select(Invitation).where(Invitation.token_hash == token_hash(revoked)))
         assert invitation is not None
-        await service.revoke_invitation(
-            session, workspace_id=team.workspace.id, actor_id=team.owner.id, invitation_id=str(invitation.id)
+        await invitations.revoke_invitation(
+            session, workspace_id=team.workspace.id, actor=as_actor(team.owner), invitation_id=str(invitation.id)
         )
-    await refused(db, lambda s: service.accept(s, token=revoked, user=person), "withdrawn")
-    await refused(db, lambda s: service.accept(s, token="x" * 43, user=person), "not valid")
-    await refused(db, lambda s: service.accept(s, token="../../etc", user=person), "not valid")
+    await refused(db, lambda s: invitations.accept(s, token=revoked, user=person, actor=as_actor(person)), "withdrawn")
+    await refused(db, lambda s: invitations.accept(s, token="x" * 43, user=person, actor=as_actor(person)), "not valid")
+    await refused(
+        db, lambda s: invitations.accept(s, token="../../etc", user=person, actor=as_actor(person)), "not valid"
+    )
     assert await role_of(db, team.workspace.id, person.id) is None
 
 
@@ -186,27 +221,27 @@ async def test_a_new_invitation_replaces_the_pending_one(db: Database, settings:
     person = await make_user(db, "twice")
     first = await _invite(db, settings, team, person.email)
     second = await _invite(db, settings, team, person.email, "admin")
-    await refused(db, lambda s: service.accept(s, token=first, user=person), "withdrawn")
+    await refused(db, lambda s: invitations.accept(s, token=first, user=person, actor=as_actor(person)), "withdrawn")
     async with db.public_session() as session:
-        _, membership, _ = await service.accept(session, token=second, user=person)
+        _, membership, _ = await invitations.accept(session, token=second, user=person, actor=as_actor(person))
     assert membership.role == "admin"
 
 
 async def test_revoking_is_scoped_to_the_workspace(db: Database, settings: Settings, team: Team) -> None:
     async with db.public_session() as session:
-        [foreign] = await service.invite(
+        [foreign] = await invitations.invite(
             session,
             settings,
             workspace_id=team.outsider_workspace.id,
-            actor=team.outsider,
-            addresses="someone@example.com",
+            actor=as_actor(team.outsider),
+            addresses=["someone@example.com"],
             role="member",
         )
     for invitation_id in (str(foreign.id), "not-a-uuid"):
         await refused(
             db,
-            lambda s, i=invitation_id: service.revoke_invitation(
-                s, workspace_id=team.workspace.id, actor_id=team.admin.id, invitation_id=i
+            lambda s, i=invitation_id: invitations.revoke_invitation(
+                s, workspace_id=team.workspace.id, actor=as_actor(team.admin), invitation_id=i
             ),
             "does not exist",
         )
@@ -219,7 +254,7 @@ async def test_change_role_refusals(db: Database, team: Team) -> None:
     ws = team.workspace.id
 
     def change(actor: User, target: object, role: str) -> Callable[[Any], Awaitable[object]]:
-        return lambda s: service.change_role(s, workspace_id=ws, actor_id=actor.id, target_id=target, role=role)  # type: ignore[arg-type]
+        return lambda s: service.change_role(s, workspace_id=ws, actor=as_actor(actor), target_id=target, role=role)  # type: ignore[arg-type]
 
     await refused(db, change(team.admin, team.outsider.id, "viewer"), "not a member of this workspace")
     await refused(db, change(team.admin, "not-a-uuid", "viewer"), "not a member of this workspace")
@@ -237,7 +272,7 @@ async def test_change_role_refusals(db: Database, team: Team) -> None:
 async def test_change_role(db: Database, team: Team) -> None:
     async with db.public_session() as session:
         membership, previous = await service.change_role(
-            session, workspace_id=team.workspace.id, actor_id=team.admin.id, target_id=team.viewer.id, role="Member"
+            session, workspace_id=team.workspace.id, actor=as_actor(team.admin), target_id=team.viewer.id, role="Member"
         )
     assert (previous, membership.role) == ("viewer", "member")
     assert await role_of(db, team.workspace.id, team.viewer.id) == "member"
@@ -247,23 +282,23 @@ async def test_remove_refusals_and_removal(db: Database, team: Team) -> None:
     ws = team.workspace.id
 
     def remove(actor: User, target: object) -> Callable[[Any], Awaitable[object]]:
-        return lambda s: service.remove_member(s, workspace_id=ws, actor_id=actor.id, target_id=target)  # type: ignore[arg-type]
+        return lambda s: service.remove_member(s, workspace_id=ws, actor=as_actor(actor), target_id=target)  # type: ignore[arg-type]
 
     await refused(db, remove(team.admin, team.outsider.id), "not a member of this workspace")
     await refused(db, remove(team.admin, team.owner.id), "owner cannot be removed")
     await refused(db, remove(team.admin, team.admin.id), "Leave workspace")
     await refused(db, remove(team.member, team.viewer.id), "does not allow")
     async with db.public_session() as session:
-        await service.remove_member(session, workspace_id=ws, actor_id=team.admin.id, target_id=team.viewer.id)
+        await service.remove_member(session, workspace_id=ws, actor=as_actor(team.admin), target_id=team.viewer.id)
     assert await role_of(db, ws, team.viewer.id) is None
 
 
 async def test_owner_cannot_leave_without_transferring(db: Database, team: Team) -> None:
     ws = team.workspace.id
-    await refused(db, lambda s: service.leave(s, workspace_id=ws, user_id=team.owner.id), "Transfer ownership")
-    await refused(db, lambda s: service.leave(s, workspace_id=ws, user_id=team.outsider.id), "no longer a member")
+    await refused(db, lambda s: service.leave(s, workspace_id=ws, actor=as_actor(team.owner)), "Transfer ownership")
+    await refused(db, lambda s: service.leave(s, workspace_id=ws, actor=as_actor(team.outsider)), "no longer a member")
     async with db.public_session() as session:
-        await service.leave(session, workspace_id=ws, user_id=team.member.id)
+        await service.leave(session, workspace_id=ws, actor=as_actor(team.member))
     assert await role_of(db, ws, team.member.id) is None
 
 
@@ -271,13 +306,13 @@ async def test_transfer_ownership(db: Database, team: Team) -> None:
     ws = team.workspace.id
 
     def transfer(actor: User, target: object) -> Callable[[Any], Awaitable[object]]:
-        return lambda s: service.transfer_ownership(s, workspace_id=ws, actor_id=actor.id, target_id=target)  # type: ignore[arg-type]
+        return lambda s: service.transfer_ownership(s, workspace_id=ws, actor=as_actor(actor), target_id=target)  # type: ignore[arg-type]
 
     await refused(db, transfer(team.admin, team.admin.id), "does not allow")
     await refused(db, transfer(team.owner, team.outsider.id), "not a member of this workspace")
     await refused(db, transfer(team.owner, team.owner.id), "already own")
     async with db.public_session() as session:
-        await service.transfer_ownership(session, workspace_id=ws, actor_id=team.owner.id, target_id=team.member.id)
+        await service.transfer_ownership(session, workspace_id=ws, actor=as_actor(team.owner), target_id=team.member.id)
     assert await role_of(db, ws, team.member.id) == "owner"
     assert await role_of(db, ws, team.owner.id) == "admin"
     async with db.public_session() as session:
@@ -287,4 +322,4 @@ async def test_transfer_ownership(db: Database, team: Team) -> None:
         assert list(owners) == [team.member.id]
     # The former owner, now an admin, may leave.
     async with db.public_session() as session:
-        await service.leave(session, workspace_id=ws, user_id=team.owner.id)
+        await service.leave(session, workspace_id=ws, actor=as_actor(team.owner))

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select, text
 
 from app.account.twofactor import begin_enrolment, seal_secret, secret_of
+from app.audit.actor import Actor
 from app.auth.models import User
 from app.cli.keys import RotationReport, rotate, take_census
 from app.config import Settings
@@ -31,7 +32,7 @@ from app.security.crypto import DecryptionError, Keyring, new_data_key, new_key
 from app.security.models import WorkspaceKey
 from app.security.secrets import SecretsService
 from app.sso.models import SsoConnection
-from app.sso.service import decrypt_secret, legacy_secret_aad, save_connection
+from app.sso.service import ConnectionSettings, decrypt_secret, legacy_secret_aad, save_connection
 from app.tenants.models import Workspace
 from app.workspaces.service import new_workspace_id
 from tests.account.helpers import is_signed_in, sign_in, totp_code, turn_on_2fa
@@ -62,14 +63,10 @@ def _settings(base: Settings, url: str, keys: str) -> Settings:
     )
 
 
-def _form(issuer: str, secret: str) -> dict[str, str]:
-    return {
-        "issuer": issuer,
-        "client_id": CLIENT_ID,
-        "client_secret": secret,
-        "default_role": "member",
-        "enabled": "on",
-    }
+def _form(issuer: str, secret: str) -> ConnectionSettings:
+    return ConnectionSettings(
+        issuer=issuer, client_id=CLIENT_ID, client_secret=secret, default_role="member", enabled=True
+    )
 
 
 @dataclass
@@ -162,7 +159,14 @@ async def _http_writer(base: str, world: World, workspace: Workspace) -> Callabl
     async def step(number: int) -> None:
         secret = f"http-{number}-{secrets.token_hex(6)}"
         token = csrf_of((await client.get(page)).text)
-        form = {**_form(world.issuers[workspace.id], secret), "csrf_token": token}
+        form = {
+            "issuer": world.issuers[workspace.id],
+            "client_id": CLIENT_ID,
+            "client_secret": secret,
+            "default_role": "member",
+            "enabled": "on",
+            "csrf_token": token,
+        }
         response = await client.post(page, data=form)
         assert response.status_code == 303, response.text
         world.sso_secrets[workspace.id] = secret
@@ -227,7 +231,12 @@ async def test_rotation_under_load_then_the_old_key_can_go(
             secret = f"write-{number}-{secrets.token_hex(6)}"
             async with db.public_session() as session:
                 await save_connection(
-                    session, during, service, workspace_id=workspace.id, form=_form(world.issuers[workspace.id], secret)
+                    session,
+                    during,
+                    service,
+                    workspace_id=workspace.id,
+                    actor=Actor.system(),
+                    values=_form(world.issuers[workspace.id], secret),
                 )
             world.sso_secrets[workspace.id] = secret
 
@@ -259,7 +268,12 @@ async def test_rotation_under_load_then_the_old_key_can_go(
             secret = f"new-{secrets.token_hex(6)}"
             async with db.public_session() as session:
                 await save_connection(
-                    session, during, service, workspace_id=workspace.id, form=_form("https://new.example.com", secret)
+                    session,
+                    during,
+                    service,
+                    workspace_id=workspace.id,
+                    actor=Actor.system(),
+                    values=_form("https://new.example.com", secret),
                 )
             world.workspaces.append(workspace)
             world.issuers[workspace.id], world.sso_secrets[workspace.id] = "https://new.example.com", secret

@@ -9,6 +9,7 @@ from typing import Any
 from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 
+from app.audit.actor import Actor
 from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.config import Settings
@@ -17,11 +18,11 @@ from app.security.secrets import SecretsService
 from app.sso.dns import make_resolver, record_name, record_value
 from app.sso.domains import add_domain, lookup, record_check
 from app.sso.models import SsoConnection, SsoDomain
-from app.sso.service import save_connection
+from app.sso.service import ConnectionSettings, save_connection
 from app.tenants.models import Workspace
 from tests import helpers as shared
 from tests.dns_server import TestDns
-from tests.helpers import add_member, count, csrf_of, make_user
+from tests.helpers import add_member, changes, count, csrf_of, make_user
 from tests.sso.conftest import CLIENT_ID, CLIENT_SECRET
 
 __all__ = [
@@ -38,6 +39,10 @@ __all__ = [
     "users_with_email",
     "verify_domain",
 ]
+
+
+# Who sets a test's workspace up, in its audit log.
+SETUP = Actor.system("test setup")
 
 
 def unique_domain() -> str:
@@ -72,29 +77,38 @@ async def configure(
         "enabled": "on",
         **fields,
     }
-    async with db.public_session() as session:
+    values = ConnectionSettings(
+        issuer=form["issuer"],
+        client_id=form["client_id"],
+        client_secret=form["client_secret"],
+        default_role=form["default_role"],
+        **{flag: form.get(flag) == "on" for flag in ("enabled", "enforce_sso", "managed_accounts", "confirm_managed")},
+    )
+    async with changes(db, settings) as session:
         service = SecretsService(settings.keyring(), db)
-        connection, _ = await save_connection(session, settings, service, workspace_id=workspace.id, form=form)
+        connection, _ = await save_connection(
+            session, settings, service, workspace_id=workspace.id, values=values, actor=SETUP
+        )
     if domain and dns is not None:
         await verify_domain(db, settings, dns, workspace, domain)
     elif domain:
-        async with db.public_session() as session:
-            await add_domain(session, workspace.id, domain)
+        async with changes(db, settings) as session:
+            await add_domain(session, workspace.id, domain, SETUP)
     return connection
 
 
 async def verify_domain(db: Database, settings: Settings, dns: TestDns, workspace: Workspace, domain: str) -> SsoDomain:
     """Add ``domain`` to the workspace (unless it is there), publish its record, and verify it as "Verify" does."""
-    async with db.public_session() as session:
+    async with changes(db, settings) as session:
         row = await session.scalar(
             select(SsoDomain).where(SsoDomain.workspace_id == workspace.id, SsoDomain.domain == domain)
         )
         if row is None:
-            row = await add_domain(session, workspace.id, domain)
+            row = await add_domain(session, workspace.id, domain, SETUP)
     dns.zone.publish_txt(record_name(domain), record_value(row.token))
     found = await lookup(make_resolver(settings.dns_nameserver_list), domain)
-    async with db.public_session() as session:
-        outcome = await record_check(session, workspace.id, row.id, found, token=row.token)
+    async with changes(db, settings) as session:
+        outcome = await record_check(session, workspace.id, row.id, found, token=row.token, actor=SETUP)
     assert outcome.verified, outcome.message
     return outcome.domain
 

@@ -17,6 +17,7 @@ from httpx2 import Response
 from sqlalchemy import MetaData, func, select, text
 from starlette.testclient import TestClient
 
+from app.audit.actor import Actor
 from app.auth.middleware import session_cookie_value
 from app.auth.models import User
 from app.auth.sessions import now, start_session
@@ -25,7 +26,7 @@ from app.db import Database, TenantBase
 from app.main import create_app
 from app.models import PublicBase
 from app.security.secrets import SecretsService
-from app.sso.service import save_connection
+from app.sso.service import ConnectionSettings, save_connection
 from app.tenants.models import Membership, Workspace
 from app.workspaces.service import create_workspace
 from tests.helpers import routes_under
@@ -176,14 +177,15 @@ async def sso_parties(settings: Settings, db: Database, secrets_service: Secrets
             settings,
             secrets_service,
             workspace_id=victim.workspace.id,
-            form={
-                "issuer": "https://login.example.com",
-                "client_id": "marid",
-                "client_secret": "matrix-secret",
-                "default_role": "member",
-                "enabled": "on",
-                "enforce_sso": "on",
-            },
+            values=ConnectionSettings(
+                issuer="https://login.example.com",
+                client_id="marid",
+                client_secret="matrix-secret",
+                default_role="member",
+                enabled=True,
+                enforce_sso=True,
+            ),
+            actor=Actor.system("test setup"),
         )
         user = User(email=f"both-{secrets.token_hex(4)}@example.com", display_name="both", email_verified_at=now())
         session.add(user)

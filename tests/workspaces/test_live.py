@@ -9,6 +9,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from app.audit import catalogue
 from app.auth.middleware import session_cookie_value
 from app.auth.models import User
 from app.auth.sessions import start_session
@@ -59,7 +60,8 @@ async def test_members_get_escaped_activity_and_a_removed_member_is_cut_off(
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         # (An action every member may see: the feed shows each role what its pages show.)
-        payload = {"action": "settings.changed", "text": "<script>alert(1)</script> ran"}
+        permission = catalogue.entry("settings.changed").permission
+        payload = {"action": "settings.changed", "permission": permission, "text": "<script>alert(1)</script> ran"}
         await bus.publish(workspace.id, Topic.activity(), EventType.ACTIVITY, payload)
         [message] = await reader.events(1)
         assert message.event == "ACTIVITY"

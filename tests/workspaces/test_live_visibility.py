@@ -19,17 +19,17 @@ import pytest
 from redis.asyncio import Redis
 
 from app.apikeys.service import Actor, create_key
+from app.audit.actor import Actor as AuditActor
+from app.audit.catalogue import CATALOGUE
 from app.audit.service import record
 from app.auth.models import User
 from app.config import Settings
 from app.db import Database
-from app.live import activity
 from app.live.bus import AUTHZ_EVENTS, EventBus, EventType, Topic
-from app.live.permissions import ACTION_PERMISSIONS
-from app.members.service import invite
+from app.members.invitations import invite
 from app.tenants.permissions import Role
 from tests.conftest import Services
-from tests.helpers import Team, workspace_with
+from tests.helpers import Team, audit, changes, person, workspace_with
 from tests.live.sse_client import SSEReader
 from tests.servers import web_server
 from tests.workspaces.test_live import cookie_for
@@ -51,12 +51,9 @@ def base_url(server_env: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture
 async def bus(services: Services) -> AsyncIterator[EventBus]:
-    """The bus ``record`` publishes through here, as the web process's and the worker's do there."""
+    """A bus on the same Redis as the web process's (for the events that are not audit entries)."""
     redis = Redis.from_url(services.redis.url)
-    bus = EventBus(redis)
-    activity.use_bus(bus)
-    yield bus
-    activity.use_bus(None)
+    yield EventBus(redis)
     await redis.aclose()
 
 
@@ -103,10 +100,10 @@ async def test_a_viewers_feed_does_not_show_what_their_pages_hide(
         feed(base_url, db, settings, team.owner, slug) as owner,
     ):
         for action, details in HIDDEN_FROM_VIEWERS.items():
-            await record(db, workspace_id, action, actor_id=team.owner.id, details=details)
+            await audit(db, settings, workspace_id, action, team.owner, details)
         # Something every member may see, last: when it arrives, everything before it was sent or withheld.
         done = f"done-{secrets.token_hex(3)}"
-        await record(db, workspace_id, "settings.changed", actor_id=team.owner.id, details={"name": done})
+        await audit(db, settings, workspace_id, "settings.changed", team.owner, {"name": done})
 
         seen_by_owner = await until(owner, "changed the workspace settings")
         assert len(seen_by_owner) == len(HIDDEN_FROM_VIEWERS) + 1  # the owner's pages show all of it
@@ -123,7 +120,7 @@ async def test_a_demoted_admin_stops_receiving_admin_only_events_at_once(
     team = await make_team(db, "demote")
     slug, workspace_id = team.workspace.slug, team.workspace.id
     async with feed(base_url, db, settings, team.admin, slug) as admin:
-        await record(db, workspace_id, "apikey.created", actor_id=team.owner.id, details={"name": "before-demotion"})
+        await audit(db, settings, workspace_id, "apikey.created", team.owner, {"name": "before-demotion"})
         [before] = await admin.events(1)
         assert "before-demotion" in "\n".join(before.data)  # an admin's API keys page lists every key
 
@@ -136,8 +133,8 @@ async def test_a_demoted_admin_stops_receiving_admin_only_events_at_once(
             )
             assert changed.status_code in (200, 303), changed.text
 
-        await record(db, workspace_id, "apikey.created", actor_id=team.owner.id, details={"name": "after-demotion"})
-        await record(db, workspace_id, "settings.changed", actor_id=team.owner.id, details={"name": "renamed"})
+        await audit(db, settings, workspace_id, "apikey.created", team.owner, {"name": "after-demotion"})
+        await audit(db, settings, workspace_id, "settings.changed", team.owner, {"name": "renamed"})
         texts = await until(admin, "changed the workspace settings")
         assert not any("after-demotion" in text for text in texts), texts
         assert any("role to viewer" in text for text in texts)  # the stream stays open: a viewer still sees that
@@ -149,8 +146,8 @@ async def test_the_dashboards_first_render_hides_the_same_events(
     team = await make_team(db, "render")
     slug, workspace_id = team.workspace.slug, team.workspace.id
     for action, details in HIDDEN_FROM_VIEWERS.items():
-        await record(db, workspace_id, action, actor_id=team.owner.id, details=details)
-    await record(db, workspace_id, "settings.changed", actor_id=team.owner.id, details={"name": "renamed"})
+        await audit(db, settings, workspace_id, action, team.owner, details)
+    await audit(db, settings, workspace_id, "settings.changed", team.owner, {"name": "renamed"})
     for user, shows_secrets in ((team.owner, True), (team.admin, True), (team.member, False), (team.viewer, False)):
         async with httpx.AsyncClient(base_url=base_url, cookies=await cookie_for(db, settings, user)) as client:
             page = (await client.get(f"/w/{slug}")).text
@@ -223,8 +220,9 @@ async def pages_each_role_sees(base_url: str, db: Database, settings: Settings, 
     slug, workspace_id = team.workspace.slug, team.workspace.id
     invitee = f"invitee-{secrets.token_hex(3)}@example.com"
     key_name = f"owner-key-{secrets.token_hex(3)}"
-    async with db.public_session() as session:
-        await invite(session, settings, workspace_id=workspace_id, actor=team.owner, addresses=invitee, role="member")
+    async with changes(db, settings) as session:
+        owner = person(team.owner)
+        await invite(session, settings, workspace_id=workspace_id, actor=owner, addresses=[invitee], role="member")
         actor = Actor(user_id=team.owner.id, role=Role.OWNER)
         await create_key(
             session, workspace_id=workspace_id, actor=actor, name=key_name, kind="personal", scope="read",
@@ -252,7 +250,7 @@ async def pages_each_role_sees(base_url: str, db: Database, settings: Settings, 
 
 def rechecks(kind: str) -> bool:
     """Whether publishing this kind makes open streams re-check their viewer (a membership change)."""
-    control = activity.CONTROL_EVENTS.get(kind)
+    control = CATALOGUE[kind].control if kind in CATALOGUE else None
     return control in AUTHZ_EVENTS if control else kind in {event_type.value for event_type in AUTHZ_EVENTS}
 
 
@@ -274,7 +272,7 @@ async def test_each_role_receives_exactly_what_its_pages_show(
     assert "pending invitations" in seen["admin"]
 
     # Every kind of event, each with a marker, and the page that shows what it tells.
-    kinds: list[tuple[str, str]] = [(action, page_of_action(action)) for action in ACTION_PERMISSIONS]
+    kinds: list[tuple[str, str]] = [(action, page_of_action(action)) for action in CATALOGUE]
     kinds += [
         (event_type.value, TYPE_PAGE.get(event_type, "dashboard"))
         for event_type in EventType
@@ -292,10 +290,12 @@ async def test_each_role_receives_exactly_what_its_pages_show(
     ):
         for index, (kind, _page) in enumerate(kinds):
             marker = f"mark-{index}-"
-            if kind in ACTION_PERMISSIONS:
-                # What the audit log's record() publishes, with the marker where the sentence shows it.
-                details = {"email": marker, "name": marker, "subject": marker, "role": "viewer", "to": "viewer"}
-                await activity.publish(workspace_id, kind, actor=marker, actor_id=None, details=details)
+            if kind in CATALOGUE:
+                # Recorded and relayed as any change's entry, with the marker where the sentence shows it.
+                details = {"email": marker, "name": marker, "subject": marker, "domain": marker, "error": marker}
+                details |= {"role": "viewer", "to": "viewer"}
+                async with changes(db, settings) as session:
+                    record(session, workspace_id, kind, AuditActor.system(marker), details)
             else:
                 event_type = EventType(kind)
                 topic = Topic.control() if event_type in AUTHZ_EVENTS or event_type in TYPE_PAGE else run
@@ -303,7 +303,8 @@ async def test_each_role_receives_exactly_what_its_pages_show(
         # Ids of different streams order only across milliseconds: the end marker comes a millisecond later.
         await asyncio.sleep(0.005)
         end = f"end-{secrets.token_hex(3)}"
-        await activity.publish(workspace_id, "settings.changed", actor=end, actor_id=None, details={})
+        async with changes(db, settings) as session:
+            record(session, workspace_id, "settings.changed", AuditActor.system(end), {})
 
         streams = {"owner": owner, "admin": admin, "member": member, "viewer": viewer}
         problems = []

@@ -18,10 +18,11 @@ from app.auth.models import User
 from app.auth.sessions import list_sessions
 from app.mail.jobs import deliver_mail
 from app.sso.identities import UnlinkRefused, linked_identities, unlink_identity
+from app.tenants.context import person_actor
 from app.web.forms import client_ip
 from app.web.guards import login_required
 from app.web.pages import redirect_with_flash
-from app.web.state import db_of
+from app.web.state import changes, db_of
 from app.web.templating import render
 
 
@@ -64,18 +65,17 @@ async def unlink(request: Request, user: User) -> Response:
     except ValueError as error:
         raise HTTPException(404) from error
     try:
-        async with db_of(request).public_session() as db:
+        async with changes(request) as db:
             found = await unlink_identity(db, user, identity_id)
+            if found is not None:
+                # The workspace whose provider it was sees the link end in its own log (its provider, its sign-ins).
+                actor = person_actor(user, client_ip(request))
+                record(db, found.workspace_id, "sso.identity_unlinked", actor, {"issuer": found.issuer})
     except UnlinkRefused as refused:
         context = await _context(request, user) | {"identity_error": str(refused)}
         return render(request, "account/security.html", context, status_code=409)
     if found is None:
         raise HTTPException(404)
     await request.app.state.jobs.enqueue(deliver_mail)
-    # The workspace whose provider it was sees the link end in its own log (its provider, its sign-ins).
-    await record(
-        db_of(request), found.workspace_id, "sso.identity_unlinked", actor_id=user.id, ip=client_ip(request),
-        details={"issuer": found.issuer},
-    )  # fmt: skip
     message = f"Unlinked {found.issuer}. It can no longer sign you in."
     return redirect_with_flash(request, "/account/security", message)

@@ -13,12 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.account.actions import end_other_sessions, end_session
 from app.account.devices import device_name, relative_time, utc_label
 from app.account.pages.common import current_session
+from app.account.service import end_other_sessions, end_session
 from app.auth.middleware import clear_session_cookie
 from app.auth.models import User, UserSession
 from app.auth.sessions import list_sessions, now
+from app.tenants.context import person_actor
 from app.web.forms import client_ip, user_agent
 from app.web.guards import login_required, redirect
 from app.web.pages import redirect_with_flash
@@ -71,9 +72,14 @@ async def revoke(request: Request, user: User) -> Response:
     except ValueError as error:
         raise HTTPException(404) from error
     mine = current_session(request)
-    ended = await end_session(
-        db_of(request), user.id, session_id, current_id=mine.id, ip=client_ip(request), user_agent=user_agent(request)
-    )
+    async with db_of(request).public_session() as db:
+        ended = await end_session(
+            db,
+            actor=person_actor(user, client_ip(request)),
+            session_id=session_id,
+            current_id=mine.id,
+            user_agent=user_agent(request),
+        )
     if session_id == mine.id:
         # Revoking this browser's own session is signing out.
         response = redirect(request, "/login")
@@ -86,9 +92,13 @@ async def revoke(request: Request, user: User) -> Response:
 
 @login_required()
 async def revoke_others(request: Request, user: User) -> Response:
-    ended = await end_other_sessions(
-        db_of(request), user.id, keep=current_session(request).id, ip=client_ip(request), user_agent=user_agent(request)
-    )
+    async with db_of(request).public_session() as db:
+        ended = await end_other_sessions(
+            db,
+            actor=person_actor(user, client_ip(request)),
+            keep=current_session(request).id,
+            user_agent=user_agent(request),
+        )
     if ended:
         message = f"Signed out of {ended} other session{'' if ended == 1 else 's'}."
         return redirect_with_flash(request, "/account/sessions", message)

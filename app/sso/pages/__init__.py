@@ -17,10 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.audit.actor import Actor
 from app.audit.service import record
 from app.auth.middleware import set_session_cookie, signed_in
 from app.auth.models import UserSession
 from app.auth.pages import safe_next
+from app.auth.principal import Principal
 from app.auth.sessions import start_session
 from app.mail.jobs import deliver_mail
 from app.security.crypto import DecryptionError
@@ -31,11 +33,11 @@ from app.sso.pages import domains as domain_pages
 from app.sso.pages import settings as settings_pages
 from app.sso.service import decrypt_secret, find_connection_for, get_connection
 from app.sso.signin import LINK_FIRST_REASONS, complete_sign_in
-from app.tenants.context import resolve_workspace
+from app.tenants.context import person_actor, resolve_access
 from app.tenants.models import Workspace
 from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
-from app.web.state import db_of, secrets_of, settings_of
+from app.web.state import changes, db_of, secrets_of, settings_of
 from app.web.templating import render
 
 logger = logging.getLogger("marid.sso")
@@ -58,13 +60,13 @@ async def _step_up_workspace(request: Request, slug: str) -> Workspace | None:
     if current is None or not slug:
         return None
     async with db_of(request).public_session() as db:
-        context = await resolve_workspace(db, current.user, slug)
-        if context is None:
+        access = await resolve_access(db, Principal.session(current.user), slug)
+        if access is None:
             return None
         asking = await needs_step_up(
-            db, workspace_id=context.workspace.id, role=context.role, session_id=current.session.id
+            db, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
         )
-    return context.workspace if asking else None
+    return access.workspace if asking else None
 
 
 async def _start_page(
@@ -155,9 +157,8 @@ def _error_page(request: Request, message: str, status_code: int, link_first: st
 
 async def _audit_failure(request: Request, workspace_id: str, failure: OidcError, **details: Any) -> None:
     details = {"reason": failure.reason, "error": failure.message[:300], **details}
-    await record(
-        db_of(request), workspace_id, "sso.login_failed", actor_id=None, ip=client_ip(request), details=details
-    )
+    async with changes(request) as session:
+        record(session, workspace_id, "sso.login_failed", Actor.system(ip=client_ip(request)), details)
 
 
 async def callback(request: Request) -> Response:
@@ -246,9 +247,10 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
     settings = settings_of(request)
     current = signed_in(request)
     initiator = _initiator(flow, current.user.id if current else None)
+    ip = client_ip(request)
     for attempt in (1, 2):
         try:
-            async with db_of(request).public_session() as db:
+            async with changes(request) as db:
                 connection = await get_connection(db, flow.workspace_id)
                 workspace = await db.get(Workspace, flow.workspace_id)
                 if connection is None or workspace is None:
@@ -263,32 +265,31 @@ async def _sign_in(request: Request, flow: flows.PendingSignIn, claims: dict[str
                     if kept is not None:
                         await db.delete(kept)
                     session_token, kept = await start_session(
-                        db, settings, outcome.user, ip=client_ip(request), user_agent=user_agent(request), method="sso"
+                        db, settings, outcome.user, ip=ip, user_agent=user_agent(request), method="sso"
                     )
                 # Otherwise the same person was signed in and started this: a step-up of the same session.
                 await record_step_up(
                     db, session_id=kept.id, workspace_id=flow.workspace_id, identity_id=outcome.identity.id
                 )
-                user_id, role, slug = outcome.user.id, outcome.membership.role, workspace.slug
-                link_method = outcome.identity.link_method
+                slug = workspace.slug
+                # What happened goes in the workspace's log, in this same transaction.
+                actor = person_actor(outcome.user, ip)
+                details = {"issuer": flow.issuer, "subject": claims["sub"], "email": claims.get("email")}
+                if outcome.created_user or outcome.provisioned:
+                    provisioned = {**details, "role": outcome.membership.role, "new_account": outcome.created_user}
+                    record(db, flow.workspace_id, "sso.member_provisioned", actor, provisioned)
+                if outcome.linked or outcome.created_user:
+                    linked = {**details, "existing_account": outcome.linked, "how": outcome.identity.link_method}
+                    record(db, flow.workspace_id, "sso.identity_linked", actor, linked)
+                record(db, flow.workspace_id, "sso.login", actor, details)
             break
         except IntegrityError:
             # Two first sign-ins of the same person raced (two tabs): the other one created the account,
             # identity or membership; the second attempt finds and uses it.
             if attempt == 2:
                 raise
-    details = {"issuer": flow.issuer, "subject": claims["sub"], "email": claims.get("email")}
-    ip, database = client_ip(request), db_of(request)
-    if outcome.created_user or outcome.provisioned:
-        provisioned = {**details, "role": role, "new_account": outcome.created_user}
-        await record(
-            database, flow.workspace_id, "sso.member_provisioned", actor_id=user_id, ip=ip, details=provisioned
-        )
     if outcome.linked or outcome.created_user:
-        linked = {**details, "existing_account": outcome.linked, "how": link_method}
-        await record(database, flow.workspace_id, "sso.identity_linked", actor_id=user_id, ip=ip, details=linked)
         await request.app.state.jobs.enqueue(deliver_mail)
-    await record(database, flow.workspace_id, "sso.login", actor_id=user_id, ip=ip, details=details)
     response = redirect(request, flow.next_path or f"/w/{slug}")
     if session_token is not None:
         set_session_cookie(response, settings, session_token)

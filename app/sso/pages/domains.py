@@ -15,16 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.audit.service import record
 from app.sso.dns import DnsLookupError, make_resolver
 from app.sso.domains import DomainError, Lookup, add_domain, find_domain, lookup, record_check, remove_domain
-from app.sso.enforcement import end_managed_password_sessions, managed_accounts_on
 from app.sso.pages.settings import TEMPLATE, page_context
 from app.tenants.context import WorkspaceContext
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.forms import rate_limited, read_form, retry_message
 from app.web.guards import workspace_required
 from app.web.pages import redirect_with_flash
-from app.web.state import db_of, settings_of
+from app.web.state import changes, db_of, settings_of
 from app.web.templating import render
 
 
@@ -43,16 +41,12 @@ def _domain_id(request: Request) -> uuid.UUID:
 async def add(request: Request, context: WorkspaceContext) -> Response:
     raw = (await read_form(request)).get("domain", "")[:300]
     try:
-        async with db_of(request).public_session() as db:
-            row = await add_domain(db, context.workspace.id, raw)
+        async with changes(request) as db:
+            row = await add_domain(db, context.workspace.id, raw, context.actor)
     except DomainError as refused:
-        page = await page_context(request, context, errors={"domain": str(refused)})
+        page = await page_context(request, context, errors={"domain": refused.message})
         page["domain_value"] = raw
         return render(request, TEMPLATE, page, status_code=422)
-    await record(
-        db_of(request), context.workspace.id, "sso.domain_added", actor_id=context.user.id, ip=client_ip(request),
-        details={"domain": row.domain},
-    )  # fmt: skip
     return _back(request, context, f"Added {row.domain}. Publish its TXT record, then press Verify.")
 
 
@@ -72,40 +66,24 @@ async def verify(request: Request, context: WorkspaceContext) -> Response:
     except DnsLookupError as error:
         found = Lookup((), str(error))
     try:
-        async with db_of(request).public_session() as db:
-            outcome = await record_check(db, workspace_id, domain_id, found, token=row.token)
-            sessions_ended = 0
-            if outcome.verified and await managed_accounts_on(db, workspace_id):
-                # Members at this domain are managed accounts from now on.
-                sessions_ended = await end_managed_password_sessions(db, workspace_id)
+        async with changes(request) as db:
+            outcome = await record_check(db, workspace_id, domain_id, found, token=row.token, actor=context.actor)
     except DomainError as gone:
-        return _back(request, context, str(gone), "error")
+        return _back(request, context, gone.message, "error")
     except IntegrityError:
         # Another workspace verified the same domain at the same moment (the unique index decided).
         return _back(request, context, f"Another workspace has just verified {row.domain}.", "error")
-    ip, actor = client_ip(request), context.user.id
     if outcome.verified:
-        details = {"domain": row.domain, "password_sessions_ended": sessions_ended}
-        await record(db_of(request), workspace_id, "sso.domain_verified", actor_id=actor, ip=ip, details=details)
-        if outcome.taken_from:
-            await record(db_of(request), outcome.taken_from, "sso.domain_taken", actor_id=None,
-                         details={"domain": row.domain})  # fmt: skip
         return _back(request, context, outcome.message)
-    details = {"domain": row.domain, "error": outcome.message[:300]}
-    await record(db_of(request), workspace_id, "sso.domain_verify_failed", actor_id=actor, ip=ip, details=details)
     return _back(request, context, f"{row.domain} is not verified yet. {outcome.message}", "error")
 
 
 @workspace_required("settings.edit")
 async def remove(request: Request, context: WorkspaceContext) -> Response:
-    async with db_of(request).public_session() as db:
-        row = await remove_domain(db, context.workspace.id, _domain_id(request))
+    async with changes(request) as db:
+        row = await remove_domain(db, context.workspace.id, _domain_id(request), context.actor)
     if row is None:
         raise HTTPException(404)
-    await record(
-        db_of(request), context.workspace.id, "sso.domain_removed", actor_id=context.user.id, ip=client_ip(request),
-        details={"domain": row.domain, "was_verified": row.verified_at is not None},
-    )  # fmt: skip
     return _back(request, context, f"Removed {row.domain}.")
 
 

@@ -10,18 +10,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.audit.service import record
 from app.sso import flows
 from app.sso.dns import record_name, record_value
 from app.sso.domains import list_domains
-from app.sso.enforcement import affected_members, end_managed_password_sessions, managed_accounts_on
+from app.sso.enforcement import affected_members
 from app.sso.oidc import OidcError, ProviderClient
-from app.sso.service import ASSIGNABLE_ROLES, SsoConfigError, get_connection, record_test, save_connection
+from app.sso.service import (
+    ASSIGNABLE_ROLES,
+    ConnectionSettings,
+    SsoConfigError,
+    get_connection,
+    record_test,
+    save_connection,
+)
 from app.tenants.context import WorkspaceContext
 from app.web.flash import flash
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.web.forms import rate_limited, read_form, retry_message
 from app.web.guards import redirect, workspace_required
-from app.web.state import db_of, secrets_of, settings_of
+from app.web.state import changes, db_of, secrets_of, settings_of
 from app.web.templating import is_htmx, render
 
 TEMPLATE = "sso/settings.html"
@@ -32,6 +38,24 @@ _FLAGS = ("enabled", "enforce_sso", "managed_accounts", "confirm_managed")
 def _submitted(form: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {key: form.get(key, "") for key in _TEXT_FIELDS}
     return values | {flag: form.get(flag) == "on" for flag in _FLAGS}
+
+
+def _flag(raw: str | None) -> bool:
+    return raw in {"on", "true", "1", "yes"}
+
+
+def connection_settings(form: dict[str, str]) -> ConnectionSettings:
+    """The settings form as the service takes it."""
+    return ConnectionSettings(
+        issuer=form.get("issuer", ""),
+        client_id=form.get("client_id", ""),
+        client_secret=form.get("client_secret", ""),
+        default_role=form.get("default_role", ""),
+        enabled=_flag(form.get("enabled")),
+        enforce_sso=_flag(form.get("enforce_sso")),
+        managed_accounts=_flag(form.get("managed_accounts")),
+        confirm_managed=_flag(form.get("confirm_managed")),
+    )
 
 
 async def page_context(
@@ -101,32 +125,21 @@ async def preview(request: Request, context: WorkspaceContext) -> Response:
 @workspace_required("settings.edit")
 async def save_settings(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
-    workspace_id = context.workspace.id
     try:
-        async with db_of(request).public_session() as db:
-            connection, changes = await save_connection(
-                db, settings_of(request), secrets_of(request), workspace_id=workspace_id, form=form
+        async with changes(request) as db:
+            _, changed = await save_connection(
+                db,
+                settings_of(request),
+                secrets_of(request),
+                workspace_id=context.workspace.id,
+                values=connection_settings(form),
+                actor=context.actor,
             )
     except SsoConfigError as invalid:
         page = await page_context(request, context, values=_submitted(form), errors=invalid.errors)
         return render(request, TEMPLATE, page, status_code=422)
-    ip, actor = client_ip(request), context.user.id
-    if changes:
-        await record(
-            db_of(request), workspace_id, "sso.configured", actor_id=actor, ip=ip, details={"changes": changes}
-        )
-    if changes.keys() & {"enabled", "enforce_sso", "managed_accounts"}:
-        enforced: dict[str, Any] = {
-            "enforce_sso": connection.enforce_sso and connection.enabled,
-            "managed_accounts": connection.managed_accounts and connection.enforce_sso and connection.enabled,
-        }
-        async with db_of(request).public_session() as db:
-            if await managed_accounts_on(db, workspace_id):
-                # Managed accounts may not use a password any more: the password sessions they have end too.
-                enforced["password_sessions_ended"] = await end_managed_password_sessions(db, workspace_id)
-        await record(db_of(request), workspace_id, "sso.enforced_changed", actor_id=actor, ip=ip, details=enforced)
     response = redirect(request, f"/w/{context.workspace.slug}/settings/sso")
-    flash(request, response, "Single sign-on settings saved." if changes else "Nothing changed.")
+    flash(request, response, "Single sign-on settings saved." if changed else "Nothing changed.")
     return response
 
 
@@ -144,14 +157,15 @@ async def test_connection(request: Request, context: WorkspaceContext) -> Respon
         test = {"ok": False, "issuer": issuer, "message": "Enter the provider's issuer URL first."}
     else:
         test = await _run_test(request, issuer)
-        async with db_of(request).public_session() as db:
+        async with changes(request) as db:
             test["saved"] = await record_test(
-                db, workspace_id, issuer=issuer, ok=test["ok"], error=None if test["ok"] else test["message"]
+                db,
+                workspace_id,
+                issuer=issuer,
+                ok=test["ok"],
+                error=None if test["ok"] else test["message"],
+                actor=context.actor,
             )
-        details = {"issuer": issuer, "ok": test["ok"], "error": None if test["ok"] else test["message"]}
-        await record(
-            db_of(request), workspace_id, "sso.tested", actor_id=context.user.id, ip=client_ip(request), details=details
-        )
     if is_htmx(request):
         return render(request, TEMPLATE, {"test": test}, block="test_result")
     return render(request, TEMPLATE, await page_context(request, context, test=test))

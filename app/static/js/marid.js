@@ -83,13 +83,55 @@
   document.addEventListener("htmx:sseOpen", function (event) { setLiveStatus(event, "Live", "ok"); });
   document.addEventListener("htmx:sseError", function (event) { setLiveStatus(event, "Reconnecting…", "warn"); });
 
-  // Live feed items: keep the newest 50 and drop the empty state once something arrives.
+  // Live feeds. Events are hints: the page's items come from the database, and an item can arrive twice (the
+  // stream replays what the page re-read, or a relay publishes again after a crash). Each item carries its
+  // audit id: keep one per id, newest first, at most 50, and drop the empty state once something is there.
+  function auditId(item) { return parseInt(item.getAttribute("data-audit-id") || "0", 10) || 0; }
+  function tidyFeed(feed) {
+    var list = feed.querySelector("[sse-swap]") || feed;
+    var seen = {};
+    var items = Array.prototype.slice.call(list.querySelectorAll("[data-feed-item]"));
+    items = items.filter(function (item) {
+      var id = auditId(item);
+      if (id && seen[id]) { item.remove(); return false; }
+      seen[id] = true;
+      return true;
+    });
+    items.sort(function (a, b) { return auditId(b) - auditId(a); });  // stable: id-less items keep their order
+    items.forEach(function (item, index) {
+      if (index < 50) list.appendChild(item); else item.remove();
+    });
+    var empty = feed.querySelector(".empty-state");
+    if (empty && items.length) empty.remove();
+  }
   document.addEventListener("htmx:sseMessage", function (event) {
     var feed = event.target.closest ? event.target.closest("[data-feed]") : null;
+    if (feed) tidyFeed(feed);
+  });
+
+  // When a feed's stream reconnects, re-read it from its page (data-feed-refresh), which renders it from the
+  // database: a change whose event was never published (the server died between its commit and the publish)
+  // shows up all the same.
+  function refreshFeed(feed) {
+    var url = feed.getAttribute("data-feed-refresh");
+    if (!url || !window.fetch) return;
+    // The feed's own block of its page, as htmx would ask for it, rendered from the database like the first time.
+    var headers = { "Accept": "text/html", "HX-Request": "true", "HX-Target": feed.id };
+    window.fetch(url, { credentials: "same-origin", headers: headers }).then(function (response) {
+      return response.ok ? response.text() : "";
+    }).then(function (html) {
+      if (!html) return;
+      var template = document.createElement("template");
+      template.innerHTML = html;  // the server's own escaped fragment, never made live: only its items move
+      var list = feed.querySelector("[sse-swap]") || feed;
+      template.content.querySelectorAll("[data-feed-item]").forEach(function (item) { list.appendChild(item); });
+      tidyFeed(feed);
+    }).catch(function () { /* the stream's own retries will try again */ });
+  }
+  document.addEventListener("htmx:sseOpen", function (event) {
+    var feed = event.target.closest ? event.target.closest("[data-feed]") : null;
     if (!feed) return;
-    var empty = feed.querySelector(".empty-state");
-    if (empty) empty.remove();
-    var items = feed.querySelectorAll("[data-feed-item]");
-    for (var i = 50; i < items.length; i++) items[i].remove();
+    if (feed.__maridOpened) refreshFeed(feed);  // a reconnection; the first open follows the page's own render
+    feed.__maridOpened = true;
   });
 })();

@@ -3,7 +3,7 @@
 Rows appear lazily, when a workspace first seals a secret; `marid keys rotate` re-wraps them.
 
 Revision ID: p0011
-Revises: p0009
+Revises: p0010
 Create Date: 2026-12-08
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "p0011"
-down_revision: str | None = "p0009"
+down_revision: str | None = "p0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

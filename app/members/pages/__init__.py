@@ -1,7 +1,7 @@
 """The members page: who is in the workspace, invitations, roles, removal and leaving.
 
-Also the one list of this domain's routes (app.main includes it): the invitation link, the onboarding step,
-the workspace settings page and the audit log page are exported from here too.
+Also the one list of this domain's routes (``app.routes`` includes it): the invitation link and the onboarding
+step are in :mod:`app.members.pages.invitations`.
 """
 
 from __future__ import annotations
@@ -12,17 +12,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.audit import pages as audit_routes
-from app.members import actions, invitations
-from app.members.service import MAX_INVITES_AT_ONCE, MemberError, list_members, pending_invitations
-from app.members.web import TooManyRequests, permission_table
+from app.errors import ServiceError
+from app.members import service
+from app.members.invitations import MAX_INVITES_AT_ONCE, revoke_invitation
+from app.members.pages import invitations
+from app.members.service import list_members, pending_invitations
 from app.tenants.context import WorkspaceContext
-from app.tenants.permissions import assignable_roles
-from app.web.forms import client_ip, read_form
+from app.tenants.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_ORDER, assignable_roles
+from app.web.forms import read_form
 from app.web.guards import workspace_required
 from app.web.pages import WorkspacePage, redirect_with_flash
-from app.web.state import db_of
-from app.workspaces import pages as workspace_pages
+from app.web.state import changes, db_of
+
+
+def permission_table() -> dict[str, Any]:
+    """The permission table of app.tenants.permissions, shaped for the members page."""
+    rows = [
+        {"name": name, "description": description, "granted": [role in roles for role in ROLE_ORDER]}
+        for name, (description, roles) in PERMISSIONS.items()
+    ]
+    roles = [{"name": role.value, "description": ROLE_DESCRIPTIONS[role]} for role in ROLE_ORDER]
+    return {"rows": rows, "roles": roles}
 
 
 async def _data(request: Request, context: WorkspaceContext, values: dict[str, str] | None) -> dict[str, Any]:
@@ -52,21 +62,24 @@ async def invite_members(request: Request, context: WorkspaceContext) -> Respons
     form = await read_form(request)
     values = {"emails": form.get("emails", ""), "role": form.get("role", "member")}
     try:
-        count = await invitations.send_invitations(request, context, form)
-    except MemberError as refused:
-        status = 429 if isinstance(refused, TooManyRequests) else 422
-        return await PAGE.refuse(request, context, str(refused), field="emails", values=values, status_code=status)
+        count = await invitations.send(request, context, values["emails"], values["role"])
+    except ServiceError as refused:
+        return await PAGE.refuse(request, context, refused, field="emails", values=values)
     return PAGE.back(request, context, invitations.sent_message(count))
 
 
 @workspace_required("members.invite")
 async def revoke(request: Request, context: WorkspaceContext) -> Response:
     try:
-        invitation = await actions.revoke_invitation(
-            db_of(request), context, ip=client_ip(request), invitation_id=request.path_params["invitation_id"]
-        )
-    except MemberError as refused:
-        return await PAGE.refuse(request, context, str(refused))
+        async with changes(request) as session:
+            invitation = await revoke_invitation(
+                session,
+                workspace_id=context.workspace.id,
+                actor=context.actor,
+                invitation_id=request.path_params["invitation_id"],
+            )
+    except ServiceError as refused:
+        return await PAGE.refuse(request, context, refused)
     return PAGE.back(request, context, f"Invitation to {invitation.email} withdrawn.")
 
 
@@ -74,35 +87,41 @@ async def revoke(request: Request, context: WorkspaceContext) -> Response:
 async def set_role(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     try:
-        member = await actions.change_role(
-            db_of(request),
-            context,
-            ip=client_ip(request),
-            target_id=request.path_params["user_id"],
-            role=form.get("role", ""),
-        )
-    except MemberError as refused:
-        return await PAGE.refuse(request, context, str(refused))
+        async with changes(request) as session:
+            member, _ = await service.change_role(
+                session,
+                workspace_id=context.workspace.id,
+                actor=context.actor,
+                target_id=request.path_params["user_id"],
+                role=form.get("role", ""),
+            )
+    except ServiceError as refused:
+        return await PAGE.refuse(request, context, refused)
     return PAGE.back(request, context, f"{member.email} is now {member.role}.")
 
 
 @workspace_required("members.manage")
 async def remove(request: Request, context: WorkspaceContext) -> Response:
     try:
-        member = await actions.remove_member(
-            db_of(request), context, ip=client_ip(request), target_id=request.path_params["user_id"]
-        )
-    except MemberError as refused:
-        return await PAGE.refuse(request, context, str(refused))
+        async with changes(request) as session:
+            member = await service.remove_member(
+                session,
+                workspace_id=context.workspace.id,
+                actor=context.actor,
+                target_id=request.path_params["user_id"],
+            )
+    except ServiceError as refused:
+        return await PAGE.refuse(request, context, refused)
     return PAGE.back(request, context, f"{member.email} was removed from the workspace.")
 
 
 @workspace_required("workspace.view")
 async def leave_workspace(request: Request, context: WorkspaceContext) -> Response:
     try:
-        await actions.leave(db_of(request), context, ip=client_ip(request))
-    except MemberError as refused:
-        return workspace_pages.SETTINGS_PAGE.back(request, context, str(refused), "error")
+        async with changes(request) as session:
+            await service.leave(session, workspace_id=context.workspace.id, actor=context.actor)
+    except ServiceError as refused:
+        return redirect_with_flash(request, f"/w/{context.workspace.slug}/settings", refused.message, "error")
     return redirect_with_flash(request, "/workspaces", f"You left {context.workspace.name}.")
 
 
@@ -114,5 +133,4 @@ routes: list[BaseRoute] = [
     Route("/w/{slug}/members/{user_id}/remove", remove, methods=["POST"]),
     Route("/w/{slug}/leave", leave_workspace, methods=["POST"]),
     *invitations.routes,
-    *audit_routes.routes,
 ]
