@@ -41,8 +41,10 @@ class Channel:
         sys.stdout = sys.stderr
         reader = asyncio.StreamReader(limit=MAX_LINE + 1)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(0, "rb", buffering=0))
+        # A StreamReaderProtocol (with a reader that is never used) gives the writer flow control and a close
+        # waiter, which StreamWriter needs.
         transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, os.fdopen(out_fd, "wb", buffering=0)
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), os.fdopen(out_fd, "wb", buffering=0)
         )
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         return cls(reader, writer)

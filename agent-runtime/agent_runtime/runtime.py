@@ -63,7 +63,8 @@ class Execution:
             return Outcome("fail", error=_describe(error))
 
     async def _agent(self) -> Outcome:
-        # Imported here, not at start-up: the SDK takes a second to import, and hello must not wait for it.
+        if self.runtime.preloaded is not None:
+            await self.runtime.preloaded
         from agent_runtime.agent import AgentLoop
         from agent_runtime.llm import client
         from agent_runtime.structured import run_structured
@@ -89,6 +90,14 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _preload() -> None:
+    """Import the loop, its tools and the SDK (a second or so of CPU) before a step needs them."""
+    import agent_runtime.agent
+    import agent_runtime.llm
+    import agent_runtime.structured
+    import agent_runtime.tools  # noqa: F401
+
+
 class Runtime:
     def __init__(self, channel: Channel, workspace: Workspace) -> None:
         self.channel = channel
@@ -98,10 +107,13 @@ class Runtime:
         self.rpc = RpcClient(channel)
         self.execution: Execution | None = None
         self._step_task: asyncio.Task[None] | None = None
+        self.preloaded: asyncio.Future[None] | None = None
 
     async def serve(self) -> int:
         """Until ``shutdown`` (0) or the channel closes (1)."""
         await self.channel.send(frame("hello", runtime=__version__, protocol=PROTOCOL, pid=os.getpid()))
+        # In a thread, after hello: neither hello nor the busy keepalive waits for the SDK's import.
+        self.preloaded = asyncio.ensure_future(asyncio.to_thread(_preload))
         code = 1
         try:
             async for message in self.channel.frames():

@@ -117,17 +117,23 @@ class Bash:
         after = await asyncio.to_thread(self.workspace.snapshot)
         changes = after.changes_since(before)
         text = output.text()
+        if text and not text.endswith("\n"):
+            text += "\n"
         if timed_out:
-            return ToolResult(False, f"{text}\n[timed out after {timeout} s; the command was killed]", changes)
+            return ToolResult(False, f"{text}[timed out after {timeout} s; the command was killed]", changes)
         code = process.returncode
-        return ToolResult(code == 0, f"{text}\n[exit code {code}]" if text else f"[exit code {code}]", changes)
+        return ToolResult(code == 0, f"{text}[exit code {code}]", changes)
 
     @staticmethod
     async def _drain(process: asyncio.subprocess.Process, output: _Output) -> None:
         assert process.stdout is not None
         reading = asyncio.ensure_future(_read_all(process.stdout, output))
         try:
-            await process.wait()
+            # Not process.wait(): asyncio's also waits for the pipe to close, which a background job holds open.
+            while process.returncode is None and not reading.done():
+                await asyncio.wait({reading}, timeout=0.05)
+            if process.returncode is None:  # the output closed first; the command may still be running
+                await process.wait()
             # The command is done; a background job may still hold the pipe: give it a moment, then stop reading.
             await asyncio.wait({reading}, timeout=0.5)
         finally:
