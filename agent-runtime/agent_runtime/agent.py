@@ -21,7 +21,7 @@ from agent_runtime.prompt import system_prompt, user_message
 from agent_runtime.step import Step
 from agent_runtime.tools import Toolbox, ToolResult
 
-# ``complete``'s outputs, all together, at most (characters): long content belongs in a file of the workspace.
+# ``complete``'s outputs and summary together, as JSON, at most (bytes): long content belongs in a file.
 OUTPUTS_LIMIT = 256 * 1024
 NUDGE = (
     "You answered without calling a tool. Carry on with the step; when it is done, call `complete` with every "
@@ -123,11 +123,13 @@ class AgentLoop:
         for name, values in self.step.routing.items():
             if values and name in outputs and outputs[name] not in values:
                 return ToolResult.error(f"the output {name} must be one of: {', '.join(values)}"), None
-        if sum(len(v) for v in outputs.values()) > OUTPUTS_LIMIT:
-            return ToolResult.error("the outputs are too long: write long content to a file and name the file"), None
         summary = args.get("summary")
         summary = summary if isinstance(summary, str) else ""
-        return ToolResult(True, "The step is complete."), Outcome("complete", outputs, summary[:OUTPUTS_LIMIT])
+        # Measured as they go on the channel (escapes included), so the result frame stays under its line limit.
+        if len(json.dumps([outputs, summary], ensure_ascii=False).encode()) > OUTPUTS_LIMIT:
+            message = "the outputs and summary are too long: write long content to a file and name the file"
+            return ToolResult.error(message), None
+        return ToolResult(True, "The step is complete."), Outcome("complete", outputs, summary)
 
 
 def _ms_since(started: float) -> int:

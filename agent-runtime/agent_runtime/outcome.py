@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent_runtime.protocol import truncate
+
 Status = Literal["complete", "fail", "turn_limit", "timeout", "aborted"]
 
 
@@ -20,5 +22,5 @@ class Outcome:
         if self.summary is not None:
             data["summary"] = self.summary
         if self.error is not None:
-            data["error"] = self.error
+            data["error"] = truncate(self.error)
         return data

@@ -17,7 +17,7 @@ from agent_runtime import __version__
 from agent_runtime.channel import Channel, ChannelError
 from agent_runtime.events import Events
 from agent_runtime.outcome import Outcome
-from agent_runtime.protocol import PROTOCOL, Frame, frame
+from agent_runtime.protocol import PROTOCOL, Frame, FrameTooLarge, frame
 from agent_runtime.rpc import RpcClient
 from agent_runtime.step import Step
 from agent_runtime.tunnel import LlmTunnel
@@ -86,7 +86,9 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, openai.APIStatusError):
         return f"the LLM call failed ({error.status_code}): {error.message}"
     if isinstance(error, openai.APIError):
-        return f"the LLM call failed: {error.message}"
+        # A connection error's message is only "Connection error."; what broke is its cause (from the tunnel).
+        cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
+        return f"the LLM call failed: {error.message}{cause}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -169,7 +171,11 @@ class Runtime:
         finally:
             keepalive.cancel()
             self.execution = None
-        await self.channel.send(frame("result", **outcome.fields()))
+        try:
+            await self.channel.send(frame("result", **outcome.fields()))
+        except FrameTooLarge:  # a structured answer too big for one line: still exactly one result
+            too_large = Outcome("fail", error="the step's outputs are too large for the channel (1 MiB)")
+            await self.channel.send(frame("result", **too_large.fields()))
         await self.channel.send(frame("status", state="ready"))
 
     async def _keepalive(self) -> None:

@@ -128,8 +128,8 @@ class StepSession:
 
     async def _run_sandbox(self) -> tuple[_Ended, int | None]:
         channel_dir = self.spec.channel_dir
-        channel_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
         listener = Listener(channel_dir)
+        channel_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
         exit_code: int | None = None
         try:
             await listener.start()

@@ -20,6 +20,7 @@ way and propagates: the relay is the caller's, and a step whose events cannot be
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -27,10 +28,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from app.sandbox.channel import ChannelLimits
+from app.sandbox.channel import MAX_SOCKET_PATH, ChannelLimits
 from app.sandbox.llm_proxy import LlmEndpoint
 from app.sandbox.rpc import RpcRegistry
-from app.sandbox.runner import Limits, Runner, SandboxSpec
+from app.sandbox.runner import CHANNEL_SOCKET, Limits, Runner, SandboxSpec
 from app.sandbox.session import Deadlines, OnEvent, StepSession
 from app.sandbox.step import AgentStep, StepControl, StepResult
 
@@ -51,6 +52,9 @@ class Supervisor:
     ) -> None:
         """``channels_root``: a folder of the worker's, with a short path (a unix socket path has at most 107
         bytes), where each sandbox gets its channel folder."""
+        longest = channels_root / ("x" * 64) / CHANNEL_SOCKET
+        if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
+            raise ValueError(f"channels_root is too long for unix socket paths (at most 107 bytes): {longest}")
         self.runner = runner
         self.llm = llm
         self.channels_root = channels_root

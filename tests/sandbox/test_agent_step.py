@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.llm.scripted import HttpError, Match, Reply, Script, ScriptedServer, ToolCall, Turn, Usage
+from app.llm.scripted import CutStream, Hang, HttpError, Match, Reply, Script, ScriptedServer, ToolCall, Turn, Usage
 from app.sandbox.rpc import RpcCall, RpcError, RpcRegistry, RpcTool
 from app.sandbox.step import AgentStep, FileChange, OutputSchema, StepControl
 from app.sandbox.supervisor import Supervisor
@@ -167,6 +167,28 @@ async def test_malformed_tool_arguments_get_an_error_result_not_a_crash(
     assert "there is no tool 'teleport'" in ends[1]["result"]
     assert "missing: answer" in ends[2]["result"]
     assert not (workdir / "a.txt").exists()
+
+
+async def test_complete_checks_routing_values_and_size(
+    llm: ScriptedServer, supervisor: Supervisor, workdir: Path
+) -> None:
+    llm.register(
+        "coder",
+        Script.sequence(
+            Reply(tool_calls=[complete({"verdict": "MAYBE"})]),
+            Reply(tool_calls=[complete({"verdict": "APPROVED"}, summary="x" * 300_000)]),
+            Reply(tool_calls=[complete({"verdict": "APPROVED"})]),
+        ),
+    )
+    step = agent_step(outputs=["verdict"], routing={"verdict": ["APPROVED", "REJECTED"]})
+    result, events = await run(supervisor, workdir, step)
+    assert (result.status, result.outputs) == ("complete", {"verdict": "APPROVED"})
+    ends = events.of("tool_end")
+    assert ends[0]["result"] == "Error: the output verdict must be one of: APPROVED, REJECTED"
+    assert ends[1]["result"].startswith("Error: the outputs and summary are too long")
+    # The routing values were offered in complete's schema too.
+    schema = llm.requests[0].tool("complete").parameters
+    assert schema["properties"]["outputs"]["properties"]["verdict"]["enum"] == ["APPROVED", "REJECTED"]
 
 
 async def test_fail_ends_the_step_with_the_agents_reason(
@@ -350,3 +372,25 @@ async def test_a_long_conversation_is_sent_in_pieces(
     result, _ = await run(supervisor, workdir, agent_step(input=big))
     assert result.status == "complete", result.error
     assert llm.requests[0].last_user_text == big.strip()
+
+
+async def test_an_llm_answer_that_breaks_off_fails_the_step(
+    llm: ScriptedServer, supervisor: Supervisor, workdir: Path
+) -> None:
+    llm.register("coder", Script.always(CutStream(after_chunks=2, reply=Reply(text="a long answer " * 20))))
+    result, events = await run(supervisor, workdir, agent_step())
+    assert result.status == "fail"
+    expected = "the LLM call failed: Connection error. (the answer broke off: "
+    assert (result.error or "").startswith(expected), result.error
+    assert "output" in events.types  # what came before the break was relayed
+
+
+async def test_a_hanging_llm_call_is_cancelled_at_the_steps_timeout(
+    llm: ScriptedServer, supervisor: Supervisor, workdir: Path
+) -> None:
+    llm.register("coder", Script.always(Hang()))
+    started = asyncio.get_running_loop().time()
+    result, _ = await run(supervisor, workdir, agent_step(timeout_seconds=2))
+    assert (result.status, result.error) == ("timeout", "the step ran past its timeout of 2 s")
+    assert asyncio.get_running_loop().time() - started < 10
+    assert len(llm.requests) == 1
