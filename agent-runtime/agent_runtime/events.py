@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from agent_runtime.channel import Channel
-from agent_runtime.protocol import frame, truncate
+from agent_runtime.protocol import TEXT_PIECE, frame, truncate
 from agent_runtime.workspace import Change
 
 
@@ -15,10 +15,12 @@ class Events:
         self.channel = channel
 
     async def output(self, text: str) -> None:
-        await self.channel.send(frame("output", text=text))
+        for at in range(0, len(text), TEXT_PIECE):
+            await self.channel.send(frame("output", text=text[at : at + TEXT_PIECE]))
 
     async def thinking(self, text: str) -> None:
-        await self.channel.send(frame("thinking", text=text))
+        for at in range(0, len(text), TEXT_PIECE):
+            await self.channel.send(frame("thinking", text=text[at : at + TEXT_PIECE]))
 
     async def tool_start(self, call_id: str, tool: str, args: str) -> None:
         await self.channel.send(frame("tool_start", call_id=call_id, tool=tool, args=truncate(args)))

@@ -14,6 +14,8 @@ PROTOCOL = 1
 MAX_LINE = 1024 * 1024
 # tool_start args and tool_end results are cut to this many characters on the channel (the model gets more).
 EVENT_TEXT_LIMIT = 8 * 1024
+# Characters of streamed text per output/thinking frame (a provider may send a huge piece at once).
+TEXT_PIECE = 64 * 1024
 # Characters of an LLM request body per frame: even if JSON-escaping grew every character sixfold, the
 # line stays under MAX_LINE.
 BODY_PIECE = 128 * 1024
@@ -30,7 +32,9 @@ def frame(type_: str, **fields: Any) -> Frame:
 
 
 def encode(message: Frame) -> bytes:
-    line = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    # "replace": a file name that is not UTF-8 (held as surrogates) shows with a replacement character instead
+    # of failing the frame.
+    line = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace") + b"\n"
     if len(line) > MAX_LINE:
         raise FrameTooLarge(f"a {message.get('type')!r} frame of {len(line)} bytes is over the channel's line limit")
     return line

@@ -64,7 +64,8 @@ class Execution:
 
     async def _agent(self) -> Outcome:
         if self.runtime.preloaded is not None:
-            await self.runtime.preloaded
+            # Shielded: an abort now must not cancel the import that later steps wait for too.
+            await asyncio.shield(self.runtime.preloaded)
         from agent_runtime.agent import AgentLoop
         from agent_runtime.llm import client
         from agent_runtime.structured import run_structured

@@ -18,6 +18,11 @@ SNAPSHOT_LIMIT = 20_000
 SKIPPED_DIRS = frozenset({".git", "__pycache__", "node_modules", ".venv", ".mypy_cache", ".pytest_cache"})
 
 
+def display(path: str) -> str:
+    """A name that is not UTF-8 (held as surrogates) with replacement characters, for events and the model."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
 class PathRefused(ValueError):
     pass
 
@@ -57,7 +62,7 @@ class Workspace:
         return real
 
     def relative(self, path: Path) -> str:
-        rel = path.relative_to(self.root).as_posix()
+        rel = display(path.relative_to(self.root).as_posix())
         return rel if rel else "."
 
     def snapshot(self) -> Snapshot:
@@ -79,7 +84,7 @@ class Workspace:
                     if entry.name not in SKIPPED_DIRS:
                         stack.append(Path(entry.path))
                     continue
-                rel = Path(entry.path).relative_to(self.root).as_posix()
+                rel = display(Path(entry.path).relative_to(self.root).as_posix())
                 states[rel] = FileState(info.st_mtime_ns, info.st_size)
                 if len(states) >= SNAPSHOT_LIMIT:
                     break

@@ -36,7 +36,7 @@ def snapshot(root: Path) -> Snapshot:
             if stat.S_ISDIR(info.st_mode):
                 stack.append(Path(entry.path))
                 continue
-            files[Path(entry.path).relative_to(root).as_posix()] = (info.st_mtime_ns, info.st_size)
+            files[_display(Path(entry.path).relative_to(root).as_posix())] = (info.st_mtime_ns, info.st_size)
             if len(files) >= SNAPSHOT_LIMIT:
                 return Snapshot(files, complete=False)
     return Snapshot(files, complete=True)
@@ -51,3 +51,8 @@ def changes(before: Snapshot, after: Snapshot) -> tuple[FileChange, ...]:
     if before.complete and after.complete:
         found += [FileChange(p, "deleted", 0) for p in old if p not in new]
     return tuple(sorted(found, key=lambda c: c.path))
+
+
+def _display(path: str) -> str:
+    """A name that is not UTF-8 (held as surrogates) with replacement characters: it goes to pages and JSON."""
+    return os.fsencode(path).decode("utf-8", errors="replace")

@@ -206,4 +206,5 @@ def frame(type_: str, **fields: Any) -> Frame:
 
 
 def encode(message: Frame) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    # "replace": text held as surrogates (an undecodable name) must not make a frame fail.
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(errors="replace") + b"\n"

@@ -106,7 +106,6 @@ class StepSession:
     rpc_pending: int = 0
     state: str = ""
     connection: Connection | None = None
-    sandbox: Sandbox | None = None
 
     async def run(self) -> StepResult:
         started = time.monotonic()
@@ -134,11 +133,13 @@ class StepSession:
         try:
             await listener.start()
             try:
-                self.sandbox = await self.runner.start(self.spec)
+                sandbox = await self.runner.start(self.spec)
             except Exception as error:
                 logger.exception("sandbox %s did not start", self.spec.sandbox_id)
+                with contextlib.suppress(Exception):  # whatever the runner made before it failed
+                    await self.runner.destroy(self.spec.sandbox_id)
                 return _Ended("error", f"the sandbox did not start: {error}"), None
-            exited = asyncio.ensure_future(self.sandbox.wait())
+            exited = asyncio.ensure_future(sandbox.wait())
             control = asyncio.ensure_future(self._relay_commands())
             try:
                 ended = await self._converse(listener, exited)
@@ -149,18 +150,34 @@ class StepSession:
                         await asyncio.wait_for(asyncio.shield(exited), self.deadlines.exit_seconds)
             finally:
                 control.cancel()
-                await self._stop_tasks()
-                await self.sandbox.kill()
-                with contextlib.suppress(TimeoutError):
-                    exit_code = await asyncio.wait_for(asyncio.shield(exited), 10)
-                exited.cancel()
-                await self.sandbox.remove()
+                # Shielded: a caller cancelled twice (a job timeout, then the worker stopping) must still not
+                # leave the sandbox behind; the teardown then finishes on its own.
+                exit_code = await asyncio.shield(self._teardown(sandbox, exited))
         finally:
             listener.stop_listening()
-            if self.connection is not None:
-                await self.connection.close()
             shutil.rmtree(channel_dir, ignore_errors=True)
         return ended, exit_code
+
+    async def _teardown(self, sandbox: Sandbox, exited: asyncio.Future[int]) -> int | None:
+        """Stop what serves the sandbox, kill it, collect its exit status, remove it; never raises."""
+        await self._stop_tasks()
+        if self.connection is not None:
+            await self.connection.close()
+        try:
+            await sandbox.kill()
+        except Exception:
+            logger.exception("killing sandbox %s failed", self.spec.sandbox_id)
+        code: int | None = None
+        try:
+            code = await asyncio.wait_for(asyncio.shield(exited), 10)
+        except Exception:
+            logger.warning("sandbox %s: no exit status", self.spec.sandbox_id, exc_info=True)
+            exited.cancel()
+        try:
+            await sandbox.remove()
+        except Exception:
+            logger.exception("removing sandbox %s failed", self.spec.sandbox_id)
+        return code
 
     async def _relay_commands(self) -> None:
         if self.control is None:

@@ -31,7 +31,8 @@ async def run_fake(supervisor: Supervisor, workdir: Path, behaviour: str, **kw: 
 
 async def assert_cleaned_up(runner: ProcessRunner, workdir: Path, channels_root: Path) -> None:
     """The fake's process is gone, the runner holds nothing, the channel folder is removed."""
-    assert not alive(pid_in(workdir / "fake.pid") or 0)
+    pid = pid_in(workdir / "fake.pid")
+    assert pid is not None and not alive(pid)
     assert await runner.list_owned() == []
     assert entries(channels_root) == []
 
@@ -170,4 +171,17 @@ async def test_the_callers_cancellation_kills_the_sandbox(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    await assert_cleaned_up(runner, workdir, channels_root)
+
+
+async def test_a_failing_event_relay_ends_the_step_and_propagates(
+    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+) -> None:
+    supervisor = make_supervisor(deadlines=FAST)
+
+    async def broken_relay(event: Any) -> None:
+        raise ConnectionError("Redis is down")
+
+    with pytest.raises(ConnectionError, match="Redis is down"):
+        await run_fake(supervisor, workdir, "silent-while-busy", on_event=broken_relay)
     await assert_cleaned_up(runner, workdir, channels_root)
