@@ -18,6 +18,7 @@ from agent_runtime.events import Events
 from agent_runtime.llm import Call, stream_turn
 from agent_runtime.outcome import Outcome
 from agent_runtime.prompt import system_prompt, user_message
+from agent_runtime.protocol import outputs_problem
 from agent_runtime.step import Step
 from agent_runtime.tools import Toolbox, ToolResult
 
@@ -117,6 +118,9 @@ class AgentLoop:
         if not isinstance(raw, dict):
             return ToolResult.error("outputs must be an object of output name to text"), None
         outputs = {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in raw.items()}
+        problem = outputs_problem(outputs)
+        if problem is not None:
+            return ToolResult.error(problem), None
         missing = [name for name in self.step.outputs if name not in outputs]
         if missing:
             return ToolResult.error(f"complete needs a value for every output; missing: {', '.join(missing)}"), None

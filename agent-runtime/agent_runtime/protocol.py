@@ -20,6 +20,10 @@ TEXT_PIECE = 64 * 1024
 # line stays under MAX_LINE.
 BODY_PIECE = 128 * 1024
 
+# What a result's outputs may hold (the supervisor refuses more).
+MAX_OUTPUTS = 256
+MAX_OUTPUT_NAME = 200
+
 Frame = dict[str, Any]
 
 
@@ -57,3 +61,12 @@ def truncate(text: str, limit: int = EVENT_TEXT_LIMIT) -> str:
         return text
     note = f"… [{len(text)} characters in all]"
     return text[: limit - len(note)] + note
+
+
+def outputs_problem(outputs: dict[str, str]) -> str | None:
+    """Why these outputs cannot go in a result frame, or None."""
+    if len(outputs) > MAX_OUTPUTS:
+        return f"at most {MAX_OUTPUTS} outputs"
+    if any(len(name) > MAX_OUTPUT_NAME for name in outputs):
+        return f"output names are at most {MAX_OUTPUT_NAME} characters"
+    return None

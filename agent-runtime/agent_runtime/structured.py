@@ -12,6 +12,7 @@ from agent_runtime.events import Events
 from agent_runtime.llm import stream_turn
 from agent_runtime.outcome import Outcome
 from agent_runtime.prompt import system_prompt, user_message
+from agent_runtime.protocol import outputs_problem
 from agent_runtime.step import Step
 
 
@@ -48,4 +49,7 @@ def outputs_of(step: Step, value: Any, text: str) -> Outcome:
     if missing:
         return Outcome("fail", error=f"the structured answer has no field for: {', '.join(missing)}")
     outputs = {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in value.items()}
+    problem = outputs_problem(outputs)
+    if problem is not None:
+        return Outcome("fail", error=f"the structured answer has too many or too long fields: {problem}")
     return Outcome("complete", outputs)

@@ -188,7 +188,7 @@ async def test_malformed_tool_arguments_get_an_error_result_not_a_crash(
     assert not (workdir / "a.txt").exists()
 
 
-async def test_complete_checks_routing_values_and_size(
+async def test_complete_checks_routing_values_and_sizes(
     llm: ScriptedServer, supervisor: Supervisor, workdir: Path
 ) -> None:
     llm.register(
@@ -196,6 +196,7 @@ async def test_complete_checks_routing_values_and_size(
         Script.sequence(
             Reply(tool_calls=[complete({"verdict": "MAYBE"})]),
             Reply(tool_calls=[complete({"verdict": "APPROVED"}, summary="x" * 300_000)]),
+            Reply(tool_calls=[complete({"verdict": "APPROVED", "n" * 201: "too long a name"})]),
             Reply(tool_calls=[complete({"verdict": "APPROVED"})]),
         ),
     )
@@ -205,6 +206,7 @@ async def test_complete_checks_routing_values_and_size(
     ends = events.of("tool_end")
     assert ends[0]["result"] == "Error: the output verdict must be one of: APPROVED, REJECTED"
     assert ends[1]["result"].startswith("Error: the outputs and summary are too long")
+    assert ends[2]["result"] == "Error: output names are at most 200 characters"
     # The routing values were offered in complete's schema too.
     schema = llm.requests[0].tool("complete").parameters
     assert schema["properties"]["outputs"]["properties"]["verdict"]["enum"] == ["APPROVED", "REJECTED"]
