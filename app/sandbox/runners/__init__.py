@@ -1,0 +1,1 @@
+"""Sandbox runners: implementations of ``app.sandbox.runner.Runner``."""
