@@ -61,7 +61,8 @@ class FieldReader:
             else:
                 hint = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
                 lowered = {k.lower(): k for k in known}
-                guess = hint[0] if hint else lowered.get(name.lower())
+                prefixed = [k for k in known if len(name) >= 4 and k.lower().startswith(name.lower())]
+                guess = hint[0] if hint else lowered.get(name.lower()) or (prefixed[0] if prefixed else None)
                 suffix = f"; did you mean {quoted(guess)}?" if guess else ""
                 self.warn(
                     key.pos,

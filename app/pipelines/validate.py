@@ -136,6 +136,8 @@ def _check_graph(pipeline: Pipeline, problems: list[Problem]) -> None:
         makers = [s.id for s in pipeline.steps if over in s.outputs and s.id != step.id]
         if makers:
             why = f"only {', '.join(map(quoted, makers))} outputs it, and it never runs before this loop"
+        elif over in step.outputs:
+            why = "only the loop step itself outputs it, and the items must exist before the loop starts"
         else:
             why = "no step declares it among its outputs"
         message = f"the loop of step {quoted(step.id)} goes over {quoted(over)}, but {why}"
