@@ -73,8 +73,9 @@ def layout(pipeline: Pipeline) -> Layout:
     longest = max([len(i) for i in ids] + [int(n * 0.85) for n in agent_lines] + [4])
     box_w = max(MIN_W, min(MAX_W, int(longest * CHAR_W) + 28))
     widest = max((len(row) for row in rows), default=1)
-    lanes_left = sum(1 for e in forward if layers[e.target] - layers[e.source] > 1)
-    lanes_right = len(back)
+    lanes = _assign_lanes(edges, back, layers)
+    lanes_left = 1 + max((k for e, k in lanes.items() if e not in back), default=-1)
+    lanes_right = 1 + max((k for e, k in lanes.items() if e in back), default=-1)
     left = MARGIN + lanes_left * LANE + (GAP_X // 2 if lanes_left else 0)
     content_w = widest * box_w + (widest - 1) * GAP_X
     boxes: dict[str, Box] = {}
@@ -88,7 +89,7 @@ def layout(pipeline: Pipeline) -> Layout:
             boxes[node] = Box(node, x + (box_w - w) // 2, y, w, BOX_H, layer, is_end)
             x += box_w + GAP_X
     right = left + content_w + GAP_X // 2 + 40  # room for self-loops and their labels
-    routed = _route(edges, boxes, back, layers, left, right)
+    routed = _route(edges, boxes, back, layers, lanes, left, right)
     width = right + lanes_right * LANE + MARGIN
     height = MARGIN * 2 + len(rows) * BOX_H + max(len(rows) - 1, 0) * GAP_Y
     ordered = tuple(boxes[n] for row in rows for n in row)
@@ -184,8 +185,42 @@ def _order(nodes: Sequence[str], layers: dict[str, int], forward: Sequence[Edge]
     return rows
 
 
+def _assign_lanes(edges: Sequence[Edge], back: set[Edge], layers: dict[str, int]) -> dict[Edge, int]:
+    """A lane for each edge that skips layers: left for forward edges, right for back edges.
+
+    Shorter edges first, each in the innermost lane free over its layers, so lanes nest instead of crossing
+    and edges over separate stretches of the pipeline share a lane (a long pipeline stays narrow).
+    """
+    lanes: dict[Edge, int] = {}
+    for is_back in (False, True):
+        group = [
+            e
+            for e in edges
+            if e.source != e.target and (e in back) == is_back and (is_back or layers[e.target] - layers[e.source] > 1)
+        ]
+        group.sort(key=lambda e: (abs(layers[e.target] - layers[e.source]), edges.index(e)))
+        taken: list[list[tuple[int, int]]] = []
+        for edge in group:
+            low, high = sorted((layers[edge.source], layers[edge.target]))
+            k = next(
+                (i for i, spans in enumerate(taken) if all(high < a or b < low for a, b in spans)),
+                len(taken),
+            )
+            if k == len(taken):
+                taken.append([])
+            taken[k].append((low, high))
+            lanes[edge] = k
+    return lanes
+
+
 def _route(
-    edges: Sequence[Edge], boxes: dict[str, Box], back: set[Edge], layers: dict[str, int], left: int, right: int
+    edges: Sequence[Edge],
+    boxes: dict[str, Box],
+    back: set[Edge],
+    layers: dict[str, int],
+    lane: dict[Edge, int],
+    left: int,
+    right: int,
 ) -> tuple[RoutedEdge, ...]:
     def side(edge: Edge) -> int:
         """0: runs down a left lane, 1: a curve to the next layer, 2: up a right lane (a back edge)."""
@@ -193,15 +228,7 @@ def _route(
             return 2
         return 1 if layers[edge.target] - layers[edge.source] == 1 else 0
 
-    def span(edge: Edge) -> int:
-        return abs(layers[edge.target] - layers[edge.source])
-
     moving = [e for e in edges if e.source != e.target]
-    # Shorter edges take the lanes nearest the boxes, so lanes nest instead of crossing.
-    lane: dict[Edge, int] = {}
-    for lane_side in (0, 2):
-        group = sorted((e for e in moving if side(e) == lane_side), key=lambda e: (span(e), moving.index(e)))
-        lane.update((edge, k) for k, edge in enumerate(group))
 
     def port_key(edge: Edge, toward: str) -> tuple[int, int, int]:
         # Left-lane edges on the left (inner lane outermost port), curves by the other end's x, right-lane
