@@ -25,10 +25,6 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {quoted(close[0])}?)" if close else ""
 
 
-def _step_path(pipeline: Pipeline, step: Step) -> str:
-    return f"steps[{pipeline.steps.index(step)}]"
-
-
 def check_duplicates(pipeline: Pipeline, problems: list[Problem]) -> None:
     steps = [(s.id, s.where("id")) for s in pipeline.steps]
     agents = [(a.id, a.where("id")) for a in pipeline.agents]
@@ -57,8 +53,8 @@ def check_references(pipeline: Pipeline, problems: list[Problem]) -> None:
             )
             problems.append(error(pos, "unknown_step", message, f"{path}.{key}"))
 
-    for step in pipeline.steps:
-        path = _step_path(pipeline, step)
+    for index, step in enumerate(pipeline.steps):
+        path = f"steps[{index}]"
         if step.agent and step.agent not in agents:
             message = (
                 f"step {quoted(step.id)} is run by agent {quoted(step.agent)}, which is not declared under "
@@ -94,8 +90,8 @@ def check_references(pipeline: Pipeline, problems: list[Problem]) -> None:
 def check_step_shapes(pipeline: Pipeline, problems: list[Problem]) -> None:
     """Fields that are legal alone but meaningless (or fatal) together."""
     last = pipeline.last_step
-    for step in pipeline.steps:
-        path = _step_path(pipeline, step)
+    for index, step in enumerate(pipeline.steps):
+        path = f"steps[{index}]"
         name = quoted(step.id)
         if step.is_loop:
             if step.on_result:
@@ -116,9 +112,9 @@ def check_step_shapes(pipeline: Pipeline, problems: list[Problem]) -> None:
 
 
 def check_output_schemas(pipeline: Pipeline, problems: list[Problem]) -> None:
-    for step in pipeline.steps:
+    for index, step in enumerate(pipeline.steps):
         if step.output_schema is not None:
-            _check_output_schema(step, step.output_schema, f"{_step_path(pipeline, step)}.outputSchema", problems)
+            _check_output_schema(step, step.output_schema, f"steps[{index}].outputSchema", problems)
 
 
 def _check_output_schema(step: Step, spec: OutputSchema, path: str, problems: list[Problem]) -> None:
@@ -167,8 +163,8 @@ def _check_output_schema(step: Step, spec: OutputSchema, path: str, problems: li
 def check_templates(pipeline: Pipeline, document: Document, problems: list[Problem]) -> None:
     """Template syntax (errors) and variables nothing provides (warnings), placed inside the template."""
     known = set(BUILTIN_VARIABLES) | {output for step in pipeline.steps for output in step.outputs}
-    for step in pipeline.steps:
-        path = f"{_step_path(pipeline, step)}.input"
+    for index, step in enumerate(pipeline.steps):
+        path = f"steps[{index}].input"
         locate = _Locator(document, step)
         try:
             template: Template = parse_template(step.input)

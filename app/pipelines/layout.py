@@ -174,14 +174,15 @@ def _order(nodes: Sequence[str], layers: dict[str, int], forward: Sequence[Edge]
     for sweep in range(4):
         neighbours = ups if sweep % 2 == 0 else downs
         sequence = range(1, depth) if sweep % 2 == 0 else range(depth - 2, -1, -1)
+        slot = {n: i for row in rows for i, n in enumerate(row)}
         for index in sequence:
-            slot = {n: i for row in rows for i, n in enumerate(row)}
             row = rows[index]
             keys = {}
             for i, node in enumerate(row):
                 near = [slot[m] for m in neighbours.get(node, []) if m in slot]
                 keys[node] = (sum(near) / len(near) if near else float(i), position[node])
             row.sort(key=keys.__getitem__)
+            slot.update((n, i) for i, n in enumerate(row))
     return rows
 
 
@@ -192,13 +193,14 @@ def _assign_lanes(edges: Sequence[Edge], back: set[Edge], layers: dict[str, int]
     and edges over separate stretches of the pipeline share a lane (a long pipeline stays narrow).
     """
     lanes: dict[Edge, int] = {}
+    order = {edge: i for i, edge in enumerate(edges)}
     for is_back in (False, True):
         group = [
             e
             for e in edges
             if e.source != e.target and (e in back) == is_back and (is_back or layers[e.target] - layers[e.source] > 1)
         ]
-        group.sort(key=lambda e: (abs(layers[e.target] - layers[e.source]), edges.index(e)))
+        group.sort(key=lambda e: (abs(layers[e.target] - layers[e.source]), order[e]))
         taken: list[list[tuple[int, int]]] = []
         for edge in group:
             low, high = sorted((layers[edge.source], layers[edge.target]))
@@ -229,6 +231,7 @@ def _route(
         return 1 if layers[edge.target] - layers[edge.source] == 1 else 0
 
     moving = [e for e in edges if e.source != e.target]
+    order = {edge: i for i, edge in enumerate(moving)}
 
     def port_key(edge: Edge, toward: str) -> tuple[int, int, int]:
         # Left-lane edges on the left (inner lane outermost port), curves by the other end's x, right-lane
@@ -237,7 +240,7 @@ def _route(
             return (0, lane[edge], 0)
         if side(edge) == 2:
             return (2, -lane[edge], 0)
-        return (1, boxes[getattr(edge, toward)].x, moving.index(edge))
+        return (1, boxes[getattr(edge, toward)].x, order[edge])
 
     outs: dict[str, list[Edge]] = {}
     ins: dict[str, list[Edge]] = {}
@@ -245,9 +248,13 @@ def _route(
         outs.setdefault(edge.source, []).append(edge)
         ins.setdefault(edge.target, []).append(edge)
 
+    ports: dict[tuple[Edge, str], int] = {}
+
     def port(box: Box, group: list[Edge], edge: Edge, toward: str) -> int:
-        ordered = sorted(group, key=lambda e: port_key(e, toward))
-        return box.x + box.w * (ordered.index(edge) + 1) // (len(ordered) + 1)
+        if (edge, toward) not in ports:
+            ordered = sorted(group, key=lambda e: port_key(e, toward))
+            ports.update(((e, toward), box.x + box.w * (i + 1) // (len(ordered) + 1)) for i, e in enumerate(ordered))
+        return ports[(edge, toward)]
 
     routed: list[RoutedEdge] = []
     self_loops: dict[str, int] = {}

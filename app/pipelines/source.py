@@ -5,7 +5,7 @@ The YAML is user input (typed into the editor, imported from a file), so the rea
 * refuses files over :data:`MAX_BYTES` before parsing anything;
 * refuses anchors and aliases outright: a pipeline never needs them and they are how "billion laughs" files
   blow up a consumer that walks the tree;
-* refuses nesting deeper than :data:`MAX_DEPTH` (PyYAML's composer recurses per level);
+* refuses nesting deeper than :data:`MAX_DEPTH` (no pipeline needs it; it bounds what a file can ask of us);
 * refuses explicit tags other than the core ones (``!!python/object`` and friends never reach a constructor:
   we build values ourselves);
 * resolves plain scalars with the YAML 1.2 core schema, as DjinnBot's JavaScript ``yaml`` package does, so
@@ -21,8 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
 
 from app.pipelines.problems import START, Pos, Problem, error
 
@@ -92,41 +99,17 @@ def _pos(mark: Any) -> Pos:
     return Pos(mark.line + 1, mark.column + 1) if mark is not None else START
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader's scanner and parser; our own scalar resolution; no anchors, no aliases, bounded depth."""
-
-    _depth = 0
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is ScalarNode:
-            if not implicit[0]:  # quoted or block scalar: always text
-                return _TAG + "str"
-            for tag, pattern in (("null", _NULL), ("bool", _BOOL), ("int", _INT), ("float", _FLOAT)):
-                if pattern.match(value):
-                    return _TAG + tag
-            return _TAG + "str"
-        return _TAG + ("seq" if kind is SequenceNode else "map")
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, AliasEvent):
-            raise _Refused(_pos(event.start_mark), "yaml.alias", "YAML aliases (*name) are not allowed in a pipeline")
-        if isinstance(event, ScalarEvent | CollectionStartEvent) and event.anchor is not None:
-            raise _Refused(_pos(event.start_mark), "yaml.alias", "YAML anchors (&name) are not allowed in a pipeline")
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _Refused(_pos(event.start_mark), "yaml.depth", f"the YAML is nested more than {MAX_DEPTH} deep")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+# libyaml's parser (in the PyYAML wheel) is about ten times faster than the pure-Python one: live validation
+# re-reads the whole file on every keystroke. Both yield the same events; we build our nodes from them.
+_EventLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
-    problem = exc.problem or "invalid YAML"
-    if "'\\t'" in problem:
+def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
+    mark = exc.problem_mark
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         return "YAML syntax error: a tab character; indent YAML with spaces"
-    if exc.context and problem.startswith("but "):  # "expected a single document in the stream, but found ..."
+    problem = exc.problem or "invalid YAML"
+    if exc.context and problem.startswith("but "):
         return f"YAML syntax error: {exc.context}, {problem}"
     context = f" ({exc.context})" if exc.context else ""
     return f"YAML syntax error: {problem}{context}"
@@ -136,7 +119,7 @@ def read_yaml(source: str | bytes) -> Document:
     """Parse ``source`` into positioned nodes; a document with ``root=None`` carries the reason."""
     if isinstance(source, bytes):
         if len(source) > MAX_BYTES:
-            return _too_large("", len(source))
+            return _too_large(len(source))
         try:
             text = source.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -144,57 +127,135 @@ def read_yaml(source: str | bytes) -> Document:
             where = Document(None, before, ()).pos_at(len(before))
             return Document(None, "", (error(where, "yaml.encoding", "the file is not UTF-8 text"),))
     else:
-        text = source
+        text = source.removeprefix("\ufeff")
         if len(text) > MAX_BYTES or len(text.encode("utf-8", "replace")) > MAX_BYTES:
-            return _too_large(text, len(text.encode("utf-8", "replace")))
-    loader = _Loader(text)
+            return _too_large(len(text.encode("utf-8", "replace")))
+    problems: list[Problem] = []
     try:
-        node = loader.get_single_node()
+        root = _Composer(problems).compose(yaml.parse(text, Loader=_EventLoader))
     except _Refused as exc:
         return Document(None, text, (exc.problem,))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        return Document(None, text, (error(_pos(mark), "yaml.syntax", _syntax_message(exc)),))
-    except yaml.YAMLError as exc:  # a reader error (a control character) carries no mark
+        return Document(None, text, (error(_pos(mark), "yaml.syntax", _syntax_message(exc, text)),))
+    except yaml.YAMLError as exc:  # a reader error (a control character) may carry no mark
         return Document(None, text, (error(START, "yaml.syntax", f"YAML syntax error: {exc}"),))
-    finally:
-        loader.dispose()
-    if node is None:
+    if root is None:
         return Document(None, text, (error(START, "yaml.empty", "the pipeline is empty"),))
-    problems: list[Problem] = []
-    root = _convert(node, problems)
     return Document(root, text, tuple(problems))
 
 
-def _too_large(text: str, size: int) -> Document:
+def _too_large(size: int) -> Document:
     message = f"the file is {size:,} bytes; a pipeline may be at most {MAX_BYTES:,}"
     return Document(None, "", (error(START, "yaml.too_large", message),))
 
 
-def _convert(node: Node, problems: list[Problem]) -> YNode:
-    pos = _pos(node.start_mark)
-    if node.tag not in _CORE_TAGS:
-        problems.append(error(pos, "yaml.tag", f"the YAML tag {_short_tag(node.tag)} is not allowed in a pipeline"))
-    if isinstance(node, MappingNode):
-        items: list[tuple[YScalar, YNode]] = []
-        seen: dict[str, Pos] = {}
-        for key_node, value_node in node.value:
-            key = _convert(key_node, problems)
-            if not isinstance(key, YScalar):
-                problems.append(error(key.pos, "yaml.key", "a mapping key must be plain text, not a list or mapping"))
+@dataclass
+class _Frame:
+    pos: Pos
+    items: list[Any]  # nodes of a sequence, or (key, value) pairs of a mapping
+    is_map: bool
+    key: YScalar | None = None
+    bad_key: bool = False  # the pending key was not a scalar: its value is dropped
+    seen: dict[str, Pos] | None = None
+
+
+class _Composer:
+    """Builds nodes from parser events without recursion; refuses anchors, aliases and deep nesting."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+
+    def compose(self, events: Iterator[Any]) -> YNode | None:
+        stack: list[_Frame] = []
+        root: YNode | None = None
+        documents = 0
+        for event in events:
+            if isinstance(event, DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    message = "the file holds more than one YAML document (a second starts here); a pipeline is one"
+                    raise _Refused(_pos(event.start_mark), "yaml.documents", message)
                 continue
-            if key.raw in seen:
-                first = seen[key.raw]
-                message = f"the key {key.raw!r} appears twice in this mapping (first on line {first.line})"
-                problems.append(error(key.pos, "yaml.duplicate_key", message))
+            if isinstance(event, AliasEvent):
+                raise _Refused(
+                    _pos(event.start_mark), "yaml.alias", "YAML aliases (*name) are not allowed in a pipeline"
+                )
+            if isinstance(event, NodeEvent) and event.anchor is not None:
+                raise _Refused(
+                    _pos(event.start_mark), "yaml.alias", "YAML anchors (&name) are not allowed in a pipeline"
+                )
+            node: YNode
+            if isinstance(event, ScalarEvent):
+                node = self._scalar(event)
+            elif isinstance(event, CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    raise _Refused(
+                        _pos(event.start_mark), "yaml.depth", f"the YAML is nested more than {MAX_DEPTH} deep"
+                    )
+                is_map = isinstance(event, MappingStartEvent)
+                self._check_tag(event.tag, _pos(event.start_mark))
+                stack.append(_Frame(_pos(event.start_mark), [], is_map, seen={} if is_map else None))
                 continue
-            seen[key.raw] = key.pos
-            items.append((key, _convert(value_node, problems)))
-        return YMap(tuple(items), pos)
-    if isinstance(node, SequenceNode):
-        return YSeq(tuple(_convert(item, problems) for item in node.value), pos)
-    raw = str(node.value)
-    return YScalar(_scalar_value(node.tag, raw), raw, pos, node.start_mark.index, node.end_mark.index)
+            elif isinstance(event, CollectionEndEvent):
+                frame = stack.pop()
+                node = YMap(tuple(frame.items), frame.pos) if frame.is_map else YSeq(tuple(frame.items), frame.pos)
+            else:
+                continue  # stream and document ends
+            if not stack:
+                root = node
+            else:
+                self._attach(stack[-1], node)
+        return root
+
+    def _attach(self, frame: _Frame, node: YNode) -> None:
+        if not frame.is_map:
+            frame.items.append(node)
+            return
+        if frame.key is None and not frame.bad_key:
+            if isinstance(node, YScalar):
+                frame.key = node
+            else:
+                self.problems.append(
+                    error(node.pos, "yaml.key", "a mapping key must be plain text, not a list or mapping")
+                )
+                frame.bad_key = True
+            return
+        key, frame.key, frame.bad_key = frame.key, None, False
+        if key is None:
+            return
+        assert frame.seen is not None
+        first = frame.seen.get(key.raw)
+        if first is not None:
+            message = f"the key {key.raw!r} appears twice in this mapping (first on line {first.line})"
+            self.problems.append(error(key.pos, "yaml.duplicate_key", message))
+            return
+        frame.seen[key.raw] = key.pos
+        frame.items.append((key, node))
+
+    def _scalar(self, event: ScalarEvent) -> YScalar:
+        pos = _pos(event.start_mark)
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = _resolve(event.value) if event.implicit[0] else _TAG + "str"
+        else:
+            self._check_tag(tag, pos)
+        raw = str(event.value)
+        start = event.start_mark.index if event.start_mark is not None else 0
+        end = event.end_mark.index if event.end_mark is not None else start
+        return YScalar(_scalar_value(tag, raw), raw, pos, start, end)
+
+    def _check_tag(self, tag: str | None, pos: Pos) -> None:
+        if tag is not None and tag != "!" and tag not in _CORE_TAGS:
+            self.problems.append(error(pos, "yaml.tag", f"the YAML tag {_short_tag(tag)} is not allowed in a pipeline"))
+
+
+def _resolve(value: str) -> str:
+    """A plain scalar's type by the YAML 1.2 core schema."""
+    for tag, pattern in (("null", _NULL), ("bool", _BOOL), ("int", _INT), ("float", _FLOAT)):
+        if pattern.match(value):
+            return _TAG + tag
+    return _TAG + "str"
 
 
 def _short_tag(tag: str) -> str:

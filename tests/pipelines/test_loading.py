@@ -204,3 +204,34 @@ def test_too_many_steps_is_an_error() -> None:
     result = load_pipeline(text)
     assert ("range", 6, 3) in [(p.code, p.line, p.column) for p in result.errors]
     assert "the pipeline has 501 steps; at most 500 are allowed" in {p.message for p in result.errors}
+
+
+def test_the_pure_python_parser_reads_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where PyYAML comes without libyaml, the pure-Python parser yields the same pipeline and problems."""
+    import yaml
+
+    from app.pipelines import source
+
+    fixtures = [FIXTURES / "djinnbot_format.yml", *sorted((FIXTURES / "invalid").glob("*.yml"))]
+    with_c = [load_pipeline(path.read_bytes()) for path in fixtures]
+    monkeypatch.setattr(source, "_EventLoader", yaml.SafeLoader)
+    for path, expected in zip(fixtures, with_c, strict=True):
+        result = load_pipeline(path.read_bytes())
+        assert result.pipeline == expected.pipeline, path.name
+        if path.name not in ("syntax_error.yml",):  # libyaml words its syntax errors differently
+            assert result.problems == expected.problems, path.name
+
+
+def test_a_long_pipeline_loads_fast_enough_to_validate_as_you_type() -> None:
+    steps = "".join(
+        f"  - id: S{i}\n    agent: dev\n    input: |\n      Do {{{{task_description}}}}"
+        f" {{% if out{i} %}}{{{{out{i}}}}}{{% endif %}}\n    outputs: [out{i}]\n"
+        f"    onResult:\n      REDO: {{goto: S{max(i - 2, 0)}}}\n    onComplete: S{i + 1}\n"
+        for i in range(499)
+    )
+    header = 'id: big\nname: Big\nversion: "1"\nagents: [{id: dev, name: Dev}]\nsteps:\n'
+    text = header + steps + "  - {id: S499, agent: dev, input: end}\n"
+    started = time.monotonic()
+    result = load_pipeline(text)
+    assert result.ok and result.problems == ()
+    assert time.monotonic() - started < 3  # about 0.1 s on a developer machine
