@@ -123,6 +123,20 @@ def _check_graph(pipeline: Pipeline, problems: list[Problem]) -> None:
                     error(branch.where("continueLoop"), "continue_outside_loop", message, f"steps[{i}].onResult")
                 )
 
+    # After each item the run must come back to the loop (continueLoop or a goto), or the other items never run.
+    for i, step in enumerate(pipeline.steps):
+        if step.loop is None:
+            continue
+        each = step.loop.on_each_complete
+        if each and each in index and step.id not in reachable([each], succ):
+            message = (
+                f"after each item, loop step {quoted(step.id)} hands over to {quoted(each)}, but nothing from there "
+                "leads back to it (a continueLoop or a goto), so only its first item would ever run"
+            )
+            problems.append(
+                warning(step.loop.where("onEachComplete"), "loop_never_continues", message, f"steps[{i}].loop")
+            )
+
     # A loop's items come from an output of a step that runs before it.
     before_of = predecessors(edges)
     producers = {s.id: s.outputs for s in pipeline.steps if s.id}

@@ -96,6 +96,7 @@ CASES = [
     ("loop_over_not_output.yml", "loop_over", E, 11, 18, 'goes over "task_list", but only "PLAN" outputs it, and it never runs before this loop'),
     ("loop_over_not_output.yml", "loop_over", E, 20, 18, 'goes over "no_such_output", but no step declares it among its outputs'),
     ("bad_choices.yml", "loop_over", E, 23, 18, "only the loop step itself outputs it"),
+    ("loop_never_continues.yml", "loop_never_continues", W, 17, 23, 'loop step "BUILD" hands over to "REVIEW", but nothing from there leads back to it'),
     ("unreachable.yml", "unreachable", W, 11, 5, 'step "ON_DEMAND" can never run: no path leads to it from the first step "A"'),
     ("cycle_without_exit.yml", "cycle_without_exit", E, 11, 5, 'steps "WRITE", "EDIT" form a cycle with no way out to the end of the run'),
     ("cycle_without_exit.yml", "cycle_without_exit", E, 23, 5, 'step "SPIN" leads only back to itself'),
