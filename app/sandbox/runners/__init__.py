@@ -1,0 +1,1 @@
+"""Sandbox runners (app/sandbox/runner.py is their interface): local (bubblewrap), docker; kubernetes by design."""
