@@ -34,7 +34,7 @@ def agent_runtime_source() -> Path:
     return source
 
 
-def _source_files(source: Path) -> list[Path]:
+def source_files(source: Path) -> list[Path]:
     files = []
     for folder, dirs, names in os.walk(source):
         dirs[:] = sorted(d for d in dirs if d not in SKIP and not d.endswith(".egg-info"))
@@ -42,12 +42,18 @@ def _source_files(source: Path) -> list[Path]:
     return files
 
 
+def copy_sources(source: Path, target: Path) -> Path:
+    """A clean copy of the sources to build from: pip's in-tree build would leave build/ and *.egg-info behind."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*SKIP, "*.egg-info", "*.pyc"))
+    return target
+
+
 def source_digest(source: Path, python: Path = SYSTEM_PYTHON) -> str:
     digest = hashlib.sha256()
     interpreter = python.resolve()
     stat = interpreter.stat()
     digest.update(f"{interpreter}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
-    for path in _source_files(source):
+    for path in source_files(source):
         digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -73,9 +79,7 @@ def ensure_runtime_venv(cache: Path, source: Path | None = None, python: Path = 
 def _build(target: Path, source: Path, python: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
         venv = Path(scratch) / "venv"
-        # A copy of the sources: pip's in-tree build would leave build/ and *.egg-info in the checkout.
-        copy = Path(scratch) / "src"
-        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(*SKIP, "*.egg-info", "*.pyc"))
+        copy = copy_sources(source, Path(scratch) / "src")
         steps = [
             [str(python), "-m", "venv", str(venv)],
             [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(copy)],
