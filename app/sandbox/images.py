@@ -120,13 +120,17 @@ def _context(source: Path, wheels: Path) -> io.BytesIO:
 
 
 def ensure_runtime_image(
-    client: docker.DockerClient, *, base: str, cache: Path | None = None, source: Path | None = None
+    client: docker.DockerClient, *, docker_host: str = "", cache: Path | None = None, source: Path | None = None
 ) -> str:
-    """The runtime image's tag for the current sources, after loading it from ``cache`` or building it."""
+    """The runtime image's tag for the current sources, after loading it from ``cache`` or building it.
+
+    The base image is only needed (and so loaded or built) when the runtime image must be built.
+    """
     source = source or agent_runtime_source()
-    tag = runtime_image_tag(base, source)
+    tag = runtime_image_tag(base_image_tag(), source)
     if _exists(client, tag) or _load(client, tag, cache):
         return tag
+    base = ensure_base_image(client, docker_host=docker_host, cache=cache)
     with tempfile.TemporaryDirectory(prefix="marid-wheels-") as scratch:
         wheels = str(Path(scratch) / "wheels")
         copy = copy_sources(source, Path(scratch) / "src")

@@ -24,7 +24,7 @@ import docker.errors
 import pytest
 
 from app.sandbox import stepdirs
-from app.sandbox.images import ensure_base_image, ensure_runtime_image
+from app.sandbox.images import ensure_runtime_image
 from app.sandbox.runner import OUTPUT_LOG, Ending, Limits, Runner, Sandbox, SandboxSpec, ending_of
 from app.sandbox.runners.docker import DockerRunner
 from app.sandbox.runners.local import LocalRunner
@@ -91,8 +91,7 @@ def dockerd() -> Iterator[Dockerd]:
 
 @pytest.fixture(scope="session")
 def runtime_image(dockerd: Dockerd) -> str:
-    base = ensure_base_image(dockerd.client, docker_host=dockerd.host, cache=IMAGE_CACHE)
-    return ensure_runtime_image(dockerd.client, base=base, cache=IMAGE_CACHE)
+    return ensure_runtime_image(dockerd.client, docker_host=dockerd.host, cache=IMAGE_CACHE)
 
 
 @pytest.fixture(scope="session")

@@ -215,7 +215,8 @@ class DockerRunner:
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 read_only=True,
-                tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.memory_bytes}"},
+                # An empty read-only /sys over Docker's (the host kernel's devices and settings, read-only).
+                tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.memory_bytes}", "/sys": "ro,nosuid,nodev,noexec"},
                 volumes={
                     str(spec.workdir): {"bind": WORKSPACE_MOUNT, "mode": "rw"},
                     str(spec.channel_dir): {"bind": CHANNEL_MOUNT, "mode": "ro"},

@@ -67,8 +67,7 @@ ETC_FILES = {
 DEADLINE_GRACE = 60.0
 
 
-def bwrap_command(
-    bwrap: str,
+def bwrap_options(
     *,
     etc: Path,
     workdir: Path,
@@ -76,11 +75,9 @@ def bwrap_command(
     runtime: Path | None,
     env: Mapping[str, str],
     tmp_bytes: int,
-    command: Sequence[str],
 ) -> list[str]:
-    """The bubblewrap command line for one sandbox (as the sandbox's uid runs it)."""
+    """bubblewrap's options for one sandbox: everything but the command."""
     argv = [
-        bwrap,
         "--unshare-all",
         "--unshare-user",  # --unshare-all only tries; without a user namespace nothing below would hold
         "--disable-userns",  # and no nested one: less kernel surface for the code inside
@@ -111,10 +108,20 @@ def bwrap_command(
     ]  # fmt: skip
     if runtime is not None:
         argv += ["--ro-bind", str(runtime), RUNTIME_MOUNT]
-    argv += ["--chdir", WORKSPACE_MOUNT, "--clearenv"]
+    # Last: the root bubblewrap built (a tmpfs holding the mount points) becomes read-only too.
+    argv += ["--remount-ro", "/", "--chdir", WORKSPACE_MOUNT, "--clearenv"]
     for name, value in {**BASE_ENV, **env}.items():
         argv += ["--setenv", name, value]
-    return [*argv, "--", *command]
+    return argv
+
+
+def options_file(options: Sequence[str]) -> int:
+    """A memory file holding ``options`` for ``bwrap --args FD``: they (the environment's values among them) stay
+    out of the process list, where any user of the host could read them."""
+    fd = os.memfd_create("bwrap-options", 0)  # inheritable: bubblewrap reads it after three execs
+    os.write(fd, "".join(f"{option}\0" for option in options).encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def rlimits_command(limits: Limits, *, own_uid: bool, cgroups: bool) -> list[str]:
@@ -236,7 +243,10 @@ class LocalRunner:
         self._warned = False
 
     def _write_etc(self) -> None:
-        self.etc.mkdir(parents=True, exist_ok=True)
+        # Passable for the sandboxes' uids (bubblewrap resolves /etc's source as them), not listable.
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o711)
+        self.etc.mkdir(exist_ok=True)
         os.chmod(self.etc, 0o755)
         (self.etc / "alternatives").mkdir(exist_ok=True)
         for name, text in ETC_FILES.items():
@@ -259,7 +269,7 @@ class LocalRunner:
         if self.records.load(spec.sandbox_id) is not None or spec.sandbox_id in self._live:
             raise SandboxError(f"sandbox {spec.sandbox_id} exists already")
         prepared = await asyncio.to_thread(self._prepare, spec, bwrap, command)
-        argv, found, uid, output = prepared
+        argv, found, uid, output, options = prepared
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -270,12 +280,14 @@ class LocalRunner:
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                 # Out of the worker's process group: a Ctrl-C meant for the worker is the worker's to handle.
                 start_new_session=True,
+                pass_fds=(options,),
             )
         except OSError as error:
             await asyncio.to_thread(self._release, spec.sandbox_id, found, uid, spec.workdir, spec.channel_dir)
             raise SandboxError(f"could not start sandbox {spec.sandbox_id}: {error}") from error
         finally:
             os.close(output)
+            os.close(options)
         sandbox = LocalSandbox(self, spec, process, found, uid)
         self._live[spec.sandbox_id] = sandbox
         now = time.time()
@@ -300,7 +312,7 @@ class LocalRunner:
 
     def _prepare(
         self, spec: SandboxSpec, bwrap: str, command: list[str]
-    ) -> tuple[list[str], Cgroups | None, int | None, int]:
+    ) -> tuple[list[str], Cgroups | None, int | None, int, int]:
         """The blocking part of ``start`` (run in a thread): uid, directories, cgroups, the output file."""
         root = os.geteuid() == 0
         self._write_etc()
@@ -335,17 +347,17 @@ class LocalRunner:
                 "--bounding-set=-all",
                 "--",
             ]
-        inner = bwrap_command(
-            bwrap,
-            etc=self.etc,
-            workdir=spec.workdir,
-            channel_dir=spec.channel_dir,
-            runtime=self.runtime,
-            env=spec.env,
-            tmp_bytes=spec.limits.memory_bytes,
-            command=command,
+        options = options_file(
+            bwrap_options(
+                etc=self.etc,
+                workdir=spec.workdir,
+                channel_dir=spec.channel_dir,
+                runtime=self.runtime,
+                env=spec.env,
+                tmp_bytes=spec.limits.memory_bytes,
+            )
         )
-        return wrapper + inner, found, uid, output
+        return [*wrapper, bwrap, "--args", str(options), "--", *command], found, uid, output, options
 
     def _no_cgroups(self) -> None:
         message = (
