@@ -19,11 +19,12 @@ from arq.worker import Function, func
 import app.models  # noqa: F401
 from app.mail import jobs as mail_jobs
 from app.queues import Cron, Job, Queue
+from app.sandbox import jobs as sandbox_jobs
 from worker import jobs as worker_jobs
 
 T = TypeVar("T")
 
-DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs)
+DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, sandbox_jobs)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def test_a_job_imported_into_another_domain_is_still_one_job() -> None:
     other.deliver_mail = deliver_mail  # type: ignore[attr-defined]
     jobs, crons = declared((*DOMAINS, other), Queue.SHORT)
     assert [item.name for item in jobs].count(deliver_mail.name) == 1
-    assert [item.name for item in crons] == ["cron:app.mail.jobs.deliver_mail"]
+    assert [item.name for item in crons].count("cron:app.mail.jobs.deliver_mail") == 1
 
 
 def test_two_jobs_of_one_name_are_refused() -> None:
