@@ -6,8 +6,9 @@ channel: a unix socket the supervisor listens on in ``spec.channel_dir``, which 
 the sandbox at ``/run/marid`` (``MARID_CHANNEL=unix:/run/marid/channel.sock``). The step's files are
 ``spec.workdir`` (a per-workspace directory on the host), visible inside as ``/workspace``.
 
-Runners label what they start (``spec.labels``: workspace, sandbox id, worker id) and record it, so the
-reaper can find sandboxes whose worker died (``list_owned``) and destroy them.
+Runners label what they start (workspace, sandbox id, the id of the worker process the runner was built for,
+and ``spec.labels``) and record it, so the reaper can find sandboxes whose worker died (``list_owned``) and
+destroy them.
 
 Two things the supervisor can count on (docs/sandboxing.md):
 
