@@ -78,6 +78,26 @@ class Settings(BaseSettings):
     # password are ignored (each workspace logs in as itself).
     tenant_database_url: str = ""
     log_level: str = "info"
+    # Sandboxes (docs/sandboxing.md). The runner that starts agent steps: "local" (bubblewrap, `marid dev`'s) or
+    # "docker" (a hardened container per step, on the engine at MARID_SANDBOX_DOCKER_HOST or DOCKER_HOST).
+    sandbox_runner: Literal["local", "docker"] = "local"
+    # Steps' files, <dir>/<workspace>/<run>/<step>, kept after the step for the pages (the web process reads them).
+    sandbox_files_dir: str = ".marid/files"
+    # This host's runner state: a record per local sandbox, the uid pool, the local runner's runtime venv.
+    sandbox_state_dir: str = ".marid/sandbox"
+    # Where the local runner's agent-runtime venvs are built from ./agent-runtime and cached (one per version of
+    # its sources); empty: <state dir>/runtime.
+    sandbox_runtime_dir: str = ""
+    # Each sandbox runs as a uid of its own from this range (when the worker is root); keep it clear of real users.
+    sandbox_uid_base: int = 200_000
+    sandbox_uid_count: int = 65_536
+    # Run local sandboxes even where no cgroup can be written (rlimits only: no pids limit, coarse memory limit).
+    # Production refuses without it; development warns.
+    sandbox_allow_unlimited: bool = False
+    sandbox_docker_image: str = "marid-agent-runtime:latest"
+    sandbox_docker_host: str = ""
+    # Days a step's files are kept after their last change; 0 keeps them (the reaper job applies it).
+    sandbox_files_retention_days: float = 0
 
     @field_validator("dns_nameservers")
     @classmethod

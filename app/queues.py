@@ -71,6 +71,8 @@ class JobContext(TypedDict):
     queue: Queue
     # arq's own connection for this queue (a redis.asyncio.Redis).
     redis: Redis
+    # This worker process, as its sandboxes' labels name it; alive while its heartbeat lasts (app/sandbox/workers.py).
+    worker_id: str
     # Set by arq for each run of a job; absent when a test calls a job directly.
     job_id: NotRequired[str]
     job_try: NotRequired[int]

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from app.config import Settings, get_settings
 from app.live.bus import EventBus
 from app.queues import Enqueuer, Queue
+from app.sandbox.workers import heartbeat, new_worker_id
 from app.security.secrets import SecretsService
 from worker.settings import DOMAINS, WORKER_SETTINGS, worker_options
 
@@ -35,16 +36,20 @@ async def dependencies(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     db = settings.database(keyring)
     events_redis = Redis.from_url(settings.redis_url)
     jobs = Enqueuer(settings.redis_url)
+    worker_id = new_worker_id()
     try:
-        yield {
-            "settings": settings,
-            "db": db,
-            "keyring": keyring,
-            "secrets": SecretsService(keyring, db),
-            "bus": EventBus(events_redis, retention=settings.event_retention()),
-            "jobs": jobs,
-            "locks": defaultdict(asyncio.Lock),
-        }
+        # Beating before the first job: a sandbox this worker starts is never taken for an orphan by the reaper.
+        async with heartbeat(events_redis, worker_id):
+            yield {
+                "settings": settings,
+                "db": db,
+                "keyring": keyring,
+                "secrets": SecretsService(keyring, db),
+                "bus": EventBus(events_redis, retention=settings.event_retention()),
+                "jobs": jobs,
+                "locks": defaultdict(asyncio.Lock),
+                "worker_id": worker_id,
+            }
     finally:
         await jobs.close()
         await events_redis.aclose()

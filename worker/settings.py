@@ -20,11 +20,12 @@ import app.models  # noqa: F401
 from app.audit import jobs as audit_jobs
 from app.mail import jobs as mail_jobs
 from app.queues import Cron, Job, Queue
+from app.sandbox import jobs as sandbox_jobs
 from worker import jobs as worker_jobs
 
 T = TypeVar("T")
 
-DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs)
+DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
+from app.config import Settings
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.embedded.util import child_command, port_is_free, stop_process
 from app.queues import Queue
+from app.sandbox.configured import local_runtime
 from app.security.crypto import Keyring
 from app.tenants.migrate import run_migrate
 
@@ -85,8 +87,16 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
             "MARID_DATABASE_URL": database_url,
             "MARID_REDIS_URL": redis.url,
             "MARID_BASE_URL": f"http://127.0.0.1:{port}",
+            # Steps' files and the sandboxes' state live with the rest of the data (unless configured elsewhere).
+            "MARID_SANDBOX_FILES_DIR": os.environ.get("MARID_SANDBOX_FILES_DIR", str(data / "files")),
+            "MARID_SANDBOX_STATE_DIR": os.environ.get("MARID_SANDBOX_STATE_DIR", str(data / "sandbox")),
         }
         os.environ.update(env)
+        sandbox_settings = Settings()
+        if sandbox_settings.sandbox_runner == "local":
+            # Built once per version of agent-runtime/ (pip, some seconds); the workers then find it ready.
+            print("Preparing the sandboxes' agent runtime ...", file=sys.stderr)
+            local_runtime(sandbox_settings)
         if asyncio.run(run_migrate(database_url, keyring=Keyring(env["MARID_ENCRYPTION_KEY"]))) != 0:
             return 1
         # A worker process per queue, as compose runs them: a long job that blocks its process for a moment

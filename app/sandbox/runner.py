@@ -6,20 +6,43 @@ channel: a unix socket the supervisor listens on in ``spec.channel_dir``, which 
 the sandbox at ``/run/marid`` (``MARID_CHANNEL=unix:/run/marid/channel.sock``). The step's files are
 ``spec.workdir`` (a per-workspace directory on the host), visible inside as ``/workspace``.
 
-Runners label what they start (``spec.labels``: workspace, sandbox id, worker id) and record it, so the
-reaper can find sandboxes whose worker died (``list_owned``) and destroy them.
+Runners label what they start (workspace, sandbox id, the id of the worker process the runner was built for,
+and ``spec.labels``) and record it, so the reaper can find sandboxes whose worker died (``list_owned``) and
+destroy them.
+
+Two things the supervisor can count on (docs/sandboxing.md):
+
+- Create the listening socket in ``spec.channel_dir`` *before* ``start()``: the runner hands the directory and
+  what is in it to the sandbox's own unprivileged uid (a socket is only connectable with write permission on
+  it) and mounts it read-only, so the sandbox can connect but cannot leave files there.
+- The sandbox's stdout and stderr go to ``spec.channel_dir / OUTPUT_LOG`` (capped by ``file_size_bytes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 CHANNEL_MOUNT = "/run/marid"
 CHANNEL_SOCKET = "channel.sock"
 WORKSPACE_MOUNT = "/workspace"
+OUTPUT_LOG = "output.log"
+
+
+class SandboxError(RuntimeError):
+    """A sandbox could not be started (a missing tool, no way to enforce limits); the message says why."""
+
+
+class Ending(StrEnum):
+    """Why a sandbox ended, as far as its runner knows."""
+
+    EXITED = "exited"  # its main process ended by itself
+    TIMEOUT = "timeout"  # the runner stopped it at ``timeout_seconds``
+    OUT_OF_MEMORY = "out_of_memory"  # the kernel killed it at ``memory_bytes``
+    KILLED = "killed"  # ``kill()`` or ``destroy()``
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,9 @@ class SandboxRecord:
     workspace_id: str
     worker_id: str
     running: bool
+    # Epoch seconds: when it was started, and after when it has outlived its timeout whoever owns it.
+    created: float | None = None
+    deadline: float | None = None
 
 
 class Sandbox(Protocol):
@@ -72,6 +98,18 @@ class Sandbox(Protocol):
     async def remove(self) -> None:
         """Release what the runner made for it (cgroups, container); the workdir stays."""
         ...
+
+
+@runtime_checkable
+class ExplainsEnding(Protocol):
+    """A sandbox that says why it ended (the local and Docker runners do): ``ending`` is set once ``wait()`` returns."""
+
+    ending: Ending | None
+
+
+def ending_of(sandbox: Sandbox) -> Ending | None:
+    """Why ``sandbox`` ended (after ``wait()``); None when its runner cannot tell."""
+    return sandbox.ending if isinstance(sandbox, ExplainsEnding) else None
 
 
 class Runner(Protocol):

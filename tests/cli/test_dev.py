@@ -22,6 +22,7 @@ from app.queues import Queue
 from app.security.crypto import Keyring
 from app.tenants.models import Workspace
 from app.workspaces.service import create_workspace
+from tests.sandbox.conftest import IMAGE_CACHE
 
 
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -30,6 +31,8 @@ def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # The sandboxes' agent runtime is built once per machine, not once per data directory.
+        env={**os.environ, "MARID_SANDBOX_RUNTIME_DIR": str(IMAGE_CACHE / "runtime")},
     )
     deadline = time.monotonic() + 90
     while f"Marid is running at http://127.0.0.1:{port}" not in log.read_text():

@@ -1,106 +1,209 @@
-"""A real scripted LLM server, a supervisor with the process runner (test-only: no isolation), a workdir.
+"""Real sandboxes for the sandbox tests: bubblewrap, cgroups, and a Docker engine this session starts itself.
 
-Every step here starts a real process (the agent runtime, or a misbehaving fake from fake_runtime.py) that
-connects to a real unix socket; LLM calls go through the supervisor to the scripted server over HTTP.
+The engine runs with private data and exec roots and its own socket, no bridge, no iptables and no IP
+forwarding (it leaves no trace on the host), and stops by its PID at the end. Its images are built once per
+machine and cached as tars in ``IMAGE_CACHE`` (keyed by a digest of their inputs, app/sandbox/images.py); the
+agent runtime's venv for the local runner is cached there too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
-import sys
+import signal
+import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import docker
+import docker.errors
 import pytest
 
-from app.llm.scripted import ScriptedServer
-from app.sandbox.llm_proxy import LlmEndpoint
-from app.sandbox.rpc import RpcRegistry
-from app.sandbox.runners.process import ProcessRunner
-from app.sandbox.session import Deadlines
-from app.sandbox.step import StepEvent
-from app.sandbox.supervisor import Supervisor
+from app.sandbox import stepdirs
+from app.sandbox.images import ensure_runtime_image
+from app.sandbox.runner import OUTPUT_LOG, Ending, Limits, Runner, Sandbox, SandboxSpec, ending_of
+from app.sandbox.runners.docker import DockerRunner
+from app.sandbox.runners.local import LocalRunner
+from app.sandbox.runtime_env import ensure_runtime_venv
 
-TOKEN = "step-token-for-tests"
-FAKE_RUNTIME = Path(__file__).with_name("fake_runtime.py")
-
-
-def fake(behaviour: str) -> list[str]:
-    """The command of a misbehaving runtime."""
-    return [sys.executable, str(FAKE_RUNTIME), behaviour]
+IMAGE_CACHE = Path(os.environ.get("MARID_TEST_IMAGE_CACHE", "/var/tmp/marid-test-images"))
+RUNNERS = ["local", "docker"]
 
 
 @dataclass
-class Recorder:
-    events: list[StepEvent] = field(default_factory=list)
-
-    async def __call__(self, event: StepEvent) -> None:
-        self.events.append(event)
-
-    @property
-    def types(self) -> list[str]:
-        return [e.type for e in self.events]
-
-    def of(self, type_: str) -> list[dict[str, Any]]:
-        return [dict(e.data) for e in self.events if e.type == type_]
+class Dockerd:
+    host: str
+    client: docker.DockerClient
+    root: Path
 
 
-@pytest.fixture
-def llm() -> Iterator[ScriptedServer]:
-    # The server takes only the step's token: a request that reached it with anything else would fail.
-    with ScriptedServer(api_key=TOKEN) as server:
-        yield server
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[Dockerd]:
+    binary = shutil.which("dockerd")
+    if binary is None:
+        pytest.fail("dockerd is not installed: apt-get install docker.io (scripts/test does it as root)")
+    root = Path(tempfile.mkdtemp(prefix="marid-dockerd-"))
+    host = f"unix://{root}/docker.sock"
+    with open(root / "dockerd.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                "--data-root", str(root / "data"),
+                "--exec-root", str(root / "exec"),
+                "--pidfile", str(root / "dockerd.pid"),
+                "-H", host,
+                # No bridge, no NAT rules, no forwarding: containers get network "none" anyway.
+                "--iptables=false",
+                "--ip-forward=false",
+                "--bridge=none",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+    client: docker.DockerClient | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while client is None:
+            try:
+                # The client asks the engine for its API version as it is made: that is the readiness check.
+                client = docker.DockerClient(base_url=host, timeout=300)
+            except docker.errors.DockerException:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("dockerd did not start:\n" + (root / "dockerd.log").read_text()[-3000:])
+                time.sleep(0.05)
+        yield Dockerd(host, client, root)
+    finally:
+        if client is not None:
+            client.close()
+        process.send_signal(signal.SIGTERM)  # it stops its containerd too
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def channels_root() -> Iterator[Path]:
-    # Short: a unix socket path has at most 107 bytes, and pytest's tmp_path is long.
-    root = Path(tempfile.mkdtemp(prefix="mc-"))
+@pytest.fixture(scope="session")
+def runtime_image(dockerd: Dockerd) -> str:
+    return ensure_runtime_image(dockerd.client, docker_host=dockerd.host, cache=IMAGE_CACHE)
+
+
+@pytest.fixture(scope="session")
+def runtime_venv() -> Path:
+    return ensure_runtime_venv(IMAGE_CACHE / "runtime")
+
+
+@pytest.fixture(scope="session")
+def sandbox_root() -> Iterator[Path]:
+    """Files, channels and runner state of the session; passable (o+x) for the sandboxes' uids."""
+    root = Path(tempfile.mkdtemp(prefix="marid-sandbox-test-"))
+    os.chmod(root, 0o711)
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    path = tmp_path / "workspace"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def runner() -> ProcessRunner:
-    return ProcessRunner(environment="test")
-
-
-MakeSupervisor = Callable[..., Supervisor]
-
-
-@pytest.fixture
-async def make_supervisor(
-    runner: ProcessRunner, llm: ScriptedServer, channels_root: Path
-) -> AsyncIterator[MakeSupervisor]:
-    made: list[Supervisor] = []
-
-    def make(*, deadlines: Deadlines | None = None, rpc: RpcRegistry | None = None, **kw: Any) -> Supervisor:
-        supervisor = Supervisor(
-            runner,
-            LlmEndpoint(llm.openai_base_url),
-            channels_root=channels_root,
-            rpc=rpc,
-            deadlines=deadlines or Deadlines(hello_seconds=20, idle_seconds=20, grace_seconds=3, exit_seconds=3),
-            **kw,
+async def make_runner(kind: str, request: pytest.FixtureRequest, state: Path) -> LocalRunner | DockerRunner:
+    if kind == "local":
+        return LocalRunner(
+            state_dir=state,
+            worker_id="test-worker",
+            runtime=request.getfixturevalue("runtime_venv"),
+            require_limits=True,
         )
-        made.append(supervisor)
-        return supervisor
+    image = request.getfixturevalue("runtime_image")
+    engine: Dockerd = request.getfixturevalue("dockerd")
+    return DockerRunner(image=image, state_dir=state, worker_id="test-worker", base_url=engine.host)
 
-    yield make
-    for supervisor in made:
-        await supervisor.aclose()
+
+@pytest.fixture(params=RUNNERS)
+async def runner(request: pytest.FixtureRequest, sandbox_root: Path) -> AsyncIterator[Runner]:
+    state = Path(tempfile.mkdtemp(prefix="state-", dir=sandbox_root))
+    made = await make_runner(request.param, request, state)
+    yield made
+    for record in await made.list_owned():
+        await made.destroy(record.sandbox_id)
+    if isinstance(made, DockerRunner):
+        made.close()
+
+
+@dataclass
+class Box:
+    """Makes specs for one test: a step directory per workspace and a channel directory per sandbox."""
+
+    root: Path
+    made: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> Path:
+        return self.root / "files"
+
+    def spec(
+        self,
+        command: Sequence[str] | None,
+        *,
+        workspace: str = "ws-a",
+        step: str | None = None,
+        limits: Limits | None = None,
+        env: dict[str, str] | None = None,
+    ) -> SandboxSpec:
+        sandbox_id = f"sbx-{os.urandom(6).hex()}"
+        self.made.append(sandbox_id)
+        channel = self.root / "channels" / sandbox_id
+        channel.mkdir(parents=True, mode=0o700)
+        return SandboxSpec(
+            workspace_id=workspace,
+            sandbox_id=sandbox_id,
+            workdir=stepdirs.step_dir(self.files, workspace, "run-1", step or sandbox_id),
+            channel_dir=channel,
+            command=command,
+            env=env or {},
+            limits=limits or Limits(memory_bytes=128 << 20, pids=64, timeout_seconds=30),
+            labels={"test": "sandbox"},
+        )
 
 
 @pytest.fixture
-def supervisor(make_supervisor: MakeSupervisor) -> Supervisor:
-    return make_supervisor()
+def box(sandbox_root: Path) -> Box:
+    root = Path(tempfile.mkdtemp(prefix="box-", dir=sandbox_root))
+    os.chmod(root, 0o711)
+    (root / "channels").mkdir(mode=0o711)
+    return Box(root)
+
+
+@dataclass
+class Outcome:
+    code: int
+    ending: Ending | None
+    output: str
+    seconds: float
+
+
+async def run_to_end(runner: Runner, spec: SandboxSpec, *, started: Sandbox | None = None) -> Outcome:
+    """Start ``spec`` (unless given its sandbox), wait for it, remove it; what it said and how it ended."""
+    began = time.monotonic()
+    sandbox = started or await runner.start(spec)
+    try:
+        code = await asyncio.wait_for(sandbox.wait(), spec.limits.timeout_seconds + 60)
+    finally:
+        await sandbox.remove()
+    output = (spec.channel_dir / OUTPUT_LOG).read_text(errors="replace")
+    return Outcome(code, ending_of(sandbox), output, time.monotonic() - began)
+
+
+# The supervisor's fixtures (a scripted LLM server, the process runner, a supervisor), for the channel tests.
+from tests.sandbox.supervision import (  # noqa: E402
+    channels_root,
+    llm,
+    make_supervisor,
+    process_runner,
+    supervisor,
+    workdir,
+)
+
+__all__ = ["channels_root", "llm", "make_supervisor", "process_runner", "supervisor", "workdir"]

@@ -13,7 +13,7 @@ from app.sandbox.rpc import RpcCall, RpcError, RpcRegistry, RpcTool
 from app.sandbox.step import AgentStep, FileChange, OutputSchema, StepControl
 from app.sandbox.supervisor import Supervisor
 from tests.processes import alive, eventually, pid_in
-from tests.sandbox.conftest import TOKEN, MakeSupervisor, Recorder
+from tests.sandbox.supervision import TOKEN, MakeSupervisor, Recorder
 
 
 def agent_step(**fields: Any) -> AgentStep:

@@ -17,7 +17,7 @@ from app.sandbox.session import Deadlines
 from app.sandbox.step import AgentStep, StepControl, StepResult
 from app.sandbox.supervisor import Supervisor
 from tests.processes import alive, entries, eventually, pid_in
-from tests.sandbox.conftest import TOKEN, MakeSupervisor, Recorder, fake
+from tests.sandbox.supervision import TOKEN, MakeSupervisor, Recorder, fake
 
 STEP = AgentStep(id="step-1", model="coder", system_prompt="", input="Do it.", tools=["write"], timeout_seconds=30)
 FAST = Deadlines(hello_seconds=10, idle_seconds=5, grace_seconds=1.5, exit_seconds=1)
@@ -29,11 +29,11 @@ async def run_fake(supervisor: Supervisor, workdir: Path, behaviour: str, **kw: 
     )
 
 
-async def assert_cleaned_up(runner: ProcessRunner, workdir: Path, channels_root: Path) -> None:
-    """The fake's process is gone, the runner holds nothing, the channel folder is removed."""
+async def assert_cleaned_up(process_runner: ProcessRunner, workdir: Path, channels_root: Path) -> None:
+    """The fake's process is gone, the process_runner holds nothing, the channel folder is removed."""
     pid = pid_in(workdir / "fake.pid")
     assert pid is not None and not alive(pid)
-    assert await runner.list_owned() == []
+    assert await process_runner.list_owned() == []
     assert entries(channels_root) == []
 
 
@@ -69,7 +69,7 @@ async def test_a_misbehaving_runtime_fails_its_step_and_is_removed(
     reason: str,
     llm: ScriptedServer,
     make_supervisor: MakeSupervisor,
-    runner: ProcessRunner,
+    process_runner: ProcessRunner,
     workdir: Path,
     channels_root: Path,
 ) -> None:
@@ -81,12 +81,12 @@ async def test_a_misbehaving_runtime_fails_its_step_and_is_removed(
     assert result.status == "error"
     assert result.error is not None and result.error.startswith(reason), result.error
     assert result.outputs == {}
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)
     await assert_carries_on(llm, supervisor, workdir)
 
 
 async def test_too_many_pending_rpcs_fail_the_step(
-    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+    make_supervisor: MakeSupervisor, process_runner: ProcessRunner, workdir: Path, channels_root: Path
 ) -> None:
     async def slow(call: RpcCall) -> None:
         await asyncio.sleep(30)
@@ -98,20 +98,20 @@ async def test_too_many_pending_rpcs_fail_the_step(
         step, workspace_id="ws-1", workdir=workdir, llm_token=TOKEN, command=fake("rpc-flood")
     )
     assert (result.status, result.error) == ("error", "the runtime has more than 4 RPCs pending")
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)
 
 
 async def test_more_bytes_than_allowed_fail_the_step(
-    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+    make_supervisor: MakeSupervisor, process_runner: ProcessRunner, workdir: Path, channels_root: Path
 ) -> None:
     supervisor = make_supervisor(deadlines=FAST, limits=ChannelLimits(max_bytes=50_000, frames_per_second=10**6))
     result = await run_fake(supervisor, workdir, "flood")
     assert (result.status, result.error) == ("error", "the runtime sent more than 50000 bytes in one step")
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)
 
 
 async def test_a_runtime_that_ignores_abort_is_killed_after_the_grace(
-    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+    make_supervisor: MakeSupervisor, process_runner: ProcessRunner, workdir: Path, channels_root: Path
 ) -> None:
     supervisor = make_supervisor(deadlines=FAST)
     control = StepControl()
@@ -125,11 +125,11 @@ async def test_a_runtime_that_ignores_abort_is_killed_after_the_grace(
     assert result.status == "aborted"
     assert result.error == "the run was cancelled (the runtime did not stop within 1.5 s)"
     assert asyncio.get_running_loop().time() - started < 10
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)
 
 
 async def test_a_well_behaved_probe_gets_errors_not_a_kill(
-    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+    make_supervisor: MakeSupervisor, process_runner: ProcessRunner, workdir: Path, channels_root: Path
 ) -> None:
     """An unknown frame type is answered with error; an RPC outside the step's allow-list and an LLM path other
     than chat completions are refused without ending the step."""
@@ -146,7 +146,7 @@ async def test_a_well_behaved_probe_gets_errors_not_a_kill(
     assert result.status == "complete", result.error
     assert result.outputs == {"refused": "frobnicate", "rpc": "not_allowed", "models": "404", "tools": "board_list"}
     assert result.exit_code == 0
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)
 
 
 async def test_a_runner_that_cannot_start_the_sandbox(
@@ -162,7 +162,7 @@ async def test_a_runner_that_cannot_start_the_sandbox(
 
 
 async def test_the_callers_cancellation_kills_the_sandbox(
-    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+    make_supervisor: MakeSupervisor, process_runner: ProcessRunner, workdir: Path, channels_root: Path
 ) -> None:
     supervisor = make_supervisor(deadlines=Deadlines(idle_seconds=60))
     task = asyncio.create_task(run_fake(supervisor, workdir, "silent-while-busy"))
@@ -171,11 +171,11 @@ async def test_the_callers_cancellation_kills_the_sandbox(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)
 
 
 async def test_a_failing_event_relay_ends_the_step_and_propagates(
-    make_supervisor: MakeSupervisor, runner: ProcessRunner, workdir: Path, channels_root: Path
+    make_supervisor: MakeSupervisor, process_runner: ProcessRunner, workdir: Path, channels_root: Path
 ) -> None:
     supervisor = make_supervisor(deadlines=FAST)
 
@@ -184,4 +184,4 @@ async def test_a_failing_event_relay_ends_the_step_and_propagates(
 
     with pytest.raises(ConnectionError, match="Redis is down"):
         await run_fake(supervisor, workdir, "silent-while-busy", on_event=broken_relay)
-    await assert_cleaned_up(runner, workdir, channels_root)
+    await assert_cleaned_up(process_runner, workdir, channels_root)

@@ -1,1 +1,2 @@
-"""Sandbox runners: implementations of ``app.sandbox.runner.Runner``."""
+"""Sandbox runners (app/sandbox/runner.py is their interface): process (tests only), local (bubblewrap), docker;
+kubernetes by design."""
