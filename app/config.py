@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # Used to check SSO domain-verification records and to resolve SSO providers' addresses.
     dns_nameservers: str = ""
     db_pool_size: int = 10
+    # Requests each API key may make per minute (a burst of this many, then a steady trickle).
+    api_key_requests_per_minute: int = 600
     # Tenant connections log in as each workspace's role: keep pools for this many recently used workspaces,
     # with this many connections each (plus as many again in bursts).
     tenant_pool_workspaces: int = 32

@@ -42,7 +42,8 @@ from app.security.tokens import constant_time_equals, token_hash
 from app.tenants.models import Membership, Workspace
 from app.web.forms import client_ip
 
-# Requests per key and minute (a burst of this many, then a steady trickle; see app.security.ratelimit).
+# Requests per key and minute by default (a burst of this many, then a steady trickle; see
+# app.security.ratelimit); MARID_API_KEY_REQUESTS_PER_MINUTE changes it.
 RATE_LIMIT_PER_MINUTE = 600
 # Unknown or malformed keys per client address and minute, before even the lookup is refused.
 FAILURES_PER_MINUTE = 60
@@ -182,7 +183,8 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     scope = key_effective_scope(key, membership.role if membership is not None else None)
     assert scope is not None  # a service key, or a personal key whose owner is a member (checked above)
 
-    rate = await limiter.hit("apikey", str(key.id), limit=RATE_LIMIT_PER_MINUTE, window_seconds=60)
+    per_minute: int = request.app.state.settings.api_key_requests_per_minute
+    rate = await limiter.hit("apikey", str(key.id), limit=per_minute, window_seconds=60)
     if not rate.allowed:
         raise _too_many(rate, "This API key made too many requests.")
     if key.last_used_at is None or moment - key.last_used_at >= LAST_USED_RESOLUTION:
@@ -195,7 +197,7 @@ async def authenticate(request: Request, token: str) -> Authenticated:
         scopes=implied(scope),
         key_id=key.id,
     )
-    headers = {"X-RateLimit-Limit": str(RATE_LIMIT_PER_MINUTE), "X-RateLimit-Remaining": str(rate.remaining)}
+    headers = {"X-RateLimit-Limit": str(per_minute), "X-RateLimit-Remaining": str(rate.remaining)}
     return Authenticated(principal=principal, rate=rate, headers=headers)
 
 

@@ -174,10 +174,8 @@ async def test_a_workspace_requiring_2fa_refuses_keys_of_members_without_it(
     assert client.get(ME, headers=bearer(service_key)).status_code == 200
 
 
-async def test_each_key_is_rate_limited(
-    client: TestClient, db: Database, team: Team, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(key_auth, "RATE_LIMIT_PER_MINUTE", 3)
+async def test_each_key_is_rate_limited(client: TestClient, db: Database, team: Team) -> None:
+    client.app.state.settings = client.app.state.settings.model_copy(update={"api_key_requests_per_minute": 3})  # type: ignore[attr-defined]
     _, token = await make_key(db, team.workspace, team.owner, "owner")
     _, other = await make_key(db, team.workspace, team.owner, "owner")
     for remaining in (2, 1, 0):
