@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, String, all_, any_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import catalogue
@@ -119,9 +120,13 @@ async def known_actions(session: AsyncSession) -> list[str]:
 
 async def recent_visible(session: AsyncSession, permissions: frozenset[str], limit: int = 20) -> list[AuditEvent]:
     """The newest entries a viewer with ``permissions`` may see on the live feed (the catalogue decides)."""
-    visible: list[ColumnElement[bool]] = [AuditEvent.action.in_(catalogue.visible_actions(permissions))]
+    # One array parameter, not an IN list: the statement compiles once and is cached (an IN list is re-rendered
+    # at every call, which measured a tenth of a dashboard request).
+    shown = bindparam("shown", list(catalogue.visible_actions(permissions)), type_=ARRAY(String))
+    visible: list[ColumnElement[bool]] = [AuditEvent.action == any_(shown)]
     if catalogue.UNLISTED_PERMISSION in permissions:
-        visible.append(AuditEvent.action.not_in(list(catalogue.CATALOGUE)))
+        known = bindparam("known", list(catalogue.CATALOGUE), type_=ARRAY(String))
+        visible.append(AuditEvent.action != all_(known))
     rows = await session.scalars(select(AuditEvent).where(or_(*visible)).order_by(AuditEvent.id.desc()).limit(limit))
     return list(rows)
 

@@ -11,6 +11,7 @@ from app.auth.sessions import SignedIn, load_session
 from app.config import Settings
 from app.db import Database
 from app.security.tokens import BadToken, sign, unsign
+from app.tenants.context import memberships_of
 
 SKIP_PREFIXES = ("/static/", "/healthz", "/readyz")
 PURPOSE = "session"
@@ -65,7 +66,10 @@ class AuthenticationMiddleware:
         if not isinstance(token, str):
             return None
         async with db.public_session() as session:
-            return await load_session(session, settings, token)
+            loaded = await load_session(session, settings, token)
+            if loaded is not None:
+                loaded.memberships = await memberships_of(session, loaded.user.id)
+            return loaded
 
 
 def _clearing_cookie(send: Send, settings: Settings) -> Send:

@@ -8,8 +8,9 @@ the next request with that cookie is anonymous.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,9 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 class SignedIn:
     user: User
     session: UserSession
+    # The person's workspaces (``app.tenants.context.MemberOf``), loaded with the session in one transaction by
+    # the authentication middleware: the switcher and the workspace guard need no query of their own.
+    memberships: list[Any] = field(default_factory=list)
 
 
 def now() -> datetime:

@@ -10,6 +10,7 @@ does not leak (ASVS 8.4.1). The caller's role there is their *effective* role (`
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from app.audit.actor import Actor, person_label
 from app.auth.models import User
 from app.auth.principal import Principal, effective_role
 from app.errors import Forbidden
+from app.sso.models import SsoConnection
 from app.tenants.models import Membership, Workspace
 from app.tenants.permissions import can
 
@@ -108,6 +110,53 @@ async def resolve_access(
     if role is None:  # a key of another workspace, a service key with no scope
         return None
     return WorkspaceAccess(workspace, role.value, principal, actor_of(principal, ip), membership, principal.user)
+
+
+@dataclass(frozen=True)
+class MemberOf:
+    """One workspace of a signed-in person, as every page of the request needs it (the switcher, the guard)."""
+
+    workspace: Workspace
+    membership: Membership
+    # Its single sign-on is on and required (members then need a step-up per session; see app.sso.enforcement).
+    requires_sso: bool
+
+
+async def memberships_of(db: AsyncSession, user_id: uuid.UUID) -> list[MemberOf]:
+    """Every workspace of a person, by name, in one query (the request's public transaction loads it once)."""
+    requires_sso = (
+        select(SsoConnection.workspace_id)
+        .where(
+            SsoConnection.workspace_id == Workspace.id,
+            SsoConnection.enabled.is_(True),
+            SsoConnection.enforce_sso.is_(True),
+        )
+        .exists()
+    )
+    rows = await db.execute(
+        select(Workspace, Membership, requires_sso)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Workspace.name)
+    )
+    return [MemberOf(workspace, membership, bool(sso)) for workspace, membership, sso in rows]
+
+
+def access_from(
+    memberships: list[MemberOf], principal: Principal, slug: str, *, ip: str = ""
+) -> WorkspaceAccess | None:
+    """:func:`resolve_access` for a person whose workspaces are already loaded (no query)."""
+    if principal.user is None or not SLUG_PATTERN.match(slug):
+        return None
+    for entry in memberships:
+        if entry.workspace.slug == slug:
+            role = effective_role(principal, entry.workspace.id, entry.membership.role)
+            if role is None:
+                return None
+            return WorkspaceAccess(
+                entry.workspace, role.value, principal, actor_of(principal, ip), entry.membership, principal.user
+            )
+    return None
 
 
 async def workspaces_of(db: AsyncSession, user: User) -> list[tuple[Workspace, str]]:

@@ -14,7 +14,8 @@ from app.auth.middleware import signed_in
 from app.auth.models import User
 from app.auth.principal import Principal
 from app.sso.enforcement import needs_step_up
-from app.tenants.context import WorkspaceContext, resolve_access, workspaces_of
+from app.tenants.context import MemberOf, WorkspaceContext, access_from
+from app.tenants.models import Workspace
 from app.web.forms import client_ip
 from app.web.redirects import header_safe
 from app.web.templating import is_htmx
@@ -49,6 +50,15 @@ def _to_sso(request: Request, slug: str) -> Response:
     return redirect(request, f"/sso?workspace={quote(slug, safe='')}&next={quote(target, safe='')}")
 
 
+def switcher(memberships: list[MemberOf]) -> list[tuple[Workspace, str]]:
+    """The workspace switcher's entries: every workspace of the person, with their role."""
+    return [(entry.workspace, entry.membership.role) for entry in memberships]
+
+
+def _requires_sso(memberships: list[MemberOf], workspace_id: str) -> bool:
+    return any(entry.requires_sso for entry in memberships if entry.workspace.id == workspace_id)
+
+
 def login_required(*, verified: bool = True) -> Callable[[UserHandler], Handler]:
     """Signed-in users only; with ``verified`` their e-mail address must be confirmed too."""
 
@@ -60,8 +70,7 @@ def login_required(*, verified: bool = True) -> Callable[[UserHandler], Handler]
                 return _to_login(request)
             if verified and current.user.email_verified_at is None:
                 return redirect(request, "/verify-email")
-            async with request.app.state.db.public_session() as db:
-                request.state.switcher_workspaces = await workspaces_of(db, current.user)
+            request.state.switcher_workspaces = switcher(current.memberships)
             return await handler(request, current.user)
 
         return guarded
@@ -85,18 +94,21 @@ def workspace_required(permission: str = "workspace.view") -> Callable[[Workspac
             if current.user.email_verified_at is None:
                 return redirect(request, "/verify-email")
             principal = Principal.session(current.user)
-            async with request.app.state.db.public_session() as db:
-                # The same resolution as the JSON API's (app.tenants.context), for a browser session.
-                access = await resolve_access(db, principal, request.path_params["slug"], ip=client_ip(request))
-                request.state.switcher_workspaces = await workspaces_of(db, current.user)
-                step_up = access is not None and await needs_step_up(
-                    db, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
-                )
+            slug = request.path_params["slug"]
+            # The same resolution as the JSON API's (app.tenants.context), from the workspaces the authentication
+            # middleware loaded with the session: no query of its own.
+            access = access_from(current.memberships, principal, slug, ip=client_ip(request))
+            request.state.switcher_workspaces = switcher(current.memberships)
             if access is None:
                 raise HTTPException(404)
             context = access.context  # a session always has its person
-            if step_up:
-                return _to_sso(request, context.workspace.slug)
+            if _requires_sso(current.memberships, access.workspace.id):
+                async with request.app.state.db.public_session() as db:
+                    step_up = await needs_step_up(
+                        db, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
+                    )
+                if step_up:
+                    return _to_sso(request, context.workspace.slug)
             if access.needs_2fa:
                 return redirect(request, f"/account/2fa?required={quote(context.workspace.slug)}")
             if not context.can(permission):
