@@ -20,6 +20,7 @@ from starlette.requests import Request
 from app.api.errors import ApiError
 from app.api.principal import ApiPrincipal, Scope
 from app.auth.middleware import signed_in
+from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceAccess, resolve_access
 from app.web.forms import client_ip
 from app.web.state import db_of
@@ -62,10 +63,26 @@ def require_scope(principal: ApiPrincipal, scope: Scope) -> None:
 
 async def resolve(request: Request, principal: ApiPrincipal, slug: str) -> WorkspaceAccess:
     """The workspace named by ``slug`` as ``principal`` may see it (``app.tenants.context``); 404 when it may not."""
+    current = signed_in(request) if principal.kind == "session" else None
     async with db_of(request).public_session() as session:
         access = await resolve_access(session, principal, slug, ip=client_ip(request))
+        # A browser session owes a workspace that requires single sign-on its step-up, as its pages do; keys are
+        # made by someone who was let in and carry their own checks.
+        step_up = (
+            access is not None
+            and current is not None
+            and await needs_step_up(
+                session, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
+            )
+        )
     if access is None:
         raise ApiError(404, "No such workspace.")
+    if step_up:
+        raise ApiError(
+            403,
+            "This workspace requires its single sign-on; continue with SSO in the browser first.",
+            code="sso_required",
+        )
     if access.needs_2fa:
         raise ApiError(
             403,

@@ -230,3 +230,18 @@ async def test_a_member_of_both_uses_the_other_workspace_and_is_sent_to_sso_on_e
         pages = [(m, p) for m, p in _cases(settings) if m == "GET" and not p.endswith("/events")]
         assert await _walk(client, db, pages, sso_parties.both, usable) == []
         assert client.get(f"/w/{sso_parties.intruder.workspace.slug}").status_code == 200
+
+
+async def test_the_json_api_asks_a_browser_session_for_the_same_step_up(
+    settings: Settings, db: Database, sso_parties: SsoParties
+) -> None:
+    """The API twins of the SSO workspace's pages refuse a password session that owes the step-up; the other
+    workspace's API answers the same session."""
+    victim, other = sso_parties.victim.workspace.slug, sso_parties.intruder.workspace.slug
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        client.cookies.set(settings.session_cookie, sso_parties.both.cookie)
+        for path in (f"/api/v1/workspaces/{victim}", f"/api/v1/workspaces/{victim}/members"):
+            response = client.get(path)
+            assert response.status_code == 403, path
+            assert response.json()["error"]["code"] == "sso_required"
+        assert client.get(f"/api/v1/workspaces/{other}/members").status_code == 200
