@@ -6,6 +6,7 @@ from app.audit.models import AuditEvent, AuditOutbox
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
 from app.mail.models import OutboxMessage
+from app.pipelines.models import PipelineRecord, PipelineVersion
 from app.security.models import WorkspaceKey
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
 from app.tenants.models import Invitation, Membership, Workspace
@@ -19,6 +20,8 @@ __all__ = [
     "Membership",
     "OutboxMessage",
     "PasswordReset",
+    "PipelineRecord",
+    "PipelineVersion",
     "PublicBase",
     "RecoveryCode",
     "SsoConnection",

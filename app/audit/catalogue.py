@@ -63,6 +63,12 @@ CATALOGUE: Mapping[str, Action] = {
     "invitation.revoked": Action(
         "Withdrew an invitation", "{actor} revoked the invitation for {email}", "members.invite"
     ),
+    # Pipelines: every member sees the pipelines page.
+    "pipeline.created": Action("Created a pipeline", "{actor} created the pipeline “{name}”", "workspace.view"),
+    "pipeline.saved": Action(
+        "Saved a pipeline", "{actor} saved version {version} of the pipeline “{name}”", "workspace.view"
+    ),
+    "pipeline.deleted": Action("Deleted a pipeline", "{actor} deleted the pipeline “{name}”", "workspace.view"),
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
     "apikey.created": Action("Created an API key", "{actor} created the API key “{name}”", "members.manage"),
     "apikey.revoked": Action("Revoked an API key", "{actor} revoked the API key “{name}”", "members.manage"),
