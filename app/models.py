@@ -1,6 +1,7 @@
 """Imports every model so that both metadata collections are complete (for Alembic and the tests)."""
 
 from app.account.models import AccountEvent
+from app.agents.models import Agent
 from app.apikeys.models import ApiKey
 from app.audit.models import AuditEvent, AuditOutbox
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
@@ -12,6 +13,7 @@ from app.tenants.models import Invitation, Membership, Workspace
 
 __all__ = [
     "AccountEvent",
+    "Agent",
     "ApiKey",
     "AuditEvent",
     "AuditOutbox",
