@@ -7,6 +7,7 @@ from app.audit.models import AuditEvent, AuditOutbox
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
 from app.mail.models import OutboxMessage
+from app.secrets.models import SecretGrant, WorkspaceSecret
 from app.security.models import WorkspaceKey
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
 from app.tenants.models import Invitation, Membership, Workspace
@@ -23,6 +24,7 @@ __all__ = [
     "PasswordReset",
     "PublicBase",
     "RecoveryCode",
+    "SecretGrant",
     "SsoConnection",
     "SsoDomain",
     "SsoIdentity",
@@ -32,4 +34,5 @@ __all__ = [
     "UserSession",
     "Workspace",
     "WorkspaceKey",
+    "WorkspaceSecret",
 ]

@@ -25,6 +25,10 @@ ROLE_DESCRIPTIONS = {
 PERMISSIONS: dict[str, tuple[str, frozenset[Role]]] = {
     "workspace.view": ("See the workspace, its agents, runs and board", frozenset(ROLE_ORDER)),
     "workspace.work": ("Create and run agents, pipelines, swarms and tasks", frozenset(ROLE_ORDER[:3])),
+    # Admins only: granting a secret to an agent hands its value to that agent's sandbox, where the agent (and
+    # whoever steers it) can read it, so a grant is as good as reading; replacing or deleting one changes what
+    # every agent holding it uses. Members see which secrets exist (names, masked previews) and who gets them.
+    "secrets.manage": ("Create, replace, delete and grant workspace secrets", frozenset(ROLE_ORDER[:2])),
     "members.view": ("See the member list", frozenset(ROLE_ORDER)),
     "members.invite": ("Invite people and revoke invitations", frozenset(ROLE_ORDER[:2])),
     "members.manage": ("Change members' roles and remove members", frozenset(ROLE_ORDER[:2])),
