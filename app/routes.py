@@ -13,6 +13,8 @@ from starlette.staticfiles import StaticFiles
 from app import health
 from app.account import api as account_api  # noqa: F401
 from app.account import pages as account_pages
+from app.agents import api as agents_api  # noqa: F401
+from app.agents import pages as agent_pages
 from app.api import routes as api_routes
 from app.apikeys import api as apikeys_api  # noqa: F401
 from app.apikeys import pages as apikey_pages
@@ -41,6 +43,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *account_pages.routes,
         *sso_pages.routes,
         *apikey_pages.routes,
+        *agent_pages.routes,
         Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
