@@ -25,6 +25,8 @@ from app.config import Settings
 from app.dev import pages as dev_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
+from app.secrets import api as secrets_api  # noqa: F401
+from app.secrets import pages as secret_pages
 from app.sso import pages as sso_pages
 from app.web.templating import STATIC_DIR
 from app.workspaces import api as workspaces_api  # noqa: F401
@@ -44,6 +46,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *sso_pages.routes,
         *apikey_pages.routes,
         *agent_pages.routes,
+        *secret_pages.routes,
         Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

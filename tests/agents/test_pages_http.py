@@ -256,3 +256,10 @@ async def test_pages_answer_htmx_with_their_content_only(client: TestClient, tea
     assert client.get(f"{team.url}/nobody").status_code == 404
     assert client.get(f"{team.url}/nobody/edit").status_code == 404
     assert client.get(f"{team.url}/{'x' * 300}").status_code == 404
+
+
+async def test_the_sidebar_links_agents_and_secrets(client: TestClient, settings: Settings, team: Team) -> None:
+    log_in(client, team.viewer.email)
+    page = client.get(f"/w/{team.workspace.slug}")
+    assert f'href="/w/{team.workspace.slug}/agents"' in page.text
+    assert f'href="/w/{team.workspace.slug}/secrets"' in page.text
