@@ -15,7 +15,7 @@ from sqlalchemy import DateTime, ForeignKey, String, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import TenantBase
+from app.db import TENANT_SCHEMA, TenantBase
 
 
 class WorkspaceSecret(TenantBase):
@@ -40,10 +40,10 @@ class SecretGrant(TenantBase):
     __tablename__ = "secret_grants"
 
     secret_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+        UUID(as_uuid=True), ForeignKey(f"{TENANT_SCHEMA}.secrets.id", ondelete="CASCADE"), primary_key=True
     )
     agent_id: Mapped[str] = mapped_column(
-        String(48), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+        String(48), ForeignKey(f"{TENANT_SCHEMA}.agents.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
