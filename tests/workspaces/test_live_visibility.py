@@ -192,9 +192,9 @@ ACTION_PAGE = {
     "sso.identity_linked": "audit log",
     "sso.identity_unlinked": "audit log",
     "sso.password_login_blocked": "audit log",
-    "auth.*": "audit log",
+    "auth.*": "audit log",  # account events (while they are still in workspace logs at all: defect 4)
     "agent.*": "agents",
-    "secret.*": "secrets",  # names and masked previews: every member sees the secrets page  # account events (while they are still in workspace logs at all: defect 4)
+    "secret.*": "secrets",  # names and masked previews: every member sees the secrets page
 }
 # Runs, steps, agents, sessions...: "see everything in the workspace" (the dashboard); membership control
 # events tell what the member list then shows.
