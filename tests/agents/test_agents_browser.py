@@ -54,6 +54,7 @@ async def test_onboarding_adds_the_starter_team(browser: Browser, base_url: str,
     await page.click("nav.sidebar >> text=Agents")
     await expect(page.locator(".agent-card")).to_have_count(len(starters()) - 1)
     await expect(page.locator(".agent-card[data-agent=sre]")).to_contain_text("Site reliability engineer")
+    await page.screenshot(path="/tmp/marid-agents.png", full_page=True)
     assert errors == []
     await context.close()
 
@@ -105,6 +106,7 @@ async def test_an_agent_from_the_roster_gets_its_persona_edited_with_a_live_prev
     # A draft that could not be saved still previews, with the reason.
     await page.fill("#f-model", "not a model")
     await expect(preview.locator(".alert.warn")).to_contain_text("provider/model")
+    await page.screenshot(path="/tmp/marid-agent-editor.png", full_page=False)
     await page.fill("#f-model", "")
     await expect(preview.locator(".alert.warn")).to_have_count(0)
     # Nothing was saved by any of that.

@@ -9,7 +9,7 @@ from app.agents.draft import PERSONA_MAX, SECTIONS, AgentDraft, check_draft, cle
 from app.agents.model_hook import model_format_problem
 from app.agents.prompt import StepBrief, assemble_system_prompt
 from app.agents.pulse import Blackout, PulseSettings, parse_blackouts, pulse_from_form
-from app.agents.roster import parse_starter, starters
+from app.agents.roster import parse_starter, starters, unwrap
 from app.agents.tools import TOOL_NAMES
 from app.errors import Invalid
 from app.pipelines.starters import STARTER_AGENT_IDS, load_starter, starter_ids
@@ -208,6 +208,18 @@ def test_every_starter_is_complete_distinct_and_valid() -> None:
             seen_text.add(text)
         assert set(draft.tools) <= set(TOOL_NAMES) and draft.tools
     assert len(emojis) == len(starters())
+
+
+def test_roster_text_is_unwrapped_but_keeps_its_blocks() -> None:
+    wrapped = "A paragraph that\nwraps twice\nhere.\n\n- **Item** one\n  continues.\n- Item two\n1. Step\n\n"
+    wrapped += "```\nkeep\nthis\n```"
+    assert unwrap(wrapped) == (
+        "A paragraph that wraps twice here.\n\n- **Item** one continues.\n- Item two\n1. Step\n\n```\nkeep\nthis\n```"
+    )
+    for item in starters():
+        for key, _, _ in SECTIONS:
+            for line in getattr(item.draft, key).split("\n"):
+                assert not line.startswith("  "), f"{item.id}.{key}: a wrapped line was left: {line!r}"
 
 
 def test_a_malformed_roster_file_is_refused_with_its_name() -> None:

@@ -20,6 +20,8 @@ ROSTER_DIR = Path(__file__).resolve().parent
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n(.*)\Z", re.DOTALL)
 _HEADINGS = {label.lower(): key for key, label, _ in SECTIONS}
 _HEADING = re.compile(r"^# (.+?)\s*$", re.MULTILINE)
+# A line that starts a block of its own: a list item, a heading, a quote, a fence, a table row.
+_BLOCK_START = re.compile(r"\s*(?:[-*+] |\d+[.)] |#|>|```|\|)")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,22 @@ class Starter:
         return self.draft.emoji
 
 
+def unwrap(markdown: str) -> str:
+    """Markdown with its hard line wraps joined: the files wrap at 110 columns to be read as source, but a persona
+    reads better unwrapped in the editor and the prompt. Paragraphs and list items each become one line."""
+    lines: list[str] = []
+    fenced = False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            lines.append(line)
+        elif fenced or not line.strip() or not lines or not lines[-1].strip() or _BLOCK_START.match(line):
+            lines.append(line)
+        else:
+            lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+    return "\n".join(lines)
+
+
 def parse_starter(text: str, source: str = "<roster>") -> Starter:
     """One roster file; raises ValueError naming ``source`` when it is malformed."""
     match = _FRONT_MATTER.match(text.replace("\r\n", "\n"))
@@ -57,7 +75,7 @@ def parse_starter(text: str, source: str = "<roster>") -> Starter:
         if key is None:
             raise ValueError(f"{source}: unknown section “{heading.group(1)}”")
         end = headings[index + 1].start() if index + 1 < len(headings) else len(body)
-        sections[key] = body[heading.end() : end].strip("\n")
+        sections[key] = unwrap(body[heading.end() : end].strip("\n"))
     agent_id = str(meta.get("id", ""))
     if problem := id_problem(agent_id):
         raise ValueError(f"{source}: {problem}")
