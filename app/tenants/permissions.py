@@ -16,7 +16,7 @@ ROLE_ORDER = (Role.OWNER, Role.ADMIN, Role.MEMBER, Role.VIEWER)
 
 ROLE_DESCRIPTIONS = {
     Role.OWNER: "Everything, including deleting the workspace and transferring ownership. One per workspace.",
-    Role.ADMIN: "Manage members, invitations, settings and the audit log, and do everything a member can.",
+    Role.ADMIN: "Manage members, invitations, secrets, settings and the audit log, and do everything a member can.",
     Role.MEMBER: "Create and run agents, pipelines and swarms; work the project board.",
     Role.VIEWER: "See everything in the workspace; change nothing.",
 }
