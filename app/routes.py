@@ -13,6 +13,8 @@ from starlette.staticfiles import StaticFiles
 from app import health
 from app.account import api as account_api  # noqa: F401
 from app.account import pages as account_pages
+from app.agents import api as agents_api  # noqa: F401
+from app.agents import pages as agent_pages
 from app.api import routes as api_routes
 from app.apikeys import api as apikeys_api  # noqa: F401
 from app.apikeys import pages as apikey_pages
@@ -23,6 +25,8 @@ from app.config import Settings
 from app.dev import pages as dev_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
+from app.secrets import api as secrets_api  # noqa: F401
+from app.secrets import pages as secret_pages
 from app.sso import pages as sso_pages
 from app.web.templating import STATIC_DIR
 from app.workspaces import api as workspaces_api  # noqa: F401
@@ -41,6 +45,8 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *account_pages.routes,
         *sso_pages.routes,
         *apikey_pages.routes,
+        *agent_pages.routes,
+        *secret_pages.routes,
         Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

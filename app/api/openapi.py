@@ -51,6 +51,9 @@ def _path_parameter(name: str) -> dict[str, Any]:
     if name == "slug":
         schema: dict[str, Any] = {"type": "string", "pattern": "^[a-z0-9-]{1,48}$"}
         description = "The workspace's URL name."
+    elif name == "agent":
+        schema = {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,47}$"}
+        description = "The agent's id (unique in its workspace), like `software-engineer`."
     else:
         schema = {"type": "string", "format": "uuid"}
         description = "An id; one that names nothing here answers 404."

@@ -47,6 +47,23 @@ CATALOGUE: Mapping[str, Action] = {
     "workspace.2fa_required_changed": Action(
         "Changed the 2FA requirement", "{actor} changed the two-factor requirement", "workspace.view"
     ),
+    # Agents: every member sees the agents page.
+    "agent.created": Action("Created an agent", "{actor} created the agent “{name}”", "workspace.view"),
+    "agent.updated": Action("Changed an agent", "{actor} changed the agent “{name}” ({changed})", "workspace.view"),
+    "agent.cloned": Action("Cloned an agent", "{actor} cloned “{source}” as “{name}”", "workspace.view"),
+    "agent.deleted": Action("Deleted an agent", "{actor} deleted the agent “{name}”", "workspace.view"),
+    # Secrets: every member sees the secrets page (names and masked previews, never values).
+    "secret.created": Action("Added a secret", "{actor} added the secret {name}", "workspace.view"),
+    "secret.value_replaced": Action(
+        "Replaced a secret's value", "{actor} replaced the value of the secret {name}", "workspace.view"
+    ),
+    "secret.described": Action(
+        "Described a secret", "{actor} changed the description of the secret {name}", "workspace.view"
+    ),
+    "secret.deleted": Action("Deleted a secret", "{actor} deleted the secret {name}", "workspace.view"),
+    "secret.grants_changed": Action(
+        "Changed who gets a secret", "{actor} changed which agents get the secret {name}", "workspace.view"
+    ),
     # Who is a member, with which role: the member list is every member's.
     "invitation.accepted": Action("Accepted an invitation", "{actor} joined the workspace", "members.view", _ADDED),
     "sso.member_provisioned": Action(

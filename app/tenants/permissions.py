@@ -16,7 +16,7 @@ ROLE_ORDER = (Role.OWNER, Role.ADMIN, Role.MEMBER, Role.VIEWER)
 
 ROLE_DESCRIPTIONS = {
     Role.OWNER: "Everything, including deleting the workspace and transferring ownership. One per workspace.",
-    Role.ADMIN: "Manage members, invitations, settings and the audit log, and do everything a member can.",
+    Role.ADMIN: "Manage members, invitations, secrets, settings and the audit log, and do everything a member can.",
     Role.MEMBER: "Create and run agents, pipelines and swarms; work the project board.",
     Role.VIEWER: "See everything in the workspace; change nothing.",
 }
@@ -25,6 +25,10 @@ ROLE_DESCRIPTIONS = {
 PERMISSIONS: dict[str, tuple[str, frozenset[Role]]] = {
     "workspace.view": ("See the workspace, its agents, runs and board", frozenset(ROLE_ORDER)),
     "workspace.work": ("Create and run agents, pipelines, swarms and tasks", frozenset(ROLE_ORDER[:3])),
+    # Admins only: granting a secret to an agent hands its value to that agent's sandbox, where the agent (and
+    # whoever steers it) can read it, so a grant is as good as reading; replacing or deleting one changes what
+    # every agent holding it uses. Members see which secrets exist (names, masked previews) and who gets them.
+    "secrets.manage": ("Create, replace, delete and grant workspace secrets", frozenset(ROLE_ORDER[:2])),
     "members.view": ("See the member list", frozenset(ROLE_ORDER)),
     "members.invite": ("Invite people and revoke invitations", frozenset(ROLE_ORDER[:2])),
     "members.manage": ("Change members' roles and remove members", frozenset(ROLE_ORDER[:2])),

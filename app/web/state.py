@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from app.audit.unit_of_work import public_change
+from app.audit.unit_of_work import public_change, workspace_change
 from app.config import Settings
 from app.db import Database
 from app.live.bus import EventBus
@@ -56,3 +56,9 @@ def changes(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
     """A unit of work on platform tables whose audit entries reach the workspace's log and live feed once it
     commits (``app.audit.unit_of_work.public_change``)."""
     return public_change(db_of(request), bus_of(request))
+
+
+def workspace_changes(request: Request, workspace_id: str) -> AbstractAsyncContextManager[AsyncSession]:
+    """A unit of work on the workspace's own tables (agents, secrets...) whose audit entries are published to
+    its live feed once it commits (``app.audit.unit_of_work.workspace_change``)."""
+    return workspace_change(db_of(request), bus_of(request), workspace_id)

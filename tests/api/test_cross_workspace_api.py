@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, text
 from starlette.routing import BaseRoute, Mount, Route
 
+from app.agents import service as agents
 from app.api.operations import Operation
 from app.api.principal import ApiPrincipal, Scope, implied
 from app.apikeys import service as keys
@@ -24,6 +25,9 @@ from app.auth.models import UserSession
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
+from app.secrets.service import create_secret
+from app.security.secrets import SecretsService
+from app.tenants.context import person_actor
 from app.tenants.models import Invitation
 from app.tenants.permissions import Role
 from tests.api.helpers import api_client, error_of, session_cookie
@@ -37,6 +41,14 @@ BODIES: dict[str, dict[str, Any]] = {
     "MemberPatch": {"role": "viewer"},
     "InvitationCreate": {"emails": ["someone@example.com"], "role": "admin"},
     "ApiKeyCreate": {"name": "intruder", "kind": "service", "scope": "admin"},
+    "AgentCreate": {"id": "intruder", "name": "Intruder", "tools": ["bash"]},
+    "AgentPatch": {"name": "Taken over", "tools": ["bash"]},
+    "AgentPreview": {"name": "Peek"},
+    "AgentClone": {"id": "intruder-copy"},
+    "RosterAdd": {"ids": ["architect"]},
+    "SecretCreate": {"name": "INTRUDER", "value": "intruder-value"},
+    "SecretPatch": {"description": "taken over", "value": "intruder-value"},
+    "SecretGrants": {"agents": ["sre"]},
 }
 
 
@@ -77,7 +89,9 @@ async def victim_state(db: Database, victim: Party) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def parties(settings: Settings, db: Database) -> tuple[Party, Party, dict[str, str]]:
+async def parties(
+    settings: Settings, db: Database, secrets_service: SecretsService
+) -> tuple[Party, Party, dict[str, str]]:
     intruder, victim = await _party(db, settings, "api-intruder"), await _party(db, settings, "api-victim")
     # An admin of both workspaces: a key they made in the intruder's workspace must not reach the victim's.
     admin = await make_user(db, "api-both-admin")
@@ -108,6 +122,12 @@ async def parties(settings: Settings, db: Database) -> tuple[Party, Party, dict[
         )
         await session.flush()
         ids = {"user_id": str(admin.id), "invitation_id": str(invitation.id), "key_id": str(key.id)}
+    # An agent and a secret of the victim's, named by their real ids.
+    async with db.tenant_session(victim.workspace.id) as tenant:
+        owner = person_actor(victim.user)
+        await agents.add_from_roster(tenant, owner, ["sre"])
+        secret = await create_secret(tenant, secrets_service, victim.workspace.id, owner, name="VICTIM", value="v" * 32)
+    ids |= {"agent": "sre", "secret_id": str(secret.id)}
     intruder.user_both = admin  # type: ignore[attr-defined]
     return intruder, victim, ids
 

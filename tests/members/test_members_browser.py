@@ -82,11 +82,13 @@ async def test_invite_a_viewer_who_can_change_nothing_then_promote_and_remove(
     slug = f"orbit-{secrets.token_hex(3)}"
     owner_email, mate_email = unique_email("olive"), unique_email("tess")
 
-    # The owner signs up, creates the workspace, skips the onboarding invite step and invites from Members.
+    # The owner signs up, creates the workspace, skips the onboarding steps and invites from Members.
     await sign_up(owner, base_url, owner_email, "Olive Owner")
     await create_workspace(owner, "Orbit Labs", slug)
     await expect(owner.locator("h1")).to_have_text("Invite your team")
     await owner.click("text=Skip for now")
+    await expect(owner.locator("h1")).to_have_text("Add your team of agents")
+    await owner.get_by_role("link", name="Skip", exact=True).click()
     await owner.click("nav.sidebar >> text=Members")
     await expect(owner.locator("main h1")).to_have_text("Members")
     await expect(owner.locator("table.permissions")).to_contain_text("Transfer ownership to another member")

@@ -24,6 +24,9 @@ FIELDS = (
     "current_password", "new_password", "confirm", "issuer", "client_id", "client_secret", "domain",
     "default_role", "enabled", "enforce_sso", "managed_accounts", "confirm_managed", "kind", "scope", "expires",
     "expires_on", "confirm_name", "new_owner", "action", "actor", "from", "to", "require_2fa", "form_id", "identifier",
+    "id", "emoji", "model", "identity", "personality", "procedures", "decision_framework", "tools", "tools_form",
+    "template", "pulse_form", "pulse_enabled", "pulse_interval_minutes", "pulse_blackouts", "roster", "agents",
+    "value", "description",
 )  # fmt: skip
 
 

@@ -162,7 +162,7 @@ async def test_the_dashboards_first_render_hides_the_same_events(
 # This is the test's own table, written from the pages, not from the catalogue it checks.
 PAGES = (
     *("dashboard", "settings", "member list", "pending invitations"),
-    *("everyone's API keys", "SSO settings", "audit log"),
+    *("everyone's API keys", "SSO settings", "audit log", "agents", "secrets"),
 )
 ACTION_PAGE = {
     "workspace.created": "dashboard",
@@ -193,6 +193,9 @@ ACTION_PAGE = {
     "sso.identity_unlinked": "audit log",
     "sso.password_login_blocked": "audit log",
     "auth.*": "audit log",  # account events (while they are still in workspace logs at all: defect 4)
+    "agent.*": "agents",
+    "secret.*": "secrets",  # names and masked previews: every member sees the secrets page
+    "pipeline.*": "dashboard",  # every member sees the workspace's pipelines (workspace.view)
 }
 # Runs, steps, agents, sessions...: "see everything in the workspace" (the dashboard); membership control
 # events tell what the member list then shows.
@@ -242,6 +245,8 @@ async def pages_each_role_sees(base_url: str, db: Database, settings: Settings, 
                 "everyone's API keys": await shows(client, f"/w/{slug}/api-keys", key_name),
                 "SSO settings": await shows(client, f"/w/{slug}/settings/sso"),
                 "audit log": await shows(client, f"/w/{slug}/audit"),
+                "agents": await shows(client, f"/w/{slug}/agents"),
+                "secrets": await shows(client, f"/w/{slug}/secrets"),
             }
         assert set(found) == set(PAGES)
         seen[role] = {page for page, visible in found.items() if visible}

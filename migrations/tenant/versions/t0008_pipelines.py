@@ -1,7 +1,7 @@
 """Pipelines and their versions (every save is a version; runs pin one).
 
 Revision ID: t0008
-Revises: t0003
+Revises: t0005
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.db import TENANT_SCHEMA
 
 revision: str = "t0008"
-down_revision: str | None = "t0003"
+down_revision: str | None = "t0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,40 @@
+"""Which model an agent runs on: a ``provider/model`` string, checked for its shape here and, through
+:func:`is_known_model`, against the models the workspace can actually call.
+
+HOOK for the LLM gateway (``app/llm``): replace the body of :func:`is_known_model` (and of
+:func:`known_models`) with the workspace's model catalogue. Until then any well-formed string is accepted,
+and the form offers no suggestions. Both take the workspace's tenant session, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+MODEL_MAX = 200
+# provider: a lower-case name ("openai", "anthropic", "openrouter", "my-vllm"); model: the provider's own id,
+# which may itself hold slashes ("openrouter/anthropic/claude-sonnet-4"), dots, colons and the like.
+MODEL_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}/[A-Za-z0-9][A-Za-z0-9_.:@+/-]*")
+MODEL_FORMAT = "Write the model as provider/model, e.g. “openai/gpt-4.1” or “anthropic/claude-sonnet-4-5”."
+
+
+def model_format_problem(model: str) -> str | None:
+    """Why ``model`` is not a well-formed ``provider/model`` string; None when it is."""
+    if len(model) > MODEL_MAX:
+        return f"A model is at most {MODEL_MAX} characters."
+    if not MODEL_PATTERN.fullmatch(model) or model.endswith("/") or "//" in model:
+        return MODEL_FORMAT
+    return None
+
+
+async def is_known_model(session: AsyncSession, model: str) -> bool:
+    """HOOK (app/llm): whether ``model`` is a model of this workspace's providers. Accepts everything until the
+    gateway provides the catalogue."""
+    return True
+
+
+async def known_models(session: AsyncSession) -> list[str]:
+    """HOOK (app/llm): the workspace's models, offered as suggestions on the agent form. None until the gateway
+    provides the catalogue."""
+    return []
