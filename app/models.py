@@ -5,6 +5,7 @@ from app.apikeys.models import ApiKey
 from app.audit.models import AuditEvent, AuditOutbox
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
+from app.llm.models import LlmBudget, LlmCall, LlmModel, LlmProvider, LlmToken
 from app.mail.models import OutboxMessage
 from app.security.models import WorkspaceKey
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
@@ -16,6 +17,11 @@ __all__ = [
     "AuditEvent",
     "AuditOutbox",
     "Invitation",
+    "LlmBudget",
+    "LlmCall",
+    "LlmModel",
+    "LlmProvider",
+    "LlmToken",
     "Membership",
     "OutboxMessage",
     "PasswordReset",
