@@ -30,6 +30,8 @@ async def test_signup_to_dashboard(browser: Browser, base_url: str) -> None:
     await create_workspace(page, "Analytical Engines", slug)
     await expect(page.locator("h1")).to_have_text("Invite your team")
     await page.click("text=Skip for now")
+    await expect(page.locator("h1")).to_have_text("Connect an LLM")
+    await page.click("text=Skip for now")
     await expect(page).to_have_url(f"{base_url}/w/{slug}")
     await expect(page.locator("main h1")).to_have_text("Analytical Engines")
     await expect(page.locator(".badge").first).to_have_text("owner")
