@@ -27,6 +27,7 @@ from app.audit.service import record_in_workspace
 from app.audit.unit_of_work import workspace_change
 from app.db import Database
 from app.live.bus import EventBus, EventType, Topic
+from app.llm.catalogue import money
 from app.llm.metering import CallRecord
 from app.llm.models import LlmCall
 from app.llm.spend import WARN_AT, SpendCounters, month_of, pending_key
@@ -153,8 +154,8 @@ class CallLog:
             "budget": name,
             "kind": kind,
             "percent": str(percent),
-            "cap": f"${cap:,.2f}",
-            "spent": f"${total:,.2f}",
+            "cap": money(cap),
+            "spent": money(total),
         }
         async with workspace_change(self.db, self.bus, workspace_id) as session:
             await record_in_workspace(session, action, GATEWAY, details)

@@ -153,3 +153,16 @@ def price_list() -> PriceList:
         for key, items in raw["presets"].items()
     }
     return PriceList(as_of=date.fromisoformat(raw["as_of"]), source=raw["source"], presets=presets)
+
+
+def money(value: Decimal) -> str:
+    """Dollars as people read them: cents from a dollar up; below, up to six decimals (at least two)."""
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    if abs(value) < Decimal("0.000001"):
+        return "< $0.000001"
+    text = f"{value:.6f}".rstrip("0")
+    whole, _, decimals = text.partition(".")
+    return f"${whole}.{decimals.ljust(2, '0')}"

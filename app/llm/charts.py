@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
+from app.llm.catalogue import money
 from app.llm.usage import Group, Summary
 
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -23,18 +24,6 @@ PALETTE = ("#2563eb", "#16a34a", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#6
 OTHER = "other models"
 MAX_SERIES = 6
 MAX_ROWS = 10
-
-
-def money(value: Decimal) -> str:
-    """Dollars as people read them: cents from a dollar up, more digits below."""
-    if value == 0:
-        return "$0"
-    if abs(value) >= 1:
-        return f"${value:,.2f}"
-    if abs(value) >= Decimal("0.01"):
-        return f"${value:.3f}"
-    text = f"{value:.6f}".rstrip("0")
-    return "$" + (text if not text.endswith(".") else text + "0")
 
 
 def _text(value: str) -> str:

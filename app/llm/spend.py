@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.live.bus import check_workspace_id
+from app.llm.catalogue import money
 from app.llm.metering import CallRecord
 from app.llm.models import LlmCall
 from app.llm.tokens import Grant, revoked_key
@@ -86,11 +87,11 @@ class Budget:
         """Why the call may not start, in words the caller shows; None when it may."""
         if self.month_cap is not None and self.month_spent is not None and self.month_spent >= self.month_cap:
             return (
-                f"budget exceeded: this workspace's monthly LLM budget of ${self.month_cap:,.2f} is spent "
-                f"(${self.month_spent:,.2f} this month); an admin can raise it on the Usage page"
+                f"budget exceeded: this workspace's monthly LLM budget of {money(self.month_cap)} is spent "
+                f"({money(self.month_spent)} this month); an admin can raise it on the Usage page"
             )
         if self.run_cap is not None and self.run_spent is not None and self.run_spent >= self.run_cap:
-            return f"budget exceeded: this run's LLM budget of ${self.run_cap:,.2f} is spent (${self.run_spent:,.2f})"
+            return f"budget exceeded: this run's LLM budget of {money(self.run_cap)} is spent ({money(self.run_spent)})"
         return None
 
 

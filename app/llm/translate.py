@@ -6,8 +6,9 @@ The gateway's callers speak OpenAI's protocol only; a workspace's Anthropic prov
 * system and developer messages become ``system``; ``tool`` messages become ``tool_result`` blocks of a user
   message; an assistant's ``tool_calls`` become ``tool_use`` blocks; consecutive messages of one role merge
   (Anthropic alternates user and assistant);
-* ``tools``, ``tool_choice`` (and ``parallel_tool_calls``), ``max_completion_tokens``/``max_tokens``,
-  ``temperature``, ``top_p``, ``stop``, ``response_format`` (a JSON schema becomes ``output_config.format``);
+* ``tools``, ``tool_choice`` (and ``parallel_tool_calls``), ``max_completion_tokens``/``max_tokens``, ``stop``,
+  ``response_format`` (a JSON schema becomes ``output_config.format``); ``temperature`` and ``top_p`` are not
+  sent (the current messages API and SDK have no sampling parameters: the model sets its own);
 * answers: text, ``tool_use`` as ``tool_calls``, thinking as ``reasoning_content`` (as vLLM and DeepSeek send
   it), stop reasons (``end_turn`` → ``stop``, ``max_tokens`` → ``length``, ``tool_use`` → ``tool_calls``,
   ``refusal`` → ``content_filter``), usage (``prompt_tokens`` includes the cached parts, as OpenAI counts).
@@ -221,11 +222,6 @@ def to_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             arguments["tool_choice"] = choice
-    temperature = body.get("temperature")
-    if isinstance(temperature, int | float):
-        arguments["temperature"] = min(max(float(temperature), 0.0), 1.0)
-    if isinstance(body.get("top_p"), int | float):
-        arguments["top_p"] = float(body["top_p"])
     stop = body.get("stop")
     if isinstance(stop, str):
         arguments["stop_sequences"] = [stop]

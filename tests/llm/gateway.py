@@ -9,7 +9,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,7 +34,6 @@ from app.main import create_app
 from app.security.secrets import SecretsService
 from app.tenants.models import Workspace
 from tests.helpers import workspace_with
-from tests.processes import eventually
 
 SETUP = Actor.system("test setup")
 # Per-million prices of the scripted models in the catalogue: whole cents per token make the arithmetic visible.
@@ -223,6 +222,12 @@ async def calls_of(db: Database, workspace_id: str, count: int | None = None, se
     return await read()
 
 
-USER: list[Any] = [{"role": "user", "content": "Write the notes."}]
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Wait until ``await check()`` is true (things written off the response path); fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"still not true after {seconds} s: {check}"
+        await asyncio.sleep(0.02)
 
-__all__ = ["USER", "eventually"]
+
+USER: list[Any] = [{"role": "user", "content": "Write the notes."}]
