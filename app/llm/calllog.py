@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.actor import Actor
 from app.audit.service import record_in_workspace
 from app.audit.unit_of_work import workspace_change
-from app.db import Database
+from app.db import Database, UnknownWorkspace
 from app.live.bus import EventBus, EventType, Topic
 from app.llm.catalogue import money
 from app.llm.metering import CallRecord
@@ -177,6 +177,9 @@ async def sweep(db: Database, bus: EventBus, spend: SpendCounters, *, older_than
                 record = CallRecord.from_json(json.loads(fields[b"r"]))
                 async with db.tenant_session(workspace_id) as session:
                     row_id = await insert_call(session, record)
+            except UnknownWorkspace:
+                await spend.redis.delete(key)  # the workspace was deleted, and its log with it
+                break
             except Exception:
                 logger.exception("could not sweep LLM call record %s of %s", entry_id, key)
                 continue
