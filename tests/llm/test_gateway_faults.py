@@ -45,7 +45,8 @@ FAULTS = [
           "refused this workspace's key (401): Invalid key, friend."),
     Fault("429", HttpError(status=429, message="Slow down.", retry_after=7), True, openai.RateLimitError, 429,
           "rate limiting this workspace (429): Slow down."),
-    Fault("500", HttpError(status=500, message="Kaboom."), True, openai.InternalServerError, 502, "failed (500): Kaboom."),
+    Fault("500", HttpError(status=500, message="Kaboom."), True, openai.InternalServerError, 502,
+          "failed (500): Kaboom."),
     Fault("503", HttpError(status=503, message="Overloaded."), False, openai.InternalServerError, 502,
           "failed (503): Overloaded."),
     Fault("malformed", MalformedJson(), False, openai.InternalServerError, 502, "malformed JSON"),
@@ -56,7 +57,8 @@ FAULTS = [
     Fault("stream error", StreamError(after_chunks=2, message="The model fell over.", reply=LONG), True,
           openai.APIError, None, "The model fell over."),
     Fault("hang", Hang(), False, openai.APITimeoutError, 504, "did not answer within 2 s"),
-    Fault("hang mid-stream", Hang(after_chunks=3, reply=LONG), True, openai.APIError, None, "did not answer within 2 s"),
+    Fault("hang mid-stream", Hang(after_chunks=3, reply=LONG), True, openai.APIError, None,
+          "did not answer within 2 s"),
 ]  # fmt: skip
 
 

@@ -65,7 +65,8 @@ async def test_add_a_provider_test_it_and_edit_its_prices(
         assert "No providers yet" in client.get(base).text
         added = post_form(
             client, base, f"{base}/providers",
-            {"preset": "custom", "slug": "scripted", "label": "Scripted", "base_url": llm.openai_base_url, "api_key": key},
+            {"preset": "custom", "slug": "scripted", "label": "Scripted", "base_url": llm.openai_base_url,
+             "api_key": key},
         )  # fmt: skip
         assert added.status_code == 303, added.text
         page = client.get(added.headers["location"])

@@ -22,7 +22,8 @@ from app.errors import ServiceError
 from app.live.bus import Event, EventType, Topic
 from app.live.sse import encode_cursor, event_stream
 from app.llm import service
-from app.llm.charts import daily_chart, money, percent, ranking_chart
+from app.llm.catalogue import money
+from app.llm.charts import daily_chart, percent, ranking_chart
 from app.llm.pages.common import changed, llm_changes
 from app.llm.usage import (
     PAGE_SIZE,
