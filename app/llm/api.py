@@ -49,7 +49,7 @@ LAST_DAY = date(9999, 12, 30)
 
 
 def _price(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
+    return None if value is None else service.price_text(value)
 
 
 def model_out(slug: str, model: LlmModel) -> ModelOut:

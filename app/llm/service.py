@@ -76,6 +76,11 @@ class ProviderView:
         return self.provider.preset == DEMO_PRESET
 
 
+def price_text(value: Decimal | None) -> str:
+    """A price as typed back into a form: ``10``, ``0.075``; empty when unknown (never ``1E+1``)."""
+    return "" if value is None else f"{value.normalize():f}"
+
+
 def key_preview(key: str) -> str:
     """``sk-…abcd``: enough to tell keys apart, never enough to use one."""
     if len(key) < 16:

@@ -93,6 +93,7 @@ async def _detail_page(
         "listed": [name for name in (models_listed or []) if name not in known],
         "base": _base(context),
         "gateway_url": gateway_url(request),
+        "price_text": service.price_text,
     }
     return render(request, "llm/provider.html", page, status_code=status_code)
 
