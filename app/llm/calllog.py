@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +36,7 @@ from app.llm.spend import WARN_AT, SpendCounters, month_of, pending_key
 logger = logging.getLogger("marid.llm")
 GATEWAY = Actor.system("LLM gateway")
 SWEEP_AFTER_SECONDS = 30
+BATCH = 500
 MONTH_SECONDS = 40 * 24 * 3600
 RUN_SECONDS = 8 * 24 * 3600
 
@@ -75,11 +77,32 @@ def event_payload(record: CallRecord, row_id: int) -> dict[str, Any]:
     }
 
 
+# One statement for every insert (compiled once); many rows at a time go as one batch.
+_INSERT = insert(LlmCall).on_conflict_do_nothing(index_elements=["call_id"]).returning(LlmCall.id, LlmCall.call_id)
+
+
+async def insert_calls(session: AsyncSession, records: list[CallRecord]) -> dict[uuid.UUID, int]:
+    """Insert the rows; the ids of those that were not there yet, by call id."""
+    if not records:
+        return {}
+    rows = await session.execute(_INSERT, [record.row() for record in records])
+    return {call_id: row_id for row_id, call_id in rows}
+
+
 async def insert_call(session: AsyncSession, record: CallRecord) -> int | None:
     """Insert the row; its id, or None when it was already there."""
-    statement = insert(LlmCall).values(**record.row()).on_conflict_do_nothing(index_elements=["call_id"])
-    row_id: int | None = await session.scalar(statement.returning(LlmCall.id))
-    return row_id
+    return (await insert_calls(session, [record])).get(record.call_id)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A record written ahead, waiting for Postgres (with the totals its write-ahead returned)."""
+
+    record: CallRecord
+    entry_id: str
+    caps: Caps
+    month_total: Decimal | None
+    run_total: Decimal | None
 
 
 class CallLog:
@@ -87,48 +110,72 @@ class CallLog:
         self.db = db
         self.bus = bus
         self.spend = spend
+        self._waiting: list[_Written] = []
+        self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def write(self, record: CallRecord, caps: Caps) -> None:
-        """Write ahead now (awaited: the answer ends after this), store and announce in the background."""
+        """Write ahead now (awaited: the answer ends after this); store and announce in the background."""
         entry_id, month_total, run_total = await self.spend.write_ahead(record)
-        self.detach(self._store(record, entry_id, caps, month_total, run_total))
+        self._enqueue(_Written(record, entry_id, caps, month_total, run_total))
 
     def write_later(self, record: CallRecord, caps: Caps) -> None:
         """For a call whose caller is gone (its task is being cancelled): everything in the background."""
 
-        async def both() -> None:
+        async def ahead() -> None:
             entry_id, month_total, run_total = await self.spend.write_ahead(record)
-            await self._store(record, entry_id, caps, month_total, run_total)
+            self._enqueue(_Written(record, entry_id, caps, month_total, run_total))
 
-        self.detach(both())
+        self.detach(ahead())
 
     def detach(self, work: Awaitable[None]) -> None:
+        """Run ``work`` in a task of its own (kept until done; failures logged)."""
+
         async def run() -> None:
             try:
                 await work
             except Exception:
-                logger.exception("could not store an LLM call record; the sweep will")
+                logger.exception("background work of the LLM gateway failed")
 
         task = asyncio.ensure_future(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _enqueue(self, written: _Written) -> None:
+        # One writer at a time: records that arrive while it writes go together in its next batch, so under
+        # load the log costs one transaction per batch, not per call.
+        self._waiting.append(written)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_waiting())
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+            try:
+                await self._store(batch)
+            except Exception:  # written ahead in Redis: the sweep stores them shortly
+                logger.exception("could not store %d LLM call records now; the sweep will", len(batch))
+
     async def drain(self, seconds: float = 10.0) -> None:
         """Wait for the records still being stored (the web app's shutdown)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=seconds)
+        pending = [task for task in (*self._tasks, self._writer) if task is not None and not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=seconds)
 
-    async def _store(
-        self, record: CallRecord, entry_id: str, caps: Caps, month_total: Decimal | None, run_total: Decimal | None
-    ) -> None:
-        workspace_id = record.workspace_id
-        async with self.db.tenant_session(workspace_id) as session:
-            row_id = await insert_call(session, record)
-        await self.spend.redis.xdel(pending_key(workspace_id), entry_id)
-        if row_id is not None:
-            await self.bus.publish(workspace_id, Topic.usage(), EventType.LLM_CALL, event_payload(record, row_id))
-        await self._warnings(record, caps, month_total, run_total)
+    async def _store(self, batch: list[_Written]) -> None:
+        by_workspace: dict[str, list[_Written]] = {}
+        for written in batch:
+            by_workspace.setdefault(written.record.workspace_id, []).append(written)
+        for workspace_id, items in by_workspace.items():
+            async with self.db.tenant_session(workspace_id) as session:
+                ids = await insert_calls(session, [item.record for item in items])
+            await self.spend.redis.xdel(pending_key(workspace_id), *[item.entry_id for item in items])
+            for item in items:
+                row_id = ids.get(item.record.call_id)
+                if row_id is not None:
+                    payload = event_payload(item.record, row_id)
+                    await self.bus.publish(workspace_id, Topic.usage(), EventType.LLM_CALL, payload)
+                await self._warnings(item.record, item.caps, item.month_total, item.run_total)
 
     async def _warnings(
         self, record: CallRecord, caps: Caps, month_total: Decimal | None, run_total: Decimal | None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -174,13 +174,13 @@ class CallRecord:
         return int(self.cost * 1_000_000_000)
 
     def row(self) -> dict[str, Any]:
-        """The columns of ``llm_calls``."""
-        values = asdict(self)
+        """The columns of ``llm_calls`` (a shallow copy: ``dataclasses.asdict`` deep-copies every value)."""
+        values = dict(self.__dict__)
         del values["workspace_id"]
         return values
 
     def to_json(self) -> dict[str, Any]:
-        values = asdict(self)
+        values = dict(self.__dict__)
         for key in ("call_id", "token_id"):
             values[key] = None if values[key] is None else str(values[key])
         values["at"] = self.at.isoformat()

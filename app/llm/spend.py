@@ -104,8 +104,11 @@ class SpendCounters:
     async def check(self, grant: Grant, month_cap: Decimal | None, moment: datetime) -> Budget:
         """One round trip: is the token revoked, and what have the month and the run spent (where capped)."""
         workspace_id = grant.workspace_id
-        month = month_key(workspace_id, month_of(moment))
         run = run_key(workspace_id, grant.run_id) if grant.run_id and grant.run_cap is not None else None
+        if month_cap is None and run is None:  # nothing capped: only the revocation mark to look at
+            revoked = await self.redis.exists(revoked_key(workspace_id, grant.id))
+            return Budget(bool(revoked), None, None, None, None)
+        month = month_key(workspace_id, month_of(moment))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.exists(revoked_key(workspace_id, grant.id))
             pipe.get(month)

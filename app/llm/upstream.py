@@ -20,8 +20,10 @@ from contextlib import AsyncExitStack
 from typing import Any, cast
 
 import anthropic
+import anthropic.types
 import httpx2
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from app.llm.directory import Route
 from app.llm.metering import Meter
@@ -29,6 +31,8 @@ from app.llm.translate import StreamTranslator, completion_from, to_anthropic
 from app.llm.wire import DONE, EventSplitter, GatewayError, event_data, no_retry, provider_message
 
 _RELAYED_HEADERS = ("retry-after", "retry-after-ms")
+# Tells the openai client to hand back its response unread (the header ``with_streaming_response`` sets).
+RAW_RESPONSE = "X-Stainless-Raw-Response"
 
 
 def scrub(text: str, route: Route) -> str:
@@ -125,57 +129,77 @@ class Upstream:
     # -- OpenAI-compatible: relayed -----------------------------------------------------------------------------
 
     async def _open_openai(self) -> None:
-        rest = {key: value for key, value in self.body.items() if key not in ("model", "messages", "stream")}
+        body = dict(self.body)
+        body["model"] = self.route.model
         if self.stream:
-            options = rest.get("stream_options")
+            options = body.get("stream_options")
             options = dict(options) if isinstance(options, dict) else {}
             self.include_usage = bool(options.get("include_usage"))
             options["include_usage"] = True  # for the meter, whatever the caller asked
-            rest["stream_options"] = options
+            body["stream_options"] = options
         client = cast(openai.AsyncOpenAI, self.route.client)
-        manager = client.chat.completions.with_streaming_response.create(
-            model=self.route.model,
-            messages=self.body["messages"],
+        # The client's own request (auth, error statuses, timeouts), with the body as the caller sent it: the
+        # typed ``chat.completions.create`` would first walk the whole conversation against its parameter types,
+        # ~11 ms for a 16 KB conversation. Its response is left unread (what ``with_streaming_response`` does).
+        # Typed as the parsed answer; with the raw-response header it is the unread ``AsyncAPIResponse``.
+        response: Any = await client.post(
+            "/chat/completions",
+            body=body,
+            cast_to=ChatCompletion,
+            options={"headers": {RAW_RESPONSE: "stream"}},
             stream=self.stream,
-            extra_body=rest,
+            stream_cls=openai.AsyncStream[ChatCompletionChunk],
         )
-        self._response = await self._exits.enter_async_context(manager)
+        self._exits.push_async_callback(response.close)
+        self._response = response
 
     async def _openai_events(self) -> AsyncIterator[bytes]:
         splitter = EventSplitter()
         meter = self.meter
+        key = self.route.provider.key.encode() if len(self.route.provider.key) >= 8 else b""
         async for data in self._response.iter_bytes():
-            for event in splitter.feed(data):
-                payload = event_data(event)
-                if payload is None:
-                    continue
-                if payload.strip() == b"[DONE]":
-                    return
-                chunk = json.loads(payload)
-                if not isinstance(chunk, dict):
-                    raise json.JSONDecodeError(
-                        "a stream chunk is not a JSON object", payload.decode(errors="replace"), 0
-                    )
-                if chunk.get("error"):
-                    raise openai.APIError(
-                        provider_message(chunk, "an error event"),
-                        self._response.http_response.request,
-                        body=chunk["error"],
-                    )
-                for choice in chunk.get("choices") or ():
-                    meter.openai_choice(choice)
-                usage = chunk.get("usage")
-                if usage:
-                    meter.openai_usage(usage)
-                    if not self.include_usage and not chunk.get("choices"):
-                        continue  # the usage chunk the caller did not ask for
-                key = self.route.provider.key
-                if key and len(key) >= 8 and key.encode() in event:
-                    event = event.replace(key.encode(), b"[redacted]")
-                yield event + b"\n\n"
+            # The events of one read go out together: one write to the caller per read, not per event.
+            out: list[bytes] = []
+            try:
+                for event in splitter.feed(data):
+                    payload = event_data(event)
+                    if payload is None:
+                        continue
+                    if payload.strip() == b"[DONE]":
+                        if out:
+                            yield b"".join(out)
+                        return
+                    if self._relay(payload, meter):
+                        if key and key in event:
+                            event = event.replace(key, b"[redacted]")
+                        out.append(event + b"\n\n")
+            except Exception:
+                if out:
+                    yield b"".join(out)
+                raise
+            if out:
+                yield b"".join(out)
         if splitter.rest().strip():
             json.loads(event_data(splitter.rest()) or b"")  # a half event at the end: malformed, or cut
         raise httpx2.RemoteProtocolError("the stream ended without [DONE]")
+
+    def _relay(self, payload: bytes, meter: Meter) -> bool:
+        """Read one chunk for the meter; whether the caller gets it. Raises for malformed JSON and error events."""
+        chunk = json.loads(payload)
+        if not isinstance(chunk, dict):
+            raise json.JSONDecodeError("a stream chunk is not a JSON object", payload.decode(errors="replace"), 0)
+        if chunk.get("error"):
+            request = self._response.http_response.request
+            raise openai.APIError(provider_message(chunk, "an error event"), request, body=chunk["error"])
+        choices = chunk.get("choices")
+        for choice in choices or ():
+            meter.openai_choice(choice)
+        usage = chunk.get("usage")
+        if usage:
+            meter.openai_usage(usage)
+            if not self.include_usage and not choices:
+                return False  # the usage chunk the caller did not ask for
+        return True
 
     async def _openai_body(self) -> bytes:
         raw: bytes = await self._response.read()
@@ -193,14 +217,21 @@ class Upstream:
 
     async def _open_anthropic(self) -> None:
         arguments = to_anthropic(self.body, self.route.model)
-        messages = cast(Any, cast(anthropic.AsyncAnthropic, self.route.client).messages)
+        client = cast(anthropic.AsyncAnthropic, self.route.client)
+        # As for OpenAI: the client's own request, without the typed method's walk over the conversation.
         if self.stream:
             options = self.body.get("stream_options")
             self.include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            stream = await messages.create(**arguments, stream=True)
+            stream = await client.post(
+                "/v1/messages",
+                body={**arguments, "stream": True},
+                cast_to=anthropic.types.Message,
+                stream=True,
+                stream_cls=anthropic.AsyncStream[anthropic.types.RawMessageStreamEvent],
+            )
             self._response = await self._exits.enter_async_context(stream)
         else:
-            self._response = await messages.create(**arguments)
+            self._response = await client.post("/v1/messages", body=arguments, cast_to=anthropic.types.Message)
 
     async def _anthropic_events(self) -> AsyncIterator[bytes]:
         translator = StreamTranslator(self.route.model, include_usage=self.include_usage)
