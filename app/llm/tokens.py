@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.db import Database
 from app.errors import Invalid
 from app.live.bus import check_workspace_id
@@ -232,20 +233,33 @@ class GatewayTokens:
 
     async def revoke(self, workspace_id: str, token_id: uuid.UUID) -> int:
         """Revoke one token; returns how many were still live (0 or 1)."""
-        return await self._revoke(workspace_id, token_id=token_id)
+        async with self.db.tenant_session(workspace_id) as session:
+            revoked = await revoke_tokens(session, token_id=token_id)
+        return await self._marked(workspace_id, revoked)
 
     async def revoke_step(self, workspace_id: str, step_id: str) -> int:
         """Revoke every token of a step (call it when the step ends, however it ends)."""
-        return await self._revoke(workspace_id, step_id=step_id)
+        async with self.db.tenant_session(workspace_id) as session:
+            revoked = await revoke_tokens(session, step_id=step_id)
+        return await self._marked(workspace_id, revoked)
 
     async def revoke_run(self, workspace_id: str, run_id: str) -> int:
-        return await self._revoke(workspace_id, run_id=run_id)
+        """Revoke every token of a run (a cancelled or finished run)."""
+        async with self.db.tenant_session(workspace_id) as session:
+            revoked = await revoke_tokens(session, run_id=run_id)
+        return await self._marked(workspace_id, revoked)
 
     async def revoke_session(self, workspace_id: str, session_id: str) -> int:
-        return await self._revoke(workspace_id, session_id=session_id)
-
-    async def _revoke(self, workspace_id: str, **which: uuid.UUID | str) -> int:
+        """Revoke every token of a chat or agent session."""
         async with self.db.tenant_session(workspace_id) as session:
-            revoked = await revoke_tokens(session, **which)  # type: ignore[arg-type]
+            revoked = await revoke_tokens(session, session_id=session_id)
+        return await self._marked(workspace_id, revoked)
+
+    async def _marked(self, workspace_id: str, revoked: list[tuple[uuid.UUID, datetime]]) -> int:
         await mark_revoked(self.redis, workspace_id, revoked)
         return len(revoked)
+
+
+def gateway_base_url(settings: Settings) -> str:
+    """What a supervisor gives its sandboxes' SDK as the LLM endpoint: ``LlmEndpoint(gateway_base_url(settings))``."""
+    return str(settings.base_url).rstrip("/") + "/llm/v1"

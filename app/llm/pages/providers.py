@@ -21,6 +21,7 @@ from app.llm.catalogue import PRESETS, price_list
 from app.llm.connection import check_connection
 from app.llm.pages.common import as_gateway_provider, changed, gateway_of, llm_changes
 from app.llm.service import ModelInput, ProviderInput, ProviderView
+from app.llm.tokens import gateway_base_url
 from app.tenants.context import WorkspaceContext
 from app.web.errors import page_status
 from app.web.forms import read_form
@@ -40,7 +41,7 @@ def _base(context: WorkspaceContext) -> str:
 
 
 def gateway_url(request: Request) -> str:
-    return str(settings_of(request).base_url).rstrip("/") + "/llm/v1"
+    return gateway_base_url(settings_of(request))
 
 
 async def _list_page(
