@@ -41,6 +41,7 @@ from app.llm.spend import SpendCounters
 from app.llm.tokens import Grant, workspace_of
 from app.llm.upstream import DONE, Upstream, failure
 from app.llm.wire import GatewayError, no_retry, unauthorized
+from app.security.ratelimit import RateLimiter
 from app.security.secrets import SecretsService
 
 logger = logging.getLogger("marid.llm")
@@ -49,6 +50,8 @@ PATH = "/llm/v1/chat/completions"
 # The supervisor accepts LLM request bodies up to this size (app/sandbox/channel.py).
 MAX_BODY = 32 * 1024 * 1024
 _STREAM_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+# Requests with a token that does not work, per client address and minute, before they are refused unread.
+TOKEN_FAILURES_PER_MINUTE = 120
 
 
 class Gateway:
@@ -68,6 +71,9 @@ class Gateway:
         meter = Meter()
         try:
             grant = await self._grant(request)
+        except GatewayError as refused:
+            return await self._count_failure(request, refused)
+        try:
             body = await _json_body(request)
         except GatewayError as refused:
             return refused.response()
@@ -147,6 +153,20 @@ class Gateway:
         if not grant.usable():
             raise unauthorized(f"This gateway token expired at {grant.expires_at:%Y-%m-%d %H:%M:%S} UTC.")
         return grant
+
+    async def _count_failure(self, request: Request, refused: GatewayError) -> Response:
+        """A token that does not work: counted per client address, so guessing is slowed down (a sandbox's own
+        supervisor never comes close: an expired or revoked token is not retried)."""
+        limiter: RateLimiter = request.app.state.rate_limiter
+        address = request.client.host if request.client else ""
+        result = await limiter.hit("llm.token", address, limit=TOKEN_FAILURES_PER_MINUTE, window_seconds=60)
+        if not result.allowed:
+            message = f"Too many requests with tokens that do not work; try again in {result.retry_after} s."
+            headers = {"retry-after": str(result.retry_after)}
+            return no_retry(
+                GatewayError(429, message, "rate_limit_error", "too_many_bad_tokens", headers=headers)
+            ).response()
+        return refused.response()
 
     async def _refuse(self, record: CallRecord, meter: Meter, caps: Caps, refused: GatewayError) -> Response:
         record.refuse(refused.status, refused.message, meter)

@@ -156,7 +156,8 @@ class LlmCall(TenantBase):
     provider_kind: Mapped[str] = mapped_column(String(16), default="")
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))
-    # What the caller was answered (200, or the error's status).
+    # What the caller was answered: 200, or the error's status (for a failure mid-stream, the one its error event
+    # stands for: the stream itself had begun with 200).
     http_status: Mapped[int] = mapped_column(SmallInteger)
     error: Mapped[str] = mapped_column(String(1000), default="")
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)

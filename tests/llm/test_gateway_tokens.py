@@ -120,3 +120,18 @@ async def test_minting_checks_its_arguments(db: Database, tenant: Tenant) -> Non
                 await mint_token(session, tenant.id, **arguments)  # type: ignore[arg-type]
         minted = await mint_token(session, tenant.id, agent_id="finn", session_id="chat_1")
     assert workspace_of(minted.token) == tenant.id and len(minted.token) == 60
+
+
+async def test_guessing_tokens_is_slowed_down(gateway: GatewayServer, settings: Settings) -> None:
+    import httpx2
+
+    from app.llm.gateway import TOKEN_FAILURES_PER_MINUTE
+
+    headers = {"authorization": "Bearer mgw_000000000000_" + "y" * 43}
+    async with httpx2.AsyncClient(base_url=gateway.base_url) as client:
+        statuses = [
+            (await client.post("/chat/completions", headers=headers, json={})).status_code
+            for _ in range(TOKEN_FAILURES_PER_MINUTE + 1)
+        ]
+    assert statuses[:-1] == [401] * TOKEN_FAILURES_PER_MINUTE
+    assert statuses[-1] == 429
