@@ -49,10 +49,11 @@ from app.config import Settings
 from app.db import Database
 from app.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from app.embedded.util import stop_process
-from app.llm import service
+from app.llm import pricing, service
+from app.llm.pricing import ModelInput
 from app.llm.scripted import Reply, Script, ScriptedAdmin
 from app.llm.scripted import command as scripted_command
-from app.llm.service import ModelInput, ProviderInput
+from app.llm.service import ProviderInput
 from app.llm.tokens import GatewayTokens
 from app.security.secrets import SecretsService
 from app.workspaces.service import create_workspace
@@ -114,7 +115,7 @@ async def set_up(settings: Settings, provider_url: str) -> str:
                 values=ProviderInput(preset="custom", slug="scripted", base_url=provider_url, api_key=KEY),
             )
             for name in SHAPES:
-                await service.add_model(
+                await pricing.add_model(
                     session,
                     actor=actor,
                     provider_id=provider.id,

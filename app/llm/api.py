@@ -17,12 +17,13 @@ from app.api.operations import Call, api_route
 from app.api.pagination import PageQuery, decode_cursor, encode_cursor, envelope, paginate
 from app.api.principal import Scope
 from app.audit.unit_of_work import workspace_change
-from app.llm import service
+from app.llm import budget, pricing, service
 from app.llm.charts import percent
 from app.llm.connection import check_connection
 from app.llm.directory import provider_of
 from app.llm.gateway import Gateway
 from app.llm.models import LlmCall, LlmModel
+from app.llm.pricing import ModelInput
 from app.llm.schemas import (
     BudgetIn,
     BudgetOut,
@@ -39,7 +40,7 @@ from app.llm.schemas import (
     UsageGroupOut,
     UsageOut,
 )
-from app.llm.service import ModelInput, ProviderInput, ProviderView
+from app.llm.service import ProviderInput, ProviderView
 from app.llm.spend import month_of
 from app.llm.usage import CallFilter, Group, filter_problems, list_calls, month_spend, summarize
 from app.web.state import bus_of, db_of, secrets_of, settings_of
@@ -49,7 +50,7 @@ LAST_DAY = date(9999, 12, 30)
 
 
 def _price(value: Decimal | None) -> str | None:
-    return None if value is None else service.price_text(value)
+    return None if value is None else pricing.price_text(value)
 
 
 def model_out(slug: str, model: LlmModel) -> ModelOut:
@@ -278,7 +279,7 @@ async def create_llm_model(call: Call) -> ModelOut:
     provider_id = call.params["provider_id"]
     async with _changes(call) as session:
         view = await service.get_provider(session, provider_id)
-        model = await service.add_model(
+        model = await pricing.add_model(
             session, actor=call.workspace.actor, provider_id=provider_id, values=_model_input(body, body.name)
         )
     _forget(call)
@@ -298,7 +299,7 @@ async def create_llm_model(call: Call) -> ModelOut:
 async def update_llm_model(call: Call) -> ModelOut:
     body: ModelPatch = call.body
     async with _changes(call) as session:
-        model = await service.update_model(
+        model = await pricing.update_model(
             session, actor=call.workspace.actor, model_id=call.params["model_id"], values=_model_input(body, "")
         )
         slug = (await service.get_provider(session, model.provider_id)).provider.slug
@@ -316,7 +317,7 @@ async def update_llm_model(call: Call) -> ModelOut:
 )
 async def delete_llm_model(call: Call) -> None:
     async with _changes(call) as session:
-        await service.delete_model(session, actor=call.workspace.actor, model_id=call.params["model_id"])
+        await pricing.delete_model(session, actor=call.workspace.actor, model_id=call.params["model_id"])
     _forget(call)
 
 
@@ -451,7 +452,7 @@ async def get_llm_usage(call: Call) -> UsageOut:
 
 async def _budget(call: Call) -> BudgetOut:
     async with db_of(call.request).tenant_session(call.workspace.workspace.id) as session:
-        cap = await service.monthly_cap(session)
+        cap = await budget.monthly_cap(session)
         spent = await month_spend(session)
     return BudgetOut(
         monthly_cap=None if cap is None else f"{cap:f}",
@@ -487,8 +488,8 @@ async def get_llm_budget(call: Call) -> BudgetOut:
 async def set_llm_budget(call: Call) -> BudgetOut:
     """Calls are refused once the month's spend reaches the cap; a warning goes out at 80 %."""
     body: BudgetIn = call.body
-    cap = service.parse_cap(body.monthly_cap or "")
+    cap = budget.parse_cap(body.monthly_cap or "")
     async with _changes(call) as session:
-        await service.set_monthly_cap(session, actor=call.workspace.actor, cap=cap)
+        await budget.set_monthly_cap(session, actor=call.workspace.actor, cap=cap)
     _forget(call)
     return await _budget(call)

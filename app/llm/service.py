@@ -12,7 +12,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from app.config import Settings
 from app.errors import Invalid, NotFound
 from app.llm.catalogue import DEMO_PRESET, DEMO_SLUG, PRESETS, parse_model_string, price_list
 from app.llm.egress import InternalAddress, base_url_problem, check_host
-from app.llm.models import LlmBudget, LlmModel, LlmProvider
+from app.llm.models import LlmModel, LlmProvider
 from app.security.secrets import SecretsService
 from app.security.single_line import single_line_problem
 from app.sso.dns import DnsLookupError
@@ -31,11 +30,8 @@ from app.sso.dns import DnsLookupError
 KEY_PURPOSE = "llm.provider_key"
 DEMO_LABEL = "Demo model (scripted, not an AI)"
 MAX_PROVIDERS = 50
-MAX_MODELS_PER_PROVIDER = 500
 MAX_KEY = 4000
-MAX_PRICE = Decimal("100000")
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 
 
 class ProviderNotFound(NotFound):
@@ -54,19 +50,6 @@ class ProviderInput:
 
 
 @dataclass(frozen=True)
-class ModelInput:
-    """A catalogue entry as typed: prices in USD per million tokens ("" for unknown)."""
-
-    name: str
-    label: str = ""
-    input_price: str = ""
-    output_price: str = ""
-    cache_read_price: str = ""
-    cache_write_price: str = ""
-    context_window: str = ""
-
-
-@dataclass(frozen=True)
 class ProviderView:
     provider: LlmProvider
     models: list[LlmModel]
@@ -74,11 +57,6 @@ class ProviderView:
     @property
     def is_demo(self) -> bool:
         return self.provider.preset == DEMO_PRESET
-
-
-def price_text(value: Decimal | None) -> str:
-    """A price as typed back into a form: ``10``, ``0.075``; empty when unknown (never ``1E+1``)."""
-    return "" if value is None else f"{value.normalize():f}"
 
 
 def key_preview(key: str) -> str:
@@ -98,7 +76,7 @@ async def list_providers(session: AsyncSession) -> list[ProviderView]:
 
 
 async def get_provider(session: AsyncSession, provider_id: uuid.UUID | str) -> ProviderView:
-    provider = await session.get(LlmProvider, _uuid(provider_id, ProviderNotFound("That provider does not exist.")))
+    provider = await session.get(LlmProvider, as_uuid(provider_id, ProviderNotFound("That provider does not exist.")))
     if provider is None:
         raise ProviderNotFound("That provider does not exist.")
     models = list(
@@ -311,127 +289,6 @@ async def open_key(
     return await secrets.open(session, workspace_id, KEY_PURPOSE, str(provider.id), provider.api_key_sealed)
 
 
-# --- the model catalogue -------------------------------------------------------------------------------------
-
-
-async def add_model(
-    session: AsyncSession, *, actor: Actor, provider_id: uuid.UUID | str, values: ModelInput
-) -> LlmModel:
-    provider = (await get_provider(session, provider_id)).provider
-    name = values.name.strip()
-    if not _MODEL_NAME.fullmatch(name):
-        raise Invalid(
-            "A model name is 1-200 letters, digits and . _ : / @ + - (as the provider spells it).", field="name"
-        )
-    model = LlmModel(id=uuid.uuid4(), provider_id=provider.id, name=name, source="custom")
-    _apply_model_values(model, values)
-    if (
-        await session.scalar(select(LlmModel.id).where(LlmModel.provider_id == provider.id, LlmModel.name == name))
-        is not None
-    ):
-        raise Invalid(f"{provider.slug}/{name} is in the catalogue already.", field="name")
-    count = await session.scalar(select(func.count()).select_from(LlmModel).where(LlmModel.provider_id == provider.id))
-    if (count or 0) >= MAX_MODELS_PER_PROVIDER:
-        raise Invalid(f"A provider has at most {MAX_MODELS_PER_PROVIDER} models in the catalogue.")
-    session.add(model)
-    await session.flush()
-    await record_in_workspace(session, "llm.model_added", actor, _model_details(provider, model))
-    return model
-
-
-async def update_model(
-    session: AsyncSession, *, actor: Actor, model_id: uuid.UUID | str, values: ModelInput
-) -> LlmModel:
-    """Change a model's label, prices or context window (its name stays: agents name it)."""
-    model, provider = await _model(session, model_id)
-    before = _model_details(provider, model)
-    _apply_model_values(model, values)
-    after = _model_details(provider, model)
-    changes = {key: {"from": before[key], "to": after[key]} for key in after if before[key] != after[key]}
-    if not changes:
-        return model
-    model.source = "custom"
-    model.updated_at = datetime.now(UTC)
-    await session.flush()
-    await record_in_workspace(session, "llm.model_changed", actor, {"model": after["model"], **changes})
-    return model
-
-
-async def delete_model(session: AsyncSession, *, actor: Actor, model_id: uuid.UUID | str) -> LlmModel:
-    model, provider = await _model(session, model_id)
-    await session.delete(model)
-    await session.flush()
-    await record_in_workspace(session, "llm.model_removed", actor, {"model": f"{provider.slug}/{model.name}"})
-    return model
-
-
-async def find_model(session: AsyncSession, model_id: uuid.UUID | str) -> LlmModel | None:
-    try:
-        return await session.get(LlmModel, _uuid(model_id, NotFound()))
-    except NotFound:
-        return None
-
-
-async def _model(session: AsyncSession, model_id: uuid.UUID | str) -> tuple[LlmModel, LlmProvider]:
-    missing = NotFound("That model is not in the catalogue.")
-    row = (
-        await session.execute(
-            select(LlmModel, LlmProvider)
-            .join(LlmProvider, LlmProvider.id == LlmModel.provider_id)
-            .where(LlmModel.id == _uuid(model_id, missing))
-        )
-    ).first()
-    if row is None:
-        raise missing
-    return row[0], row[1]
-
-
-def _apply_model_values(model: LlmModel, values: ModelInput) -> None:
-    errors: dict[str, str] = {}
-    label = " ".join(values.label.split())
-    if problem := single_line_problem(values.label, "A label"):
-        errors["label"] = problem
-    elif len(label) > 120:
-        errors["label"] = "A label is at most 120 characters."
-    prices: dict[str, Decimal | None] = {}
-    for field in ("input_price", "output_price", "cache_read_price", "cache_write_price"):
-        try:
-            prices[field] = parse_price(getattr(values, field))
-        except ValueError as problem:
-            errors[field] = str(problem)
-    window: int | None = None
-    raw_window = values.context_window.strip().replace(",", "").replace("_", "")
-    if raw_window:
-        if not raw_window.isdigit() or not 1 <= int(raw_window) <= 100_000_000:
-            errors["context_window"] = "The context window is a number of tokens, like 200000."
-        else:
-            window = int(raw_window)
-    if errors:
-        raise Invalid(errors)
-    model.label = label
-    model.input_price = prices["input_price"]
-    model.output_price = prices["output_price"]
-    model.cache_read_price = prices["cache_read_price"]
-    model.cache_write_price = prices["cache_write_price"]
-    model.context_window = window
-
-
-def parse_price(value: str) -> Decimal | None:
-    """A price in USD per million tokens ("3", "0.075", "$1.25"); "" is unknown. ValueError says what is wrong."""
-    text = value.strip().removeprefix("$").strip().replace(",", "")
-    if not text:
-        return None
-    try:
-        price = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("Enter a price in dollars per million tokens, like 3 or 0.075.") from None
-    if not price.is_finite() or price < 0 or price > MAX_PRICE:
-        raise ValueError(f"A price is between $0 and ${MAX_PRICE:,} per million tokens.")
-    if price != price.quantize(Decimal("0.000001")):
-        raise ValueError("A price has at most six decimals.")
-    return price
-
-
 async def _seed_models(session: AsyncSession, provider: LlmProvider, preset: str) -> None:
     prices = price_list()
     for seed in prices.presets.get(preset, []):
@@ -456,7 +313,7 @@ async def _seed_models(session: AsyncSession, provider: LlmProvider, preset: str
 # --- checks --------------------------------------------------------------------------------------------------
 
 
-def _uuid(value: uuid.UUID | str, missing: NotFound) -> uuid.UUID:
+def as_uuid(value: uuid.UUID | str, missing: NotFound) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -511,69 +368,3 @@ async def _set_key(
 def _details(provider: LlmProvider) -> dict[str, str]:
     """What the audit log says about a provider: never its key, not even the preview."""
     return {"provider_id": str(provider.id), "label": provider.label, "slug": provider.slug, "kind": provider.kind}
-
-
-def _model_details(provider: LlmProvider, model: LlmModel) -> dict[str, str]:
-    def money(value: Decimal | None) -> str:
-        return "unknown" if value is None else f"${value.normalize():f}"
-
-    return {
-        "model": f"{provider.slug}/{model.name}",
-        "label": model.label,
-        "input": money(model.input_price),
-        "output": money(model.output_price),
-        "cache_read": money(model.cache_read_price),
-        "cache_write": money(model.cache_write_price),
-        "context_window": str(model.context_window or "unknown"),
-    }
-
-
-# --- the budget ----------------------------------------------------------------------------------------------
-
-MAX_MONTHLY_CAP = Decimal("10000000")
-
-
-async def monthly_cap(session: AsyncSession) -> Decimal | None:
-    """The workspace's monthly cap in USD (None: no cap)."""
-    cap: Decimal | None = await session.scalar(select(LlmBudget.monthly_cap).where(LlmBudget.id == 1))
-    return cap
-
-
-def parse_cap(value: str) -> Decimal | None:
-    """A monthly cap as typed ("250", "$1,000.50"); "" for none. Invalid says what is wrong."""
-    text = value.strip().removeprefix("$").strip().replace(",", "")
-    if not text:
-        return None
-    try:
-        cap = Decimal(text)
-    except InvalidOperation:
-        raise Invalid(
-            "Enter the cap in dollars, like 250 or 99.50, or leave it empty for none.", field="monthly_cap"
-        ) from None
-    if not cap.is_finite() or cap < 0 or cap > MAX_MONTHLY_CAP:
-        raise Invalid(f"A monthly cap is between $0 and ${MAX_MONTHLY_CAP:,}.", field="monthly_cap")
-    if cap != cap.quantize(Decimal("0.01")):
-        raise Invalid("A cap is in whole cents.", field="monthly_cap")
-    return cap
-
-
-async def set_monthly_cap(session: AsyncSession, *, actor: Actor, cap: Decimal | None) -> bool:
-    """Set (or, with None, remove) the monthly cap; False when it was already so."""
-    budget = await session.get(LlmBudget, 1, with_for_update=True)
-    if budget is None:
-        budget = LlmBudget(id=1, monthly_cap=None)
-        session.add(budget)
-    if budget.monthly_cap == cap:
-        return False
-    before = budget.monthly_cap
-    budget.monthly_cap = cap
-    budget.updated_at = datetime.now(UTC)
-    await session.flush()
-
-    def shown(value: Decimal | None) -> str:
-        return "no cap" if value is None else f"${value:,.2f}"
-
-    await record_in_workspace(
-        session, "llm.budget_changed", actor, {"cap": shown(cap), "from": shown(before), "to": shown(cap)}
-    )
-    return True

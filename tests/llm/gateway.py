@@ -26,9 +26,10 @@ from app.audit.unit_of_work import workspace_change
 from app.config import Settings
 from app.db import Database
 from app.live.bus import EventBus
-from app.llm import service
+from app.llm import pricing, service
 from app.llm.models import LlmCall, LlmProvider
-from app.llm.service import ModelInput, ProviderInput
+from app.llm.pricing import ModelInput
+from app.llm.service import ProviderInput
 from app.llm.tokens import GatewayTokens, MintedToken
 from app.main import create_app
 from app.security.secrets import SecretsService
@@ -142,7 +143,7 @@ async def add_provider(
             values=ProviderInput(preset=preset, slug=slug, base_url=base_url, api_key=key),
         )
         for name in models:
-            await service.add_model(
+            await pricing.add_model(
                 session,
                 actor=SETUP,
                 provider_id=provider.id,

@@ -15,7 +15,7 @@ from app.audit.models import AuditEvent
 from app.config import Settings
 from app.db import Database
 from app.live.bus import EventBus, EventType, Topic
-from app.llm import service
+from app.llm import budget
 from app.llm.scripted import Reply, Script, ScriptedServer, Usage
 from tests.llm.gateway import SETUP, USER, GatewayServer, Tenant, calls_of, mint, until
 
@@ -25,7 +25,7 @@ CALL = Reply(text="ok", usage=Usage(prompt_tokens=500, completion_tokens=100))
 
 async def _set_cap(db: Database, tenant: Tenant, cap: str) -> None:
     async with db.tenant_session(tenant.id) as session:
-        await service.set_monthly_cap(session, actor=SETUP, cap=service.parse_cap(cap))
+        await budget.set_monthly_cap(session, actor=SETUP, cap=budget.parse_cap(cap))
 
 
 async def _actions(db: Database, tenant: Tenant) -> list[AuditEvent]:

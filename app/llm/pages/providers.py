@@ -16,11 +16,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.errors import Invalid, NotFound, ServiceError
-from app.llm import service
+from app.llm import pricing, service
 from app.llm.catalogue import PRESETS, price_list
 from app.llm.connection import check_connection
 from app.llm.pages.common import as_gateway_provider, changed, gateway_of, llm_changes
-from app.llm.service import ModelInput, ProviderInput, ProviderView
+from app.llm.pricing import ModelInput
+from app.llm.service import ProviderInput, ProviderView
 from app.llm.tokens import gateway_base_url
 from app.tenants.context import WorkspaceContext
 from app.web.errors import page_status
@@ -94,7 +95,7 @@ async def _detail_page(
         "listed": [name for name in (models_listed or []) if name not in known],
         "base": _base(context),
         "gateway_url": gateway_url(request),
-        "price_text": service.price_text,
+        "price_text": pricing.price_text,
     }
     return render(request, "llm/provider.html", page, status_code=status_code)
 
@@ -243,7 +244,7 @@ async def add_model(request: Request, context: WorkspaceContext) -> Response:
     provider_id = request.path_params["provider_id"]
 
     async def work(session: AsyncSession) -> str:
-        model = await service.add_model(
+        model = await pricing.add_model(
             session, actor=context.actor, provider_id=provider_id, values=ModelInput(**values)
         )
         return f"Added {model.name} to the catalogue."
@@ -259,7 +260,7 @@ async def update_model(request: Request, context: WorkspaceContext) -> Response:
     provider_id = await _provider_of_model(request, context, model_id)
 
     async def work(session: AsyncSession) -> str:
-        model = await service.update_model(session, actor=context.actor, model_id=model_id, values=values)
+        model = await pricing.update_model(session, actor=context.actor, model_id=model_id, values=values)
         return f"Saved {model.name}."
 
     return await _change(request, context, work, provider_id=provider_id, field_prefix=f"{model_id}-")
@@ -271,7 +272,7 @@ async def delete_model(request: Request, context: WorkspaceContext) -> Response:
     provider_id = await _provider_of_model(request, context, model_id)
 
     async def work(session: AsyncSession) -> str:
-        model = await service.delete_model(session, actor=context.actor, model_id=model_id)
+        model = await pricing.delete_model(session, actor=context.actor, model_id=model_id)
         return f"Removed {model.name} from the catalogue."
 
     return await _change(request, context, work, provider_id=provider_id)
@@ -279,7 +280,7 @@ async def delete_model(request: Request, context: WorkspaceContext) -> Response:
 
 async def _provider_of_model(request: Request, context: WorkspaceContext, model_id: str) -> str:
     async with db_of(request).tenant_session(context.workspace.id) as session:
-        model = await service.find_model(session, model_id)
+        model = await pricing.find_model(session, model_id)
     if model is None:
         raise HTTPException(404)
     return str(model.provider_id)

@@ -21,7 +21,7 @@ from app.auth.models import UserSession
 from app.errors import ServiceError
 from app.live.bus import Event, EventType, Topic
 from app.live.sse import encode_cursor, event_stream
-from app.llm import service
+from app.llm import budget
 from app.llm.catalogue import money
 from app.llm.charts import daily_chart, percent, ranking_chart
 from app.llm.pages.common import changed, llm_changes
@@ -163,7 +163,7 @@ async def _usage(
     calls: list[Any] = []
     async with db.tenant_session(workspace_id) as session:
         agents, models = await choices(session)
-        cap = await service.monthly_cap(session)
+        cap = await budget.monthly_cap(session)
         spent = await month_spend(session)
         summary = None
         if not filters.errors:
@@ -296,9 +296,9 @@ async def save_budget(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     base = f"/w/{context.workspace.slug}/usage"
     try:
-        cap = service.parse_cap(form.get("monthly_cap", ""))
+        cap = budget.parse_cap(form.get("monthly_cap", ""))
         async with llm_changes(request, context) as session:
-            done = await service.set_monthly_cap(session, actor=context.actor, cap=cap)
+            done = await budget.set_monthly_cap(session, actor=context.actor, cap=cap)
     except ServiceError as refused:
         return await _usage(request, context, budget_error=refused.message, budget_value=form.get("monthly_cap", ""))
     changed(request, context)
