@@ -8,14 +8,15 @@ and ``marid web`` as processes of their own, makes a workspace whose OpenAI-comp
 server (with a priced model, so every call is metered, costed and logged) and mints a step token. Every request
 is made with the official ``openai`` client, streaming with usage, as a sandbox makes it:
 
-- **time to first token**: ``--requests`` sequential streamed completions each way, alternating (gateway,
+- **time to first token**: ``--requests`` streamed completions each way, one at a time, alternating (gateway,
   direct, gateway, ...), each from sending the request to the first content delta; the added latency is the
   gateway's percentile minus the direct one (p50, p99);
 - **throughput**: ``--concurrency`` clients streaming for ``--seconds`` each way, alternating, ``--rounds``
   times; completions per second, and the ratio gateway / direct (median of the rounds).
 
-Two answer shapes: ``paced`` (40 chunks 25 ms apart, about one second: a model streaming ~40 tokens/s) and
-``burst`` (the same 40 chunks with no pause: what the gateway's own CPU costs when nothing waits on the model).
+Two answer shapes: ``burst`` (40 chunks, no pause: the first token comes at once, and the throughput shows what the
+gateway's own CPU costs when nothing waits on the model) and ``paced`` (20 chunks 25 ms apart, half a second: a
+model streaming at a modest speed). The first token is measured on burst answers.
 Goal (issue 11): <= 5 ms added at p50 to the first token; >= 0.8x the direct throughput. Everything runs on this
 machine's cores together (client, gateway, provider, PostgreSQL, Redis), so burst throughput is CPU-bound and
 the gateway's work shows there in full.
@@ -60,9 +61,9 @@ from app.workspaces.service import create_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-" + secrets.token_hex(16)
-TEXT = "The quick brown fox jumps over the lazy dog. " * 4  # 180 characters: 40 chunks of 5
+TEXT = "The quick brown fox jumps over the lazy dog. " * 4  # 180 characters: 40 chunks of 5, or 20 of 9
 SHAPES = {
-    "paced": Reply(text=TEXT, chunk_size=5, chunk_delay=0.025),
+    "paced": Reply(text=TEXT, chunk_size=9, chunk_delay=0.025),
     "burst": Reply(text=TEXT, chunk_size=5),
 }
 ADDED_P50_TARGET_MS = 5.0
@@ -182,54 +183,52 @@ async def measure(gateway_url: str, direct_url: str, token: str, args: argparse.
         openai.AsyncOpenAI(base_url=gateway_url, api_key=token, **limits) as through,  # type: ignore[arg-type]
         openai.AsyncOpenAI(base_url=direct_url, api_key=KEY, **limits) as straight,  # type: ignore[arg-type]
     ):
+        latency_g, latency_d = Path_("gateway", through, "scripted/"), Path_("direct", straight, "")
+        for path in (latency_g, latency_d):  # warm up: connections, caches, the token's first read
+            for _ in range(10):
+                await first_token(path.client, path.model("burst"))
+        # One request at a time, alternating: the gateway's own latency, on an otherwise idle path.
+        for _ in range(args.requests):
+            for path in (latency_g, latency_d):
+                path.ttft.append(await first_token(path.client, path.model("burst")))
+        results["first token"] = (latency_g, latency_d)
         for shape in SHAPES:
-            gateway = Path_("gateway", through, "scripted/")
-            direct = Path_("direct", straight, "")
-            for path in (gateway, direct):  # warm up: connections, caches, the first token's DB read
-                for _ in range(5):
-                    await first_token(path.client, path.model(shape))
-            for _ in range(args.requests):
-                for path in (gateway, direct):
-                    path.ttft.append(await first_token(path.client, path.model(shape)))
+            gateway, direct = Path_("gateway", through, "scripted/"), Path_("direct", straight, "")
             for _ in range(args.rounds):
                 for path in (gateway, direct):
                     path.rates.append(await throughput(path, shape, args.concurrency, args.seconds))
             results[shape] = (gateway, direct)
-            g50, d50 = percentile(gateway.ttft, 0.5), percentile(direct.ttft, 0.5)
-            g99, d99 = percentile(gateway.ttft, 0.99), percentile(direct.ttft, 0.99)
             ratio = statistics.median(gateway.rates) / statistics.median(direct.rates)
             print(
-                f"  {shape}: first token p50 {g50 * 1000:.1f} vs {d50 * 1000:.1f} ms, p99 {g99 * 1000:.1f} vs "
-                f"{d99 * 1000:.1f} ms; throughput {statistics.median(gateway.rates):.1f} vs "
-                f"{statistics.median(direct.rates):.1f}/s ({ratio:.2f}x)",
+                f"  {shape}: {statistics.median(gateway.rates):.1f} vs {statistics.median(direct.rates):.1f}/s "
+                f"({ratio:.2f}x)",
                 file=sys.stderr,
             )
     return results
 
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> bool:
+    gateway, direct = results["first token"]
+    g50, d50 = percentile(gateway.ttft, 0.5) * 1000, percentile(direct.ttft, 0.5) * 1000
+    g99, d99 = percentile(gateway.ttft, 0.99) * 1000, percentile(direct.ttft, 0.99) * 1000
     print()
     print(
-        f"LLM gateway benchmark: {args.requests} sequential streamed completions each way for the first token, "
-        f"{args.concurrency} concurrent streams for {args.seconds:g} s x {args.rounds} rounds each way for throughput"
+        f"LLM gateway benchmark: first token over {args.requests} streamed completions each way, one at a time, "
+        f"alternating; throughput with {args.concurrency} concurrent streams for {args.seconds:g} s x {args.rounds} "
+        "rounds each way (median)"
     )
     print()
-    print(
-        "| answer | first token p50: gateway / direct / added | p99: gateway / direct / added "
-        "| throughput: gateway / direct / ratio |"
-    )
+    print("| | gateway | direct | added / ratio |")
     print("| --- | --- | --- | --- |")
-    ok = True
-    for shape, (gateway, direct) in results.items():
-        g50, d50 = percentile(gateway.ttft, 0.5) * 1000, percentile(direct.ttft, 0.5) * 1000
-        g99, d99 = percentile(gateway.ttft, 0.99) * 1000, percentile(direct.ttft, 0.99) * 1000
-        gr, dr = statistics.median(gateway.rates), statistics.median(direct.rates)
-        print(
-            f"| {shape} | {g50:.1f} / {d50:.1f} / **+{g50 - d50:.1f} ms** "
-            f"| {g99:.1f} / {d99:.1f} / +{g99 - d99:.1f} ms | {gr:.1f} / {dr:.1f} per s / **{gr / dr:.2f}x** |"
-        )
-        if shape == "paced":
-            ok = g50 - d50 <= ADDED_P50_TARGET_MS and gr / dr >= THROUGHPUT_TARGET
+    print(f"| first token p50 | {g50:.1f} ms | {d50:.1f} ms | **+{g50 - d50:.1f} ms** |")
+    print(f"| first token p99 | {g99:.1f} ms | {d99:.1f} ms | +{g99 - d99:.1f} ms |")
+    ratios = {}
+    for shape in SHAPES:
+        through, straight = results[shape]
+        gr, dr = statistics.median(through.rates), statistics.median(straight.rates)
+        ratios[shape] = gr / dr
+        print(f"| throughput, {shape} answers | {gr:.1f}/s | {dr:.1f}/s | **{gr / dr:.2f}x** |")
+    ok = g50 - d50 <= ADDED_P50_TARGET_MS and ratios["paced"] >= THROUGHPUT_TARGET
     print()
     print(
         f"Goal: <= {ADDED_P50_TARGET_MS:g} ms added at p50 to the first token, >= {THROUGHPUT_TARGET:g}x the direct "
