@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     sandbox_docker_host: str = ""
     # Days a step's files are kept after their last change; 0 keeps them (the reaper job applies it).
     sandbox_files_retention_days: float = 0
+    # LLM gateway (app/llm). The demo model: a scripted OpenAI-compatible server that `marid dev` starts, its
+    # base URL (".../v1") and key. Set only by `marid dev`; production refuses to start with it.
+    demo_llm_url: str = ""
+    demo_llm_key: SecretStr = SecretStr("")
+    # Let workspaces point providers at private, loopback or plain-http addresses (a self-hosted Ollama or vLLM
+    # next to Marid). Production allows only public https:// endpoints without it; dev and test allow all.
+    llm_allow_private_endpoints: bool = False
+    # Seconds the gateway waits for a provider: to connect, and for the next piece of an answer.
+    llm_connect_timeout: float = 10.0
+    llm_read_timeout: float = 300.0
 
     @field_validator("dns_nameservers")
     @classmethod
@@ -150,6 +160,16 @@ class Settings(BaseSettings):
         )
 
     @property
+    def demo_llm_enabled(self) -> bool:
+        """Whether the scripted demo model is offered (``marid dev`` set its address; never in production)."""
+        return bool(self.demo_llm_url) and not self.is_production
+
+    @property
+    def llm_private_endpoints(self) -> bool:
+        """Whether providers may live on private or loopback addresses, or speak plain http."""
+        return self.llm_allow_private_endpoints or not self.is_production
+
+    @property
     def dev_routes_enabled(self) -> bool:
         """Whether /dev/... is mounted: asked for (``MARID_DEV_ROUTES``), and never in production."""
         return self.dev_routes and not self.is_production
@@ -182,6 +202,8 @@ class Settings(BaseSettings):
             found.append("MARID_BASE_URL must be the public https:// address of this deployment")
         if self.dev_routes:
             found.append("MARID_DEV_ROUTES is set; it publishes the development mailbox and is for `marid dev` only")
+        if self.demo_llm_url:
+            found.append("MARID_DEMO_LLM_URL is set; the scripted demo model is for `marid dev` only")
         return found
 
     def _key_problems(self) -> list[str]:

@@ -19,6 +19,7 @@ from app.auth.middleware import AuthenticationMiddleware
 from app.config import Settings, get_settings
 from app.live.bus import EventBus
 from app.live.sse import Hub
+from app.llm.gateway import build_gateway
 from app.queues import Enqueuer
 from app.routes import build_routes
 from app.security.ratelimit import RateLimiter
@@ -46,9 +47,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.jobs = Enqueuer(settings.redis_url)
         app.state.bus = EventBus(app.state.redis, retention=settings.event_retention())
         app.state.hub = Hub(app.state.redis)
+        app.state.llm = build_gateway(settings, app.state.db, app.state.secrets, app.state.redis, app.state.bus)
         try:
             yield
         finally:
+            await app.state.llm.aclose()
             await app.state.hub.close()
             await app.state.jobs.close()
             await app.state.redis.aclose()

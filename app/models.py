@@ -6,6 +6,7 @@ from app.apikeys.models import ApiKey
 from app.audit.models import AuditEvent, AuditOutbox
 from app.auth.models import PasswordReset, RecoveryCode, User, UserSession
 from app.db import PublicBase, TenantBase
+from app.llm.models import LlmBudget, LlmCall, LlmModel, LlmProvider, LlmToken
 from app.mail.models import OutboxMessage
 from app.pipelines.models import PipelineRecord, PipelineVersion
 from app.secrets.models import SecretGrant, WorkspaceSecret
@@ -20,6 +21,11 @@ __all__ = [
     "AuditEvent",
     "AuditOutbox",
     "Invitation",
+    "LlmBudget",
+    "LlmCall",
+    "LlmModel",
+    "LlmProvider",
+    "LlmToken",
     "Membership",
     "OutboxMessage",
     "PasswordReset",

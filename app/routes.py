@@ -23,6 +23,9 @@ from app.audit import pages as audit_pages
 from app.auth import pages as auth_pages
 from app.config import Settings
 from app.dev import pages as dev_pages
+from app.llm import api as llm_api  # noqa: F401
+from app.llm import gateway as llm_gateway
+from app.llm import pages as llm_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
 from app.secrets import api as secrets_api  # noqa: F401
@@ -47,6 +50,8 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *apikey_pages.routes,
         *agent_pages.routes,
         *secret_pages.routes,
+        *llm_pages.routes,
+        *llm_gateway.routes,
         Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

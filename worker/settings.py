@@ -18,6 +18,7 @@ from arq.worker import Function, func
 # Every model, so foreign keys between them resolve (the outbox's refers to workspaces) as in the web process.
 import app.models  # noqa: F401
 from app.audit import jobs as audit_jobs
+from app.llm import jobs as llm_jobs
 from app.mail import jobs as mail_jobs
 from app.queues import Cron, Job, Queue
 from app.sandbox import jobs as sandbox_jobs
@@ -25,7 +26,7 @@ from worker import jobs as worker_jobs
 
 T = TypeVar("T")
 
-DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs)
+DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs, llm_jobs)
 
 
 @dataclass(frozen=True)

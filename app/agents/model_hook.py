@@ -1,9 +1,6 @@
 """Which model an agent runs on: a ``provider/model`` string, checked for its shape here and, through
-:func:`is_known_model`, against the models the workspace can actually call.
-
-HOOK for the LLM gateway (``app/llm``): replace the body of :func:`is_known_model` (and of
-:func:`known_models`) with the workspace's model catalogue. Until then any well-formed string is accepted,
-and the form offers no suggestions. Both take the workspace's tenant session, in the caller's transaction.
+:func:`is_known_model`, against the workspace's model catalogue (``app/llm``): the models its providers
+can actually be called for. Both take the workspace's tenant session, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +8,8 @@ from __future__ import annotations
 import re
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.llm import service as llm
 
 MODEL_MAX = 200
 # provider: a lower-case name ("openai", "anthropic", "openrouter", "my-vllm"); model: the provider's own id,
@@ -29,12 +28,10 @@ def model_format_problem(model: str) -> str | None:
 
 
 async def is_known_model(session: AsyncSession, model: str) -> bool:
-    """HOOK (app/llm): whether ``model`` is a model of this workspace's providers. Accepts everything until the
-    gateway provides the catalogue."""
-    return True
+    """Whether ``model`` is a model of this workspace's providers (in its catalogue)."""
+    return await llm.known_model(session, model)
 
 
 async def known_models(session: AsyncSession) -> list[str]:
-    """HOOK (app/llm): the workspace's models, offered as suggestions on the agent form. None until the gateway
-    provides the catalogue."""
-    return []
+    """The workspace's models, offered as suggestions on the agent form."""
+    return await llm.model_strings(session)

@@ -4,7 +4,8 @@ For every request that carries a Bearer credential, :class:`ApiKeyMiddleware` (a
 
 * makes sure the request is *not* also signed in by a cookie (``signed_in(request)`` is None for it): a
   Bearer request is exempt from CSRF, so it must never borrow a browser session;
-* refuses it with 401 outside ``/api/`` (keys are for the API only);
+* refuses it with 401 outside ``/api/`` (keys are for the API only), except under ``/llm/``, where the LLM
+  gateway checks its own tokens;
 * parses the key (shape, checksum), finds it by its lookup id, compares the SHA-256 in constant time, and
   refuses unknown, malformed, revoked and expired keys, and personal keys whose owner is no longer in the
   workspace (checked on every request), with 401 and ``WWW-Authenticate: Bearer error="invalid_token"``;
@@ -49,6 +50,8 @@ RATE_LIMIT_PER_MINUTE = 600
 FAILURES_PER_MINUTE = 60
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 API_PREFIX = "/api/"
+# The LLM gateway checks its own Bearer tokens (short-lived step tokens, ``app.llm.tokens``), never API keys.
+GATEWAY_PREFIX = "/llm/"
 _CHALLENGE = 'Bearer realm="marid", error="invalid_token"'
 
 
@@ -246,6 +249,9 @@ class ApiKeyMiddleware:
         state = scope.setdefault("state", {})
         state["signed_in"] = None
         state["api_principal"] = None
+        if scope["path"].startswith(GATEWAY_PREFIX):
+            await self.app(scope, receive, send)
+            return
         if not api:
             refusal = _invalid("invalid_api_key", "API keys are accepted only by the API, under /api/.")
             await refusal.response()(scope, receive, send)

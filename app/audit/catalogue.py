@@ -108,6 +108,31 @@ CATALOGUE: Mapping[str, Action] = {
     "sso.domain_taken": Action(
         "Another workspace proved an e-mail domain", "Another workspace proved it owns {domain}", "settings.edit"
     ),
+    # LLM providers and the model catalogue: every member sees the providers page (keys only as masked previews).
+    "llm.provider_added": Action("Added an LLM provider", "{actor} added the LLM provider “{label}”", "workspace.view"),
+    "llm.provider_changed": Action(
+        "Changed an LLM provider", "{actor} changed the LLM provider “{label}”", "workspace.view"
+    ),
+    "llm.provider_key_replaced": Action(
+        "Replaced an LLM provider's key", "{actor} replaced the key of the LLM provider “{label}”", "workspace.view"
+    ),
+    "llm.provider_removed": Action(
+        "Removed an LLM provider", "{actor} removed the LLM provider “{label}”", "workspace.view"
+    ),
+    "llm.provider_tested": Action(
+        "Tested an LLM provider", "{actor} tested the connection to “{label}”: {outcome}", "workspace.view"
+    ),
+    "llm.model_added": Action("Added a model", "{actor} added the model {model}", "workspace.view"),
+    "llm.model_changed": Action("Changed a model", "{actor} changed the model {model}", "workspace.view"),
+    "llm.model_removed": Action("Removed a model", "{actor} removed the model {model}", "workspace.view"),
+    # Budgets and spend: the usage pages'.
+    "llm.budget_changed": Action("Changed the LLM budget", "{actor} set the monthly LLM budget to {cap}", "usage.view"),
+    "llm.budget_warning": Action(
+        "LLM budget at 80 %", "LLM spend reached {percent} % of {budget}: {spent} of {cap}", "usage.view"
+    ),
+    "llm.budget_reached": Action(
+        "LLM budget reached", "LLM calls are refused: {budget} is spent ({spent} of {cap})", "usage.view"
+    ),
     # Shown by no page but the audit log.
     "mail.delivered": Action("Delivered an e-mail", "Delivered “{subject}” to {email}", "audit.view"),
     "sso.login": Action("Signed in with single sign-on", "{actor} signed in with single sign-on", "audit.view"),

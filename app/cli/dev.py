@@ -17,12 +17,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 from app.config import Settings
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
-from app.embedded.util import child_command, port_is_free, stop_process
+from app.embedded.util import child_command, free_port, port_is_free, stop_process
+from app.llm.scripted import command as scripted_command
 from app.queues import Queue
 from app.sandbox.configured import local_runtime
 from app.security.crypto import Keyring
@@ -32,16 +34,35 @@ from app.tenants.migrate import run_migrate
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
     """Random keys made on first start and kept, so sessions and encrypted data survive a restart."""
     path = data_dir / "dev-secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    values = {
-        "MARID_SECRET_KEY": secrets.token_urlsafe(48),
-        "MARID_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing: dict[str, Callable[[], str]] = {
+        "MARID_SECRET_KEY": lambda: secrets.token_urlsafe(48),
+        "MARID_ENCRYPTION_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        # The demo model's key (a data folder made before the demo model gets one on its next start).
+        "MARID_DEMO_LLM_KEY": lambda: "sk-demo-" + secrets.token_urlsafe(24),
     }
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    if any(name not in values for name in missing):
+        values = {name: values.get(name) or make() for name, make in missing.items()} | values
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
     return values
+
+
+def _start_demo_model(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The scripted demo model (app.llm.scripted) on a free port; its key stays out of the process list."""
+    port = free_port()
+    child = subprocess.Popen(
+        child_command(scripted_command(port=port)),
+        env={**env, "MARID_SCRIPTED_LLM_KEY": env["MARID_DEMO_LLM_KEY"]},
+        process_group=0,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not _ready(url + "/healthz"):
+        if time.monotonic() > deadline or child.poll() is not None:
+            raise RuntimeError("the demo model (the scripted LLM server) did not start")
+        time.sleep(0.1)
+    return child, url + "/v1"
 
 
 def _ready(url: str) -> bool:
@@ -99,12 +120,19 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
             local_runtime(sandbox_settings)
         if asyncio.run(run_migrate(database_url, keyring=Keyring(env["MARID_ENCRYPTION_KEY"]))) != 0:
             return 1
+        # The demo model first: new workspaces get it as a provider ("Demo model (scripted, not an AI)").
+        try:
+            demo, env["MARID_DEMO_LLM_URL"] = _start_demo_model(env)
+        except RuntimeError as error:
+            print(f"marid dev: {error}; see the messages above.", file=sys.stderr)
+            return 1
+        children.append(demo)
         # A worker process per queue, as compose runs them: a long job that blocks its process for a moment
         # (a bug, a slow library) holds up only its own queue, never mail.
         commands = {"web": ["web", "--port", str(port)]}
         commands |= {f"worker-{queue}": ["worker", "--queue", queue.value] for queue in Queue}
         for argv in commands.values():
-            children.append(
+            children.append(  # after the demo model, children[0]
                 subprocess.Popen(child_command([sys.executable, "-m", "app.cli", *argv]), env=env, process_group=0)
             )
         base = f"http://127.0.0.1:{port}"
@@ -119,10 +147,12 @@ def run_dev(*, port: int, data_dir: str | Path) -> int:
             "url": base,
             "database_url": database_url,
             "redis_url": redis.url,
+            "demo_llm_url": env["MARID_DEMO_LLM_URL"],
             "pids": {
                 "postgres": postgres.process.pid,
                 "redis": redis.process.pid,
-                **{name: child.pid for name, child in zip(commands, children, strict=True)},
+                "demo-model": demo.pid,
+                **{name: child.pid for name, child in zip(commands, children[1:], strict=True)},
             },
         }
         # Where this run's servers are, for tools and tests (the ports change at every start).

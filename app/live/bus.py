@@ -12,6 +12,7 @@ Keys always carry the workspace id and are only ever built from validated parts:
     marid:ws:{workspace_id}:run:{run_id}      one pipeline run
     marid:ws:{workspace_id}:swarm:{swarm_id}  one swarm
     marid:ws:{workspace_id}:session:{id}      one agent or chat session
+    marid:ws:{workspace_id}:usage             LLM calls through the gateway, budget warnings
 
 Each topic kind has its own retention: ``XADD MAXLEN ~`` caps the stream length, and per-run/swarm/session
 streams also expire some time after their last event so finished runs do not keep keys forever.
@@ -136,6 +137,9 @@ class EventType(StrEnum):
     MEMBER_REMOVED = "MEMBER_REMOVED"
     MEMBER_ROLE_CHANGED = "MEMBER_ROLE_CHANGED"
     WORKSPACE_DELETED = "WORKSPACE_DELETED"
+    # The LLM gateway: one per call (what it cost), and a budget crossing 80 % of its cap
+    LLM_CALL = "LLM_CALL"
+    LLM_BUDGET_WARNING = "LLM_BUDGET_WARNING"
 
 
 AUTHZ_EVENTS: frozenset[EventType] = frozenset(
@@ -150,9 +154,11 @@ class TopicKind(StrEnum):
     RUN = "run"
     SWARM = "swarm"
     SESSION = "session"
+    # LLM calls and budget warnings (the usage pages); apart from the activity feed, which shows changes.
+    USAGE = "usage"
 
 
-WORKSPACE_WIDE: frozenset[TopicKind] = frozenset({TopicKind.ACTIVITY, TopicKind.CONTROL})
+WORKSPACE_WIDE: frozenset[TopicKind] = frozenset({TopicKind.ACTIVITY, TopicKind.CONTROL, TopicKind.USAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,10 @@ class Topic:
     @classmethod
     def control(cls) -> Topic:
         return cls(TopicKind.CONTROL)
+
+    @classmethod
+    def usage(cls) -> Topic:
+        return cls(TopicKind.USAGE)
 
     @classmethod
     def run(cls, run_id: str) -> Topic:
@@ -234,6 +244,7 @@ DEFAULT_RETENTION: Mapping[TopicKind, Retention] = {
     TopicKind.RUN: Retention(maxlen=5_000, ttl_seconds=WEEK),
     TopicKind.SWARM: Retention(maxlen=5_000, ttl_seconds=WEEK),
     TopicKind.SESSION: Retention(maxlen=2_000, ttl_seconds=WEEK),
+    TopicKind.USAGE: Retention(maxlen=5_000),
 }
 
 

@@ -55,6 +55,9 @@ TYPE_PERMISSIONS: Mapping[EventType, str | None] = {
     EventType.MEMBER_REMOVED: "members.view",
     EventType.MEMBER_ROLE_CHANGED: "members.view",
     EventType.WORKSPACE_DELETED: "workspace.view",
+    # What each LLM call cost, and budget warnings: the usage pages' (app.llm).
+    EventType.LLM_CALL: "usage.view",
+    EventType.LLM_BUDGET_WARNING: "usage.view",
 }
 
 _warned: set[str] = set()

@@ -16,6 +16,7 @@ class Step:
 STEPS: list[Step] = [
     Step("workspace", "Create your workspace", "/onboarding"),
     Step("invite", "Invite your team", "/w/{slug}/onboarding/invite"),
+    Step("llm", "Connect an LLM", "/w/{slug}/onboarding/llm"),
     Step("agents", "Add your team of agents", "/w/{slug}/onboarding/agents"),
 ]
 

@@ -16,7 +16,7 @@ from app.db import quote_ident, schema_for
 
 # Tables the workspace may add to and read, never change: history. Mark the model too
 # (``__table_args__ = {"info": {"append_only": True}}``); a test checks the two agree.
-APPEND_ONLY_TABLES: frozenset[str] = frozenset({"audit_events"})
+APPEND_ONLY_TABLES: frozenset[str] = frozenset({"audit_events", "llm_calls"})
 # Alembic's bookkeeping: readable (the app compares revisions), changed only by migrations.
 READ_ONLY_TABLES: frozenset[str] = frozenset({"alembic_version"})
 

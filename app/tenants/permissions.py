@@ -34,6 +34,13 @@ PERMISSIONS: dict[str, tuple[str, frozenset[Role]]] = {
     "members.manage": ("Change members' roles and remove members", frozenset(ROLE_ORDER[:2])),
     "settings.edit": ("Change workspace settings (name, 2FA requirement)", frozenset(ROLE_ORDER[:2])),
     "audit.view": ("Read the audit log", frozenset(ROLE_ORDER[:2])),
+    # Spend is money: the people who run agents (and pay for them) see it, read-only viewers do not.
+    "usage.view": ("See LLM usage and spend: the call log, charts, budgets", frozenset(ROLE_ORDER[:3])),
+    # Provider keys spend the workspace's money: the same people who manage members and settings.
+    "providers.manage": (
+        "Add LLM providers and their keys, edit the model catalogue and its prices",
+        frozenset(ROLE_ORDER[:2]),
+    ),
     "ownership.transfer": ("Transfer ownership to another member", frozenset({Role.OWNER})),
     "workspace.delete": ("Delete the workspace and all its data", frozenset({Role.OWNER})),
 }

@@ -45,6 +45,11 @@ def page_status(error: ServiceError, *, not_found: int = 404) -> int:
 
 def error_response(request: Request, status: int, message: str | None = None) -> Response:
     title = TITLES.get(status, "Error")
+    if request.url.path.startswith("/llm/"):
+        # The LLM gateway's callers are OpenAI clients: its errors have OpenAI's shape, whoever raised them.
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        error = {"message": message or title, "type": kind, "param": None, "code": None}
+        return JSONResponse({"error": error}, status_code=status)
     if request.url.path.startswith("/api/"):
         # The same codes as the API's own errors (app.api.errors), whoever raised it.
         code = API_ERROR_DEFAULTS.get(status, (title.lower().replace(" ", "_"), ""))[0]

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from app.auth.models import User
 from app.db import Database
 from app.errors import ServiceError
+from app.llm.demo import offer_demo_model
 from app.members.service import list_members, transfer_ownership
 from app.onboarding.steps import STEPS, next_step
 from app.tenants.context import WorkspaceContext, person_actor, workspaces_of
@@ -84,6 +85,7 @@ async def create_workspace_view(request: Request, user: User) -> Response:
         return render(
             request, "workspaces/new.html", _form_context(values, invalid.errors, onboarding), status_code=422
         )
+    await offer_demo_model(db_of(request), bus_of(request), request.app.state.settings, workspace.id)
     return redirect(request, next_step("workspace", workspace.slug) if onboarding else f"/w/{workspace.slug}")
 
 

@@ -16,6 +16,7 @@ from app.audit.unit_of_work import workspace_change
 from app.config import Settings
 from app.db import Database
 from app.live.bus import EventBus
+from app.llm.models import LlmModel, LlmProvider
 
 
 @asynccontextmanager
@@ -41,3 +42,22 @@ async def audit_of(db: Database, workspace_id: str, prefix: str) -> list[tuple[s
             select(AuditEvent).where(AuditEvent.action.startswith(prefix)).order_by(AuditEvent.id)
         )
         return [(event.action, event.details, event.actor_id) for event in rows]
+
+
+async def add_models(db: Database, workspace_id: str, *model_strings: str) -> None:
+    """Put ``provider/model`` strings in the workspace's catalogue (a keyless provider per first part), so
+    agents may name them: the agents domain refuses models the workspace cannot call."""
+    async with db.tenant_session(workspace_id) as session:
+        providers: dict[str, LlmProvider] = {}
+        for model_string in model_strings:
+            slug, name = model_string.split("/", 1)
+            if slug not in providers:
+                kind = "anthropic" if slug == "anthropic" else "openai"
+                providers[slug] = LlmProvider(slug=slug, label=slug.title(), kind=kind, preset="custom")
+                session.add(providers[slug])
+                await session.flush()
+            session.add(LlmModel(provider_id=providers[slug].id, name=name))
+        await session.commit()
+
+
+TEST_MODELS = ("openai/gpt-4.1", "openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5")

@@ -42,6 +42,8 @@ async def test_onboarding_adds_the_starter_team(browser: Browser, base_url: str,
     await create_workspace(page, "Crew", slug)
     await expect(page.locator("h1")).to_have_text("Invite your team")
     await page.click("text=Skip for now")
+    await expect(page.locator("h1")).to_have_text("Connect an LLM")
+    await page.click("text=Skip for now")
     await expect(page.locator("h1")).to_have_text("Add your team of agents")
     boxes = page.locator("input[name=roster]")
     await expect(boxes).to_have_count(len(starters()))

@@ -13,7 +13,7 @@ from app.agents.prompt import assemble_system_prompt
 from app.api.principal import ApiPrincipal, Scope, implied
 from app.config import Settings
 from app.db import Database
-from tests.agents.helpers import agents_in, audit_of
+from tests.agents.helpers import TEST_MODELS, add_models, agents_in, audit_of
 from tests.api.helpers import Team, api_client, error_of, make_team
 from tests.helpers import http_client, log_in
 
@@ -34,7 +34,9 @@ BODY: dict[str, Any] = {
 
 @pytest.fixture
 async def team(db: Database, settings: Settings) -> Team:
-    return await make_team(db, settings, f"agentapi-{secrets.token_hex(2)}")
+    team = await make_team(db, settings, f"agentapi-{secrets.token_hex(2)}")
+    await add_models(db, team.workspace.id, *TEST_MODELS)
+    return team
 
 
 def base(team: Team) -> str:

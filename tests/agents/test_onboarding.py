@@ -22,10 +22,11 @@ async def team(db: Database) -> tuple[Workspace, User, User]:
     return workspace, owner, viewer
 
 
-def test_the_step_follows_the_invitations() -> None:
+def test_the_step_follows_the_llm_step() -> None:
+    # Agents need a model, so the team is offered once an LLM is connected (or the demo model chosen).
     keys = [step.key for step in STEPS]
-    assert keys.index("agents") == keys.index("invite") + 1
-    assert next_step("invite", "acme") == "/w/acme/onboarding/agents"
+    assert keys.index("agents") == keys.index("llm") + 1
+    assert next_step("llm", "acme") == "/w/acme/onboarding/agents"
 
 
 async def test_the_whole_team_is_offered_ticked_and_added(

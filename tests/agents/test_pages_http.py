@@ -14,7 +14,7 @@ from app.auth.models import User
 from app.config import Settings
 from app.db import Database
 from app.tenants.models import Workspace
-from tests.agents.helpers import agents_in, audit_of
+from tests.agents.helpers import TEST_MODELS, add_models, agents_in, audit_of
 from tests.helpers import csrf_of, log_in, workspace_with
 
 
@@ -35,6 +35,7 @@ async def team(db: Database) -> Team:
     workspace, (owner, member, viewer) = await workspace_with(
         db, f"agentpages-{secrets.token_hex(3)}", ["member", "viewer"]
     )
+    await add_models(db, workspace.id, *TEST_MODELS)
     return Team(workspace, owner, member, viewer)
 
 

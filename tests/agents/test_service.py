@@ -17,13 +17,14 @@ from app.config import Settings
 from app.db import Database
 from app.errors import Invalid, NotFound, Refused
 from app.tenants.models import Workspace
-from tests.agents.helpers import agents_in, audit_of, workspace_changes
+from tests.agents.helpers import TEST_MODELS, add_models, agents_in, audit_of, workspace_changes
 from tests.helpers import person, workspace_with
 
 
 @pytest.fixture
 async def team(db: Database) -> tuple[Workspace, User]:
     workspace, (owner,) = await workspace_with(db, f"agents-{secrets.token_hex(3)}", [])
+    await add_models(db, workspace.id, *TEST_MODELS)
     return workspace, owner
 
 
@@ -84,6 +85,9 @@ async def test_bad_input_changes_nothing(db: Database, settings: Settings, team:
         ),
         ("other", DRAFT.with_changes(tools=("read", "telnet")), {"tools"}),
         ("other", DRAFT.with_changes(model="gpt-4"), {"model"}),
+        # Well formed, but no provider of this workspace serves it: the agent could never run.
+        ("other", DRAFT.with_changes(model="openai/gpt-9-unreleased"), {"model"}),
+        ("other", DRAFT.with_changes(model="mistral/large"), {"model"}),
         ("x y", DRAFT.with_changes(name=""), {"id", "name"}),
     ]
     for agent_id, draft, fields in cases:

@@ -49,6 +49,11 @@ BODIES: dict[str, dict[str, Any]] = {
     "SecretCreate": {"name": "INTRUDER", "value": "intruder-value"},
     "SecretPatch": {"description": "taken over", "value": "intruder-value"},
     "SecretGrants": {"agents": ["sre"]},
+    "ProviderCreate": {"preset": "openai", "api_key": "sk-intruder-0123456789", "slug": "stolen"},
+    "ProviderPatch": {"base_url": "https://evil.example/v1", "api_key": "sk-intruder-0123456789"},
+    "ModelCreate": {"name": "free-model", "input_price": "0", "output_price": "0"},
+    "ModelPatch": {"input_price": "0", "output_price": "0"},
+    "BudgetIn": {"monthly_cap": "1000000"},
 }
 
 

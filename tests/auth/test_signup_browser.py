@@ -30,6 +30,8 @@ async def test_signup_to_dashboard(browser: Browser, base_url: str) -> None:
     await create_workspace(page, "Analytical Engines", slug)
     await expect(page.locator("h1")).to_have_text("Invite your team")
     await page.click("text=Skip for now")
+    await expect(page.locator("h1")).to_have_text("Connect an LLM")
+    await page.click("text=Skip for now")
     await expect(page.locator("h1")).to_have_text("Add your team of agents")
     await page.get_by_role("link", name="Skip", exact=True).click()
     await expect(page).to_have_url(f"{base_url}/w/{slug}")

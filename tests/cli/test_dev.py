@@ -117,6 +117,12 @@ def test_dev_start_stop_restart_keeps_data(tmp_path: Path) -> None:
         assert b"Dev mailbox" in response.read()
     # A worker process per queue, each polling its own queue (as compose runs them).
     assert {"web", "worker-short", "worker-long"} <= set(runtime["pids"])
+    # The demo model (the scripted LLM server), its key kept with the other dev secrets, out of the process list.
+    assert "demo-model" in runtime["pids"]
+    with urllib.request.urlopen(runtime["demo_llm_url"].removesuffix("/v1") + "/healthz") as response:
+        assert response.status == 200
+    demo_key = json.loads((data_dir / "dev-secrets.json").read_text())["MARID_DEMO_LLM_KEY"]
+    assert demo_key not in Path(f"/proc/{runtime['pids']['demo-model']}/cmdline").read_text()
     assert _queues_served(runtime["redis_url"]), "a worker of each queue writes its health key"
     workspace_id = asyncio.run(_create(runtime["database_url"], _keyring(data_dir)))
 

@@ -12,7 +12,11 @@ import anthropic
 import openai
 import pytest
 
+from app.config import Settings
+from app.db import Database
 from app.llm.scripted import ScriptedServer
+from app.security.secrets import SecretsService
+from tests.llm.gateway import GatewayServer, Tenant, gateway_server, make_tenant
 
 API_KEY = "sk-scripted-test"
 
@@ -49,3 +53,32 @@ async def async_claude(server: ScriptedServer) -> AsyncIterator[anthropic.AsyncA
         base_url=server.anthropic_base_url, api_key=API_KEY, max_retries=0, timeout=10
     ) as client:
         yield client
+
+
+# --- the gateway ---------------------------------------------------------------------------------------------
+
+GATEWAY_SERVER_KEY = "sk-scripted-gateway-server"
+
+
+@pytest.fixture(scope="module")
+def gateway_settings(settings: Settings) -> Settings:
+    """The test settings with short provider timeouts (a hanging provider fails within seconds)."""
+    return settings.model_copy(update={"llm_read_timeout": 2.0, "llm_connect_timeout": 2.0})
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ScriptedServer]:
+    """A scripted provider for the gateway tests: each tenant's key has its own script."""
+    with ScriptedServer(api_key=GATEWAY_SERVER_KEY) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_settings: Settings) -> Iterator[GatewayServer]:
+    with gateway_server(gateway_settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def tenant(db: Database, settings: Settings, secrets_service: SecretsService, llm: ScriptedServer) -> Tenant:
+    return await make_tenant(db, settings, secrets_service, llm.url, "ws")

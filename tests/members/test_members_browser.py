@@ -87,6 +87,8 @@ async def test_invite_a_viewer_who_can_change_nothing_then_promote_and_remove(
     await create_workspace(owner, "Orbit Labs", slug)
     await expect(owner.locator("h1")).to_have_text("Invite your team")
     await owner.click("text=Skip for now")
+    await expect(owner.locator("h1")).to_have_text("Connect an LLM")
+    await owner.click("text=Skip for now")
     await expect(owner.locator("h1")).to_have_text("Add your team of agents")
     await owner.get_by_role("link", name="Skip", exact=True).click()
     await owner.click("nav.sidebar >> text=Members")

@@ -207,12 +207,12 @@ async def test_onboarding_invite_step(client: TestClient, db: Database, team: Te
     url = f"/w/{team.workspace.slug}/onboarding/invite"
     page = client.get(url)
     assert "<h1>Invite your team</h1>" in page.text and "Skip for now" in page.text
-    assert f'href="/w/{team.workspace.slug}/onboarding/agents"' in page.text  # skip: the next step
+    assert f'href="/w/{team.workspace.slug}/onboarding/llm"' in page.text
     bad = post(client, url, url, {"emails": "one@example.com, broken", "role": "member"})
     assert bad.status_code == 422 and "Not a valid e-mail address: broken" in bad.text
     assert await count(db, Invitation, Invitation.workspace_id == team.workspace.id) == 0
     good = post(client, url, url, {"emails": "one@example.com, two@example.com", "role": "admin"})
-    assert good.status_code == 303 and good.headers["location"] == f"/w/{team.workspace.slug}/onboarding/agents"
+    assert good.status_code == 303 and good.headers["location"] == f"/w/{team.workspace.slug}/onboarding/llm"
     assert await count(db, Invitation, Invitation.workspace_id == team.workspace.id, Invitation.role == "admin") == 2
     client.cookies.clear()
     log_in(client, team.viewer.email)

@@ -27,7 +27,8 @@ async def test_no_page_scrolls_sideways_on_a_phone(
     slug = workspace.slug
     paths = [
         f"/w/{slug}", f"/w/{slug}/members", f"/w/{slug}/audit", f"/w/{slug}/settings",
-        f"/w/{slug}/settings/sso", f"/w/{slug}/api-keys", "/workspaces", "/workspaces/new",
+        f"/w/{slug}/settings/sso", f"/w/{slug}/api-keys", f"/w/{slug}/llm", f"/w/{slug}/usage",
+        f"/w/{slug}/onboarding/llm", "/workspaces", "/workspaces/new",
         "/account/security", "/account/2fa", "/account/sessions", "/account/password", "/api/v1/docs",
     ]  # fmt: skip
     context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)

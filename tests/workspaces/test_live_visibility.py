@@ -162,7 +162,7 @@ async def test_the_dashboards_first_render_hides_the_same_events(
 # This is the test's own table, written from the pages, not from the catalogue it checks.
 PAGES = (
     *("dashboard", "settings", "member list", "pending invitations"),
-    *("everyone's API keys", "SSO settings", "audit log", "agents", "secrets"),
+    *("everyone's API keys", "SSO settings", "audit log", "agents", "secrets", "LLM providers", "LLM usage"),
 )
 ACTION_PAGE = {
     "workspace.created": "dashboard",
@@ -196,6 +196,9 @@ ACTION_PAGE = {
     "agent.*": "agents",
     "secret.*": "secrets",  # names and masked previews: every member sees the secrets page
     "pipeline.*": "dashboard",  # every member sees the workspace's pipelines (workspace.view)
+    "llm.provider_*": "LLM providers",  # labels and masked key previews: every member sees the providers page
+    "llm.model_*": "LLM providers",
+    "llm.budget_*": "LLM usage",  # spend and the budget: those who see the usage pages
 }
 # Runs, steps, agents, sessions...: "see everything in the workspace" (the dashboard); membership control
 # events tell what the member list then shows.
@@ -203,11 +206,16 @@ TYPE_PAGE = {
     EventType.MEMBER_ADDED: "member list",
     EventType.MEMBER_REMOVED: "member list",
     EventType.MEMBER_ROLE_CHANGED: "member list",
+    EventType.LLM_CALL: "LLM usage",  # spend per call: those who see the usage pages
+    EventType.LLM_BUDGET_WARNING: "LLM usage",
 }
 
 
 def page_of_action(action: str) -> str:
-    page = ACTION_PAGE.get(action) or ACTION_PAGE.get(action.split(".")[0] + ".*")
+    page = ACTION_PAGE.get(action) or next(
+        (page for pattern, page in ACTION_PAGE.items() if pattern.endswith("*") and action.startswith(pattern[:-1])),
+        None,
+    )
     assert page is not None, f"which page shows {action!r}? add it to ACTION_PAGE in this test"
     return page
 
@@ -247,6 +255,8 @@ async def pages_each_role_sees(base_url: str, db: Database, settings: Settings, 
                 "audit log": await shows(client, f"/w/{slug}/audit"),
                 "agents": await shows(client, f"/w/{slug}/agents"),
                 "secrets": await shows(client, f"/w/{slug}/secrets"),
+                "LLM providers": await shows(client, f"/w/{slug}/llm"),
+                "LLM usage": await shows(client, f"/w/{slug}/usage"),
             }
         assert set(found) == set(PAGES)
         seen[role] = {page for page, visible in found.items() if visible}
@@ -298,6 +308,7 @@ async def test_each_role_receives_exactly_what_its_pages_show(
             if kind in CATALOGUE:
                 # Recorded and relayed as any change's entry, with the marker where the sentence shows it.
                 details = {"email": marker, "name": marker, "subject": marker, "domain": marker, "error": marker}
+                details |= {"budget": marker}
                 details |= {"role": "viewer", "to": "viewer"}
                 async with changes(db, settings) as session:
                     record(session, workspace_id, kind, AuditActor.system(marker), details)

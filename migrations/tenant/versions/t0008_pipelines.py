@@ -13,7 +13,7 @@ from alembic import op
 from app.db import TENANT_SCHEMA
 
 revision: str = "t0008"
-down_revision: str | None = "t0005"
+down_revision: str | None = "t0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
