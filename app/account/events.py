@@ -45,6 +45,7 @@ _METHODS = {
     "password+totp": "with your password and an authenticator code",
     "password+recovery_code": "with your password and a recovery code",
     "email_link": "by confirming your e-mail address",
+    "invitation": "by creating your account from an invitation",
 }
 PAGE_SIZE = 20
 

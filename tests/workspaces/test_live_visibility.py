@@ -176,6 +176,7 @@ ACTION_PAGE = {
     "ownership.transferred": "member list",
     "member.invited": "pending invitations",
     "invitation.revoked": "pending invitations",
+    "invitation.resent": "pending invitations",
     "apikey.created": "everyone's API keys",
     "apikey.revoked": "everyone's API keys",
     "sso.configured": "SSO settings",
