@@ -14,7 +14,8 @@ from app.auth.middleware import signed_in
 from app.auth.models import User
 from app.auth.principal import Principal
 from app.sso.enforcement import needs_step_up
-from app.tenants.context import WorkspaceContext, resolve_access, workspaces_of
+from app.tenants.context import WorkspaceContext, remember_workspace, resolve_access, workspaces_of
+from app.web.errors import WorkspaceForbidden
 from app.web.forms import client_ip
 from app.web.redirects import header_safe
 from app.web.templating import is_htmx
@@ -92,6 +93,9 @@ def workspace_required(permission: str = "workspace.view") -> Callable[[Workspac
                 step_up = access is not None and await needs_step_up(
                     db, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
                 )
+                if access is not None and not step_up and current.user.last_workspace_id != access.workspace.id:
+                    # Signing in goes back to the workspace used last (app.workspaces.pages.start_page_for).
+                    await remember_workspace(db, current.user, access.workspace.id)
             if access is None:
                 raise HTTPException(404)
             context = access.context  # a session always has its person
@@ -99,9 +103,10 @@ def workspace_required(permission: str = "workspace.view") -> Callable[[Workspac
                 return _to_sso(request, context.workspace.slug)
             if access.needs_2fa:
                 return redirect(request, f"/account/2fa?required={quote(context.workspace.slug)}")
-            if not context.can(permission):
-                raise HTTPException(403, "Your role in this workspace does not allow this.")
+            # Set before the permission check: a refusal still shows the workspace around it (and whom to ask).
             request.state.workspace = context
+            if not context.can(permission):
+                raise WorkspaceForbidden(context, permission)
             return await handler(request, context)
 
         # The route table test reads this to know which routes are workspace-scoped.
