@@ -39,6 +39,7 @@ SENTENCES: dict[str, str] = {
     "auth.session_revoked": "Signed a session out",
     "auth.sessions_revoked": "Signed out everywhere else",
     "sso.password_login_blocked": "Password sign-in refused (a workspace requires single sign-on)",
+    "account.email_changed": "Changed your e-mail address",
 }
 _METHODS = {
     "password": "with your password",

@@ -329,6 +329,9 @@ CATALOGUE: Mapping[str, Action] = {
         "Re-authentication failed", "{actor} typed a wrong password or code when confirming it was them", "audit.view"
     ),
     "auth.session_revoked": Action("Ended a session", "{actor} signed one of their sessions out", "audit.view"),
+    "account.email_changed": Action(
+        "Changed their e-mail address", "{actor} changed their e-mail address", "audit.view"
+    ),
     "auth.sessions_revoked": Action(
         "Signed out everywhere else", "{actor} signed out of every other browser", "audit.view"
     ),

@@ -193,7 +193,8 @@ ACTION_PAGE = {
     "sso.identity_linked": "audit log",
     "sso.identity_unlinked": "audit log",
     "sso.password_login_blocked": "audit log",
-    "auth.*": "audit log",  # account events (while they are still in workspace logs at all: defect 4)
+    "auth.*": "audit log",
+    "account.email_changed": "audit log",  # account events (while they are still in workspace logs at all: defect 4)
 }
 # Runs, steps, agents, sessions...: "see everything in the workspace" (the dashboard); membership control
 # events tell what the member list then shows.
