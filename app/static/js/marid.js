@@ -131,6 +131,22 @@
     dialog.showModal();
     document.getElementById("confirm-cancel").focus();
   }
+  // Tab and Shift+Tab go round the open dialog's own controls (a modal dialog would let focus leave for the
+  // browser's toolbar).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    var dialog = document.querySelector("dialog[open]");
+    if (!dialog) return;
+    var controls = Array.prototype.slice.call(
+      dialog.querySelectorAll("button:not([disabled]), a[href], input:not([disabled]), select, textarea, [tabindex='0']"));
+    if (!controls.length) return;
+    var first = controls[0], last = controls[controls.length - 1];
+    if (event.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      event.preventDefault(); last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      event.preventDefault(); first.focus();
+    }
+  });
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
     if (!button || !button.dataset.confirm || button === confirmed) return;
