@@ -4,6 +4,8 @@ goes back to the last workspace, signing out says so, and refusals keep the work
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import secrets
 
@@ -12,10 +14,11 @@ from starlette.testclient import TestClient
 
 from app.apikeys.models import ApiKey
 from app.auth.models import User
+from app.config import Settings
 from app.db import Database
 from app.mail.models import OutboxMessage
 from app.tenants.models import Invitation, Membership, Workspace
-from tests.helpers import STRONG_PASSWORD, csrf_of, log_in, make_user, post, role_of, workspace_with
+from tests.helpers import STRONG_PASSWORD, audit, csrf_of, log_in, make_user, post, role_of, workspace_with
 
 
 async def _count(db: Database, model: type, *where: object) -> int:
@@ -199,3 +202,53 @@ async def test_a_refusal_keeps_the_workspace_and_says_whom_to_ask(client: TestCl
     missing = client.get("/no/such/page")
     assert missing.status_code == 404 and "Not Found" not in missing.text
     assert await make_user(db, "unused") is not None
+
+
+async def test_the_audit_log_exports_as_csv_with_its_filters(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    workspace, (owner,) = await workspace_with(db, f"csv-{secrets.token_hex(3)}", [])
+    await audit(db, settings, workspace.id, "member.invited", owner, {"email": "=cmd@example.com", "role": "member"})
+    await audit(db, settings, workspace.id, "settings.changed", owner, {"name": {"from": "A", "to": "B"}})
+    log_in(client, owner.email)
+    page = client.get(f"/w/{workspace.slug}/audit?action=member.invited").text
+    assert f'href="/w/{workspace.slug}/audit.csv?action=member.invited"' in page
+    export = client.get(f"/w/{workspace.slug}/audit.csv?action=member.invited")
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert "attachment" in export.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert rows[0][:5] == ["id", "time_utc", "actor", "actor_id", "action"]
+    assert [row[4] for row in rows[1:]] == ["member.invited"], "the filter applies"
+    assert "invited =cmd@example.com" in rows[1][6]
+    # A cell that would start a formula in a spreadsheet starts with an apostrophe.
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+
+
+async def test_the_profile_sets_the_name_the_time_zone_and_moves_the_address(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    workspace, (owner,) = await workspace_with(db, f"profile-{secrets.token_hex(3)}", [])
+    log_in(client, owner.email)
+    saved = post(client, "/account/profile", "/account/profile", {"display_name": "Ada  L.", "time_zone": "Asia/Tokyo"})
+    assert saved.status_code == 303
+    page = client.get("/account/profile").text
+    assert 'value="Ada L."' in page and "Asia/Tokyo" in page and "Profile saved." in page
+    # Times follow the zone: the audit page says so, and shows them there.
+    await audit(db, settings, workspace.id, "settings.changed", owner, {"name": {"from": "A", "to": "B"}})
+    assert "Asia/Tokyo" in client.get(f"/w/{workspace.slug}/audit").text
+    refused = post(client, "/account/profile", "/account/profile", {"display_name": "x", "time_zone": "Mars/Base"})
+    assert refused.status_code == 422 and "Choose a time zone" in refused.text
+    new = f"moved-{secrets.token_hex(3)}@example.com"
+    asked = post(client, "/account/profile", "/account/profile/email", {"email": new})
+    assert asked.status_code == 303
+    async with db.public_session() as session:
+        body = await session.scalar(select(OutboxMessage.body_text).where(OutboxMessage.to_address == new))
+        assert (await session.get(User, owner.id)).email == owner.email  # type: ignore[union-attr]
+    link = re.search(r"/account/email/\S+", body or "")
+    assert link
+    assert client.get(link.group(0)).status_code == 303
+    async with db.public_session() as session:
+        moved = await session.get(User, owner.id)
+        told = await session.scalar(select(OutboxMessage.subject).where(OutboxMessage.to_address == owner.email))
+    assert moved is not None and moved.email == new and told == "Your Marid e-mail address was changed"
+    assert client.get(link.group(0)).status_code == 400, "a link works once: the account moved"
