@@ -63,6 +63,8 @@ def _form_context(values: dict[str, str], errors: dict[str, str], onboarding: bo
 async def slug_preview(request: Request, user: User) -> Response:
     """The form's live preview of the URL name (htmx, as the name or URL name is typed): where the workspace
     will live, or why it cannot, with a free alternative when it is taken."""
+    if not is_htmx(request):
+        return redirect(request, "/workspaces/new")  # a fragment of that form, nothing to see on its own
     params = request.query_params
     typed = params.get("slug", "").strip().lower()[:64]
     slug = typed or suggest_slug(params.get("name", "")[:200])
