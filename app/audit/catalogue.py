@@ -59,6 +59,22 @@ def _switched(on: str, off: str) -> Callable[[Details], str]:
     return lambda details: on if details.get("to") is True else off
 
 
+def _key_sentence(verb: str, access: str = "") -> Callable[[Details], str]:
+    def sentence(details: Details) -> str:
+        if "kind" in details and "scopes" in details:
+            return "{actor} " + verb + " the {kind} API key “{name}”" + access
+        return "{actor} " + verb + " the API key “{name}”"
+
+    return sentence
+
+
+def _renamed(details: Details) -> str:
+    name = details.get("name")
+    if isinstance(name, dict) and "from" in name and "to" in name:
+        return "{actor} renamed the workspace from “{name[from]}” to “{name[to]}”"
+    return "{actor} changed the workspace settings"
+
+
 def _tested(details: Details) -> str:
     if details.get("ok") is True:
         return "{actor} tested the single sign-on connection to {issuer}: it works"
@@ -99,7 +115,7 @@ CATALOGUE: Mapping[str, Action] = {
     ),
     "settings.changed": Action(
         "Changed settings",
-        "{actor} renamed the workspace from “{name[from]}” to “{name[to]}”",
+        _renamed,
         "workspace.view",
         example={"name": {"from": "Acme", "to": "Acme Labs"}},
         short="{actor} changed the workspace settings",
@@ -193,14 +209,14 @@ CATALOGUE: Mapping[str, Action] = {
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
     "apikey.created": Action(
         "Created an API key",
-        "{actor} created the {kind} API key “{name}” with {scopes} access",
+        _key_sentence("created", " with {scopes} access"),
         "members.manage",
         example=_KEY,
         short="{actor} created an API key",
     ),
     "apikey.revoked": Action(
         "Revoked an API key",
-        "{actor} revoked the {kind} API key “{name}”",
+        _key_sentence("revoked"),
         "members.manage",
         example=_KEY,
         short="{actor} revoked an API key",
@@ -386,12 +402,17 @@ def sentence(action: str, actor: str, details: Any) -> str:
         values["member"] = values["email"]
     if "new_owner" not in values and isinstance(values.get("to"), str) and "@" in values["to"]:
         values["new_owner"] = values["to"]
-    for template in (_template(found, details if isinstance(details, dict) else {}), found.short):
+    try:
+        chosen = _template(found, details if isinstance(details, dict) else {})
+    except Exception:  # a sentence function must never break the feed: say it shortly
+        chosen = found.short
+    for template in (chosen, found.short):
         try:
             text = template.format_map(values)
         except (_Missing, KeyError, IndexError, TypeError, ValueError):
             continue
-        return text[:1].upper() + text[1:]
+        # A sentence that starts with a name keeps it as written ("ada"); any other starts with a capital.
+        return text if template.startswith("{actor}") else text[:1].upper() + text[1:]
     return found.short.replace("{actor}", values["actor"])
 
 

@@ -28,6 +28,8 @@ def test_each_sentence_renders_in_full_with_example_details(action: str) -> None
     assert not any(name in text for name in raw_names if "_" in name or "." in name or " " in name), text
     assert not RAW.search(text.replace("example.com", "")), text
     assert text[0].isupper(), text
+    lower = catalogue.sentence(action, "ada lovelace", dict(entry.example))
+    assert ("ada lovelace" in lower) == ("Ada Lovelace" in text), "a name is kept as written"
     if "{actor}" in (entry.sentence if isinstance(entry.sentence, str) else entry.sentence(entry.example)):
         assert "Ada Lovelace" in text, text
     short = entry.short.replace("{actor}", "Ada Lovelace")
