@@ -49,3 +49,16 @@ async def log_in(page: Page, base: str, email: str, password: str = STRONG_PASSW
     await page.fill("#f-email", email)
     await page.fill("#f-password", password)
     await page.click("main button[type=submit]")
+
+
+async def confirm(page: Page) -> None:
+    """Accept the confirmation dialog a dangerous button opens (``<dialog id="confirm-dialog">``, marid.js)."""
+    dialog = page.locator("#confirm-dialog")
+    await expect(dialog).to_be_visible()
+    await dialog.locator("#confirm-ok").click()
+
+
+async def sign_out(page: Page) -> None:
+    """Sign out from the account menu, as a person would."""
+    await page.click("#user-menu-button")
+    await page.click("#sign-out")

@@ -32,7 +32,9 @@ def test_errors_are_pages_and_headers_are_set(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         missing = client.get("/no/such/page")
         assert missing.status_code == 404
-        assert "Page not found" in missing.text and "<html" in missing.text
+        # One clear thing (issue 10): not "Page not found / Not Found".
+        assert "There is nothing at this address" in missing.text and "<html" in missing.text
+        assert "Not Found" not in missing.text
         api = client.get("/api/v1/no-such-thing")
         assert api.status_code == 404
         assert api.json()["error"]["code"] == "not_found"

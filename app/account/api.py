@@ -25,6 +25,7 @@ from app.api.principal import Scope
 from app.api.schemas import AccountEventList, AccountEventOut, AuthInfo, Me, SessionList, SessionOut, UserOut
 from app.auth.middleware import clear_session_cookie, signed_in
 from app.auth.models import User, UserSession
+from app.auth.principal import effective_role
 from app.auth.sessions import list_sessions
 from app.tenants.context import person_actor
 from app.web.forms import client_ip, user_agent
@@ -53,6 +54,7 @@ async def get_me(call: Call) -> Me:
             scopes=sorted(principal.scopes, key=list(Scope).index),
             workspace_id=principal.workspace_id,
             key_id=principal.key_id,
+            acts_as=effective_role(principal) if principal.kind != "session" else None,
         ),
     )
 

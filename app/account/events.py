@@ -39,12 +39,14 @@ SENTENCES: dict[str, str] = {
     "auth.session_revoked": "Signed a session out",
     "auth.sessions_revoked": "Signed out everywhere else",
     "sso.password_login_blocked": "Password sign-in refused (a workspace requires single sign-on)",
+    "account.email_changed": "Changed your e-mail address",
 }
 _METHODS = {
     "password": "with your password",
     "password+totp": "with your password and an authenticator code",
     "password+recovery_code": "with your password and a recovery code",
     "email_link": "by confirming your e-mail address",
+    "invitation": "by creating your account from an invitation",
 }
 PAGE_SIZE = 20
 

@@ -23,7 +23,7 @@ from app.auth.service import FormErrors, user_by_email
 from app.auth.sessions import now, revoke_all_sessions
 from app.config import Settings
 from app.mail import messages
-from app.mail.service import queue_mail
+from app.mail.service import queue
 from app.security.crypto import Keyring
 from app.security.passwords import hash_password, password_problem
 from app.security.tokens import new_token, token_hash
@@ -57,8 +57,7 @@ async def request_reset(db: AsyncSession, settings: Settings, email: str) -> boo
     link = settings.base_url.rstrip("/") + f"/password/reset/{token}"
     # A reset does not end what single sign-on can do for the account, so the mail says what that is.
     identities = [describe(identity) for identity in await linked_identities(db, user.id)]
-    subject, body = messages.password_reset(link, identities)
-    await queue_mail(db, kind="password-reset", to=user.email, subject=subject, body=body)
+    await queue(db, messages.password_reset(link, identities), kind="password-reset", to=user.email)
     return True
 
 

@@ -93,6 +93,11 @@ def enrolment_qr(secret: str, email: str) -> str:
     return svg
 
 
+def enrolment_uri(secret: str, email: str) -> str:
+    """The ``otpauth://totp/...`` address the QR code holds (an authenticator app on this device opens it)."""
+    return provisioning_uri(secret, email)
+
+
 def group_secret(secret: str) -> str:
     """``ABCD EFGH ...``: easier to type into an app by hand (apps ignore the spaces)."""
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))

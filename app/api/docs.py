@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from app.api.examples import curl
 from app.api.openapi import build_document
 from app.config import Settings
 from app.web.templating import render
@@ -80,6 +81,7 @@ class OperationView:
     body: list[Token] | None
     success: tuple[str, list[Token] | None]
     errors: list[tuple[str, list[Token]]]
+    curl: str = ""
 
 
 @dataclass
@@ -90,7 +92,11 @@ class SchemaView:
     other: list[Token] = field(default_factory=list)
 
 
-def _operation_view(path: str, method: str, op: dict[str, Any]) -> OperationView:
+# Said once on the page (in "Errors"), not under every operation: true of every address.
+_EVERYWHERE = {"400"}
+
+
+def _operation_view(path: str, method: str, op: dict[str, Any], curl: str = "") -> OperationView:
     parameters = [
         FieldView(p["name"], type_of(p["schema"]), p["required"], inline(p.get("description", "")), p["in"])
         for p in op.get("parameters", [])
@@ -104,7 +110,7 @@ def _operation_view(path: str, method: str, op: dict[str, Any]) -> OperationView
         content = response.get("content", {}).get("application/json")
         if status.startswith("2"):
             success = (status, type_of(content["schema"]) if content else None)
-        else:
+        elif status not in _EVERYWHERE:
             errors.append((status, inline(response["description"])))
     return OperationView(
         method=method.upper(),
@@ -116,6 +122,7 @@ def _operation_view(path: str, method: str, op: dict[str, Any]) -> OperationView
         body=body,
         success=success,
         errors=errors,
+        curl=curl,
     )
 
 
@@ -132,10 +139,13 @@ def _schema_view(name: str, schema: dict[str, Any]) -> SchemaView:
 def reference(document: dict[str, Any]) -> dict[str, Any]:
     """The template's view of an OpenAPI document: operations grouped by tag, then the schemas."""
     groups: dict[str, list[OperationView]] = {tag["name"]: [] for tag in document.get("tags", [])}
+    servers = document.get("servers") or [{"url": ""}]
+    base_url = str(servers[0].get("url", ""))
     for path, methods in document["paths"].items():
         for method, op in methods.items():
+            command = curl(document, base_url, method, path, op)
             for tag in op.get("tags", ["Other"]):
-                groups.setdefault(tag, []).append(_operation_view(path, method, op))
+                groups.setdefault(tag, []).append(_operation_view(path, method, op, command))
     schemas = [_schema_view(name, schema) for name, schema in document["components"]["schemas"].items()]
     intro = [inline(paragraph) for paragraph in document["info"]["description"].split("\n\n") if paragraph]
     return {"groups": groups, "schemas": schemas, "intro": intro, "title": document["info"]["title"]}

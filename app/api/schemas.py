@@ -64,6 +64,12 @@ class AuthInfo(BaseModel):
     scopes: list[Scope]
     workspace_id: str | None = Field(description="The workspace a key is bound to; null for a session.")
     key_id: uuid.UUID | None
+    acts_as: Role | None = Field(
+        None,
+        description="For a key: the role it acts with in its workspace (a `read` key acts as a viewer, whoever owns "
+        "it; a personal key never above its owner's role). Null for a session, which acts with the person's own "
+        "role in each workspace.",
+    )
 
 
 class Me(BaseModel):
@@ -82,7 +88,13 @@ class WorkspaceOut(BaseModel):
     name: str
     require_2fa: bool
     created_at: datetime
-    role: Role = Field(description="The role the caller acts with in this workspace.")
+    role: Role = Field(
+        description="Your role in this workspace (for a service key, which belongs to no one: the role it acts as)."
+    )
+    acts_as: Role = Field(
+        description="What this call may do here, as a role: your role, capped by the key's access (an owner's `read` "
+        "key acts as a viewer)."
+    )
 
 
 WorkspaceList = page_of(WorkspaceOut, "WorkspaceList")

@@ -1,15 +1,13 @@
 """The API keys page of a workspace: list, create (the key is shown once, on the response), revoke.
 
-A reload of the "here is your key" page would post the form again and mint a second key; each form carries a
-one-time id (remembered in Redis for a day, per workspace) so a repeated submission is refused instead.
+A reload of the "here is your key" page would post the form again and mint a second key; the form carries a
+one-time token (``app.web.idempotency``), so a repeated submission is refused instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -18,15 +16,14 @@ from app.apikeys import service
 from app.apikeys.format import KeyKind, display_prefix
 from app.apikeys.service import Actor, ApiKeyError, actor_of
 from app.auth.principal import SCOPE_ORDER
-from app.security.tokens import new_token
 from app.tenants.context import WorkspaceContext
 from app.web.forms import read_form
 from app.web.guards import workspace_required
+from app.web.idempotency import submit_once
 from app.web.pages import WorkspacePage
 from app.web.state import changes, db_of
 from app.web.templating import render
 
-FORM_ID_SECONDS = 24 * 3600
 ALREADY_SUBMITTED = (
     "This form was already submitted: that key exists and its token was shown once. "
     "If you did not copy it, revoke the key and create a new one."
@@ -42,7 +39,6 @@ async def _data(request: Request, context: WorkspaceContext, values: dict[str, s
     async with db_of(request).public_session() as db:
         keys = await service.list_keys(db, context.workspace.id, actor)
     form = {**_form_defaults(), **(values or {})}
-    form["form_id"] = form.get("form_id") or new_token(16)
     return {
         "mine": [view for view in keys if view.mine],
         "service_keys": [view for view in keys if view.key.kind == KeyKind.SERVICE],
@@ -75,19 +71,22 @@ async def keys_page(request: Request, context: WorkspaceContext) -> Response:
 async def create(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     values = {name: form.get(name, default) for name, default in _form_defaults().items()}
-    values["form_id"] = form.get("form_id", "")
+
+    async def already_submitted() -> Response:
+        return await PAGE.refuse(request, context, ALREADY_SUBMITTED, values=values, status_code=409)
+
+    async def act() -> Response:
+        return await _create(request, context, values)
+
+    # The key is shown once, on this response: a second arrival of the form cannot show it again.
+    scope = f"apikeys:{context.workspace.id}"
+    return await submit_once(request, form, scope=scope, act=act, duplicate=already_submitted)
+
+
+async def _create(request: Request, context: WorkspaceContext, values: dict[str, str]) -> Response:
     actor = actor_of(context)
     try:
         expires_at = service.parse_expiry(values["expires"], values["expires_on"])
-        # Everything is checked before the form id is spent, so a corrected resubmission goes through.
-        service.clean_name(values["name"])
-        service.check_expiry(expires_at)
-    except ApiKeyError as refused:
-        return await PAGE.refuse(request, context, refused, values=values, status_code=422)
-    if not await _claim_form(request, context.workspace.id, values["form_id"]):
-        values["form_id"] = ""
-        return await PAGE.refuse(request, context, ALREADY_SUBMITTED, values=values, status_code=409)
-    try:
         async with changes(request) as db:
             key, token = await service.create_key(
                 db,
@@ -99,8 +98,7 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
                 expires_at=expires_at,
             )
     except ApiKeyError as refused:
-        await _release_form(request, context.workspace.id, values["form_id"])
-        return await PAGE.refuse(request, context, refused, values=values)
+        return await PAGE.refuse(request, context, refused, values=values, status_code=422)
     view = {
         "key": key,
         "token": token,
@@ -121,24 +119,6 @@ async def revoke(request: Request, context: WorkspaceContext) -> Response:
     except ApiKeyError as refused:
         return await PAGE.refuse(request, context, refused)
     return PAGE.back(request, context, f"Revoked “{key.name}”. It stops working at once.")
-
-
-def _form_key(workspace_id: str, form_id: str) -> str:
-    return f"marid:ws:{workspace_id}:apikeys:form:{hashlib.sha256(form_id.encode()).hexdigest()[:32]}"
-
-
-async def _claim_form(request: Request, workspace_id: str, form_id: str) -> bool:
-    """True the first time a form id is submitted (forms without one, e.g. from scripts, always pass)."""
-    if not form_id:
-        return True
-    redis: Redis = request.app.state.redis
-    return bool(await redis.set(_form_key(workspace_id, form_id), "1", nx=True, ex=FORM_ID_SECONDS))
-
-
-async def _release_form(request: Request, workspace_id: str, form_id: str) -> None:
-    if form_id:
-        redis: Redis = request.app.state.redis
-        await redis.delete(_form_key(workspace_id, form_id))
 
 
 routes: list[BaseRoute] = [

@@ -15,8 +15,8 @@ the audit log (the one page that shows every action), with a warning, never to e
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 
@@ -29,23 +29,106 @@ UNLISTED_PERMISSION = "audit.view"
 """For an action missing below: the audit log shows every action, so its readers may see it."""
 
 
+Details = Mapping[str, Any]
+# A sentence: a template (``{actor}`` and the entry's details, ``{name[to]}`` for a nested one), or a function that
+# picks the template from the details (``True`` or not, say).
+Sentence = str | Callable[[Details], str]
+
+
 @dataclass(frozen=True)
 class Action:
     label: str
-    # Past tense; ``{actor}`` is the actor's label, the other fields come from the entry's details.
-    sentence: str
+    # Past tense, naming who did what to whom: "{actor} changed {member}'s role from {from} to {to}". ``{actor}`` is
+    # the actor's label; the other fields come from the entry's details.
+    sentence: Sentence
     permission: str
     control: EventType | None = None
+    # Details as the code records them, for the tests that render every sentence (and for reading this file).
+    example: Details = field(default_factory=dict)
+    # Said instead when an entry lacks a field the sentence needs (entries older than the field).
+    short: str = "{actor} made a change"
 
 
 _ADDED, _REMOVED, _ROLE = EventType.MEMBER_ADDED, EventType.MEMBER_REMOVED, EventType.MEMBER_ROLE_CHANGED
+_KEY = {"key_id": "…", "name": "CI deploys", "kind": "service", "scopes": "write", "lookup": "marid_sk_ab12…",
+        "expires": "never"}  # fmt: skip
+_SSO = {"issuer": "https://login.example.com", "subject": "248289761001", "email": "ada@example.com"}
+
+
+def _switched(on: str, off: str) -> Callable[[Details], str]:
+    return lambda details: on if details.get("to") is True else off
+
+
+def _key_sentence(verb: str, access: str = "") -> Callable[[Details], str]:
+    def sentence(details: Details) -> str:
+        if "kind" in details and "scopes" in details:
+            return "{actor} " + verb + " the {kind} API key “{name}”" + access
+        return "{actor} " + verb + " the API key “{name}”"
+
+    return sentence
+
+
+def _renamed(details: Details) -> str:
+    name = details.get("name")
+    if isinstance(name, dict) and "from" in name and "to" in name:
+        return "{actor} renamed the workspace from “{name[from]}” to “{name[to]}”"
+    return "{actor} changed the workspace settings"
+
+
+def _tested(details: Details) -> str:
+    if details.get("ok") is True:
+        return "{actor} tested the single sign-on connection to {issuer}: it works"
+    return "{actor} tested the single sign-on connection to {issuer}: it failed ({error})"
+
+
+def _enforced(details: Details) -> str:
+    if details.get("managed_accounts") is True:
+        return "{actor} required single sign-on, with managed accounts (no passwords at its verified domains)"
+    if details.get("enforce_sso") is True:
+        return "{actor} required single sign-on to open this workspace"
+    return "{actor} made single sign-on optional"
+
+
+_SSO_FIELDS = {"issuer": "the provider", "client_id": "the client ID", "client_secret": "the client secret",
+               "default_role": "the role of new members", "enabled": "on/off", "enforce_sso": "the requirement",
+               "managed_accounts": "managed accounts"}  # fmt: skip
+
+
+def _sso_changes(details: Details) -> str:
+    changes = details.get("changes")
+    names = (
+        [_SSO_FIELDS.get(str(key), str(key).replace("_", " ")) for key in changes] if isinstance(changes, dict) else []
+    )
+    if not names:
+        return "{actor} changed the single sign-on settings"
+    return "{actor} changed the single sign-on settings (" + ", ".join(names).replace("{", "").replace("}", "") + ")"
+
 
 CATALOGUE: Mapping[str, Action] = {
     # The workspace itself: every member sees its dashboard and its settings page (name, 2FA requirement).
-    "workspace.created": Action("Created the workspace", "{actor} created the workspace", "workspace.view"),
-    "settings.changed": Action("Changed settings", "{actor} changed the workspace settings", "workspace.view"),
+    "workspace.created": Action(
+        "Created the workspace",
+        "{actor} created the workspace “{name}”",
+        "workspace.view",
+        example={"name": "Acme", "slug": "acme"},
+        short="{actor} created the workspace",
+    ),
+    "settings.changed": Action(
+        "Changed settings",
+        _renamed,
+        "workspace.view",
+        example={"name": {"from": "Acme", "to": "Acme Labs"}},
+        short="{actor} changed the workspace settings",
+    ),
     "workspace.2fa_required_changed": Action(
-        "Changed the 2FA requirement", "{actor} changed the two-factor requirement", "workspace.view"
+        "Changed the 2FA requirement",
+        _switched(
+            "{actor} required two-factor authentication for every member",
+            "{actor} stopped requiring two-factor authentication",
+        ),
+        "workspace.view",
+        example={"from": False, "to": True},
+        short="{actor} changed the two-factor requirement",
     ),
     # Agents: every member sees the agents page.
     "agent.created": Action("Created an agent", "{actor} created the agent “{name}”", "workspace.view"),
@@ -65,20 +148,80 @@ CATALOGUE: Mapping[str, Action] = {
         "Changed who gets a secret", "{actor} changed which agents get the secret {name}", "workspace.view"
     ),
     # Who is a member, with which role: the member list is every member's.
-    "invitation.accepted": Action("Accepted an invitation", "{actor} joined the workspace", "members.view", _ADDED),
+    "invitation.accepted": Action(
+        "Accepted an invitation",
+        "{actor} accepted the invitation and joined as {role}",
+        "members.view",
+        _ADDED,
+        example={"invitation_id": "…", "email": "kay@example.com", "role": "member"},
+        short="{actor} joined the workspace",
+    ),
     "sso.member_provisioned": Action(
-        "Joined through single sign-on", "{actor} joined through single sign-on", "members.view", _ADDED
+        "Joined through single sign-on",
+        "{actor} joined as {role} through single sign-on",
+        "members.view",
+        _ADDED,
+        example={**_SSO, "role": "member", "new_account": True},
+        short="{actor} joined through single sign-on",
     ),
     "member.role_changed": Action(
-        "Changed a member's role", "{actor} changed a member's role to {to}", "members.view", _ROLE
+        "Changed a member's role",
+        "{actor} changed {member}'s role from {from} to {to}",
+        "members.view",
+        _ROLE,
+        example={"member_id": "…", "member": "Bob", "email": "bob@example.com", "from": "member", "to": "viewer"},
+        short="{actor} changed a member's role",
     ),
-    "member.removed": Action("Removed a member", "{actor} removed a member", "members.view", _REMOVED),
-    "member.left": Action("Left the workspace", "{actor} left the workspace", "members.view", _REMOVED),
-    "ownership.transferred": Action("Transferred ownership", "{actor} transferred ownership", "members.view", _ROLE),
+    "member.removed": Action(
+        "Removed a member",
+        "{actor} removed {member} ({role}) from the workspace",
+        "members.view",
+        _REMOVED,
+        example={"member_id": "…", "member": "Bob", "email": "bob@example.com", "role": "member"},
+        short="{actor} removed a member",
+    ),
+    "member.left": Action(
+        "Left the workspace",
+        "{actor} left the workspace",
+        "members.view",
+        _REMOVED,
+        example={"role": "member"},
+    ),
+    "ownership.transferred": Action(
+        "Transferred ownership",
+        "{actor} made {new_owner} the owner of the workspace",
+        "members.view",
+        _ROLE,
+        example={
+            "from": "ada@example.com",
+            "to": "bob@example.com",
+            "new_owner": "Bob",
+            "new_owner_id": "…",
+            "new_owner_previous_role": "admin",
+        },  # fmt: skip
+        short="{actor} transferred ownership of the workspace",
+    ),
     # Invitations (addresses and roles): the pending list is shown only to those who may invite.
-    "member.invited": Action("Invited someone", "{actor} invited {email} as {role}", "members.invite"),
+    "member.invited": Action(
+        "Invited someone",
+        "{actor} invited {email} to join as {role}",
+        "members.invite",
+        example={"invitation_id": "…", "email": "kay@example.com", "role": "member"},
+        short="{actor} invited someone",
+    ),
     "invitation.revoked": Action(
-        "Withdrew an invitation", "{actor} revoked the invitation for {email}", "members.invite"
+        "Withdrew an invitation",
+        "{actor} withdrew the invitation for {email}",
+        "members.invite",
+        example={"invitation_id": "…", "email": "kay@example.com", "role": "member"},
+        short="{actor} withdrew an invitation",
+    ),
+    "invitation.resent": Action(
+        "Resent an invitation",
+        "{actor} sent the invitation for {email} again",
+        "members.invite",
+        example={"invitation_id": "…", "email": "kay@example.com", "role": "member"},
+        short="{actor} sent an invitation again",
     ),
     # Pipelines: every member sees the pipelines page.
     "pipeline.created": Action("Created a pipeline", "{actor} created the pipeline “{name}”", "workspace.view"),
@@ -87,26 +230,76 @@ CATALOGUE: Mapping[str, Action] = {
     ),
     "pipeline.deleted": Action("Deleted a pipeline", "{actor} deleted the pipeline “{name}”", "workspace.view"),
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
-    "apikey.created": Action("Created an API key", "{actor} created the API key “{name}”", "members.manage"),
-    "apikey.revoked": Action("Revoked an API key", "{actor} revoked the API key “{name}”", "members.manage"),
+    "apikey.created": Action(
+        "Created an API key",
+        _key_sentence("created", " with {scopes} access"),
+        "members.manage",
+        example=_KEY,
+        short="{actor} created an API key",
+    ),
+    "apikey.revoked": Action(
+        "Revoked an API key",
+        _key_sentence("revoked"),
+        "members.manage",
+        example=_KEY,
+        short="{actor} revoked an API key",
+    ),
     # The single sign-on settings page.
     "sso.configured": Action(
-        "Configured single sign-on", "{actor} changed the single sign-on settings", "settings.edit"
+        "Configured single sign-on",
+        _sso_changes,
+        "settings.edit",
+        example={"changes": {"issuer": {"from": None, "to": "https://login.example.com"}}},
+        short="{actor} changed the single sign-on settings",
     ),
     "sso.tested": Action(
-        "Tested the single sign-on connection", "{actor} tested the single sign-on connection", "settings.edit"
+        "Tested the single sign-on connection",
+        _tested,
+        "settings.edit",
+        example={"issuer": "https://login.example.com", "ok": False, "error": "the provider did not answer"},
+        short="{actor} tested the single sign-on connection",
     ),
     "sso.enforced_changed": Action(
-        "Changed single sign-on enforcement", "{actor} changed the single sign-on requirement", "settings.edit"
+        "Changed single sign-on enforcement",
+        _enforced,
+        "settings.edit",
+        example={"enforce_sso": True, "managed_accounts": False},
+        short="{actor} changed the single sign-on requirement",
     ),
-    "sso.domain_added": Action("Added an e-mail domain", "{actor} added the domain {domain}", "settings.edit"),
-    "sso.domain_removed": Action("Removed an e-mail domain", "{actor} removed the domain {domain}", "settings.edit"),
-    "sso.domain_verified": Action("Verified an e-mail domain", "{actor} verified the domain {domain}", "settings.edit"),
+    "sso.domain_added": Action(
+        "Added an e-mail domain",
+        "{actor} added the e-mail domain {domain} (not verified yet)",
+        "settings.edit",
+        example={"domain": "example.com"},
+        short="{actor} added an e-mail domain",
+    ),
+    "sso.domain_removed": Action(
+        "Removed an e-mail domain",
+        "{actor} removed the e-mail domain {domain}",
+        "settings.edit",
+        example={"domain": "example.com", "was_verified": True},
+        short="{actor} removed an e-mail domain",
+    ),
+    "sso.domain_verified": Action(
+        "Verified an e-mail domain",
+        "{actor} proved the workspace owns {domain}",
+        "settings.edit",
+        example={"domain": "example.com", "password_sessions_ended": 0},
+        short="{actor} verified an e-mail domain",
+    ),
     "sso.domain_verify_failed": Action(
-        "Domain verification failed", "{actor} could not verify the domain {domain}", "settings.edit"
+        "Domain verification failed",
+        "{actor} could not verify {domain}: {error}",
+        "settings.edit",
+        example={"domain": "example.com", "error": "no TXT record was found"},
+        short="{actor} could not verify an e-mail domain",
     ),
     "sso.domain_taken": Action(
-        "Another workspace proved an e-mail domain", "Another workspace proved it owns {domain}", "settings.edit"
+        "Another workspace proved an e-mail domain",
+        "Another workspace proved it owns {domain}, so it no longer counts as verified here",
+        "settings.edit",
+        example={"domain": "example.com"},
+        short="Another workspace proved it owns one of this workspace's domains",
     ),
     # LLM providers and the model catalogue: every member sees the providers page (keys only as masked previews).
     "llm.provider_added": Action("Added an LLM provider", "{actor} added the LLM provider “{label}”", "workspace.view"),
@@ -134,25 +327,55 @@ CATALOGUE: Mapping[str, Action] = {
         "LLM budget reached", "LLM calls are refused: {budget} is spent ({spent} of {cap})", "usage.view"
     ),
     # Shown by no page but the audit log.
-    "mail.delivered": Action("Delivered an e-mail", "Delivered “{subject}” to {email}", "audit.view"),
-    "sso.login": Action("Signed in with single sign-on", "{actor} signed in with single sign-on", "audit.view"),
-    "sso.login_failed": Action("Single sign-on failed", "A single sign-on sign-in failed: {error}", "audit.view"),
+    "mail.delivered": Action(
+        "Delivered an e-mail",
+        "Delivered “{subject}” to {email}",
+        "audit.view",
+        example={"email": "kay@example.com", "subject": "Ada invited you to Acme on Marid", "kind": "invitation"},
+        short="Marid delivered an e-mail",
+    ),
+    "sso.login": Action(
+        "Signed in with single sign-on",
+        "{actor} signed in with single sign-on ({issuer})",
+        "audit.view",
+        example=_SSO,
+        short="{actor} signed in with single sign-on",
+    ),
+    "sso.login_failed": Action(
+        "Single sign-on failed",
+        "A single sign-on sign-in failed: {error}",
+        "audit.view",
+        example={"reason": "token", "error": "the ID token has expired"},
+        short="A single sign-on sign-in failed",
+    ),
     "sso.identity_linked": Action(
-        "Linked a single sign-on identity", "{actor} linked a single sign-on identity", "audit.view"
+        "Linked a single sign-on identity",
+        "{actor} linked their account to the identity provider {issuer}",
+        "audit.view",
+        example={**_SSO, "existing_account": True, "how": "signed in"},
+        short="{actor} linked a single sign-on identity",
     ),
     "sso.identity_unlinked": Action(
-        "Unlinked a single sign-on identity", "{actor} unlinked a single sign-on identity", "audit.view"
+        "Unlinked a single sign-on identity",
+        "{actor} unlinked their account from the identity provider {issuer}",
+        "audit.view",
+        example={"issuer": "https://login.example.com"},
+        short="{actor} unlinked a single sign-on identity",
     ),
     "sso.password_login_blocked": Action(
         "Password sign-in refused (managed account)",
-        "{actor} was refused a password sign-in (single sign-on is required)",
+        "{actor} tried to sign in with a password and was refused: this workspace requires single sign-on",
         "audit.view",
     ),
     # Account events go to the person's own security log now; these name entries older logs still hold.
     "auth.login": Action("Signed in", "{actor} signed in", "audit.view"),
-    "auth.login_failed": Action("Sign-in failed (wrong password)", "A sign-in as {actor} failed", "audit.view"),
+    "auth.login_failed": Action(
+        "Sign-in failed (wrong password)", "Someone tried to sign in as {actor} with a wrong password", "audit.view"
+    ),
     "auth.2fa_failed": Action(
-        "Sign-in failed (wrong 2FA code)", "A sign-in as {actor} failed (wrong 2FA code)", "audit.view"
+        "Sign-in failed (wrong 2FA code)",
+        "Someone tried to sign in as {actor} with a wrong two-factor code",
+        "audit.view",
     ),
     "auth.logout": Action("Signed out", "{actor} signed out", "audit.view"),
     "auth.2fa_enabled": Action(
@@ -162,13 +385,20 @@ CATALOGUE: Mapping[str, Action] = {
         "Turned off two-factor authentication", "{actor} turned off two-factor authentication", "audit.view"
     ),
     "auth.recovery_codes_regenerated": Action(
-        "Made new recovery codes", "{actor} made new recovery codes", "audit.view"
+        "Made new recovery codes", "{actor} made new two-factor recovery codes", "audit.view"
     ),
     "auth.password_changed": Action("Changed their password", "{actor} changed their password", "audit.view"),
-    "auth.password_reset": Action("Reset their password", "{actor} reset their password", "audit.view"),
-    "auth.reauth_failed": Action("Re-authentication failed", "{actor} failed to confirm it was them", "audit.view"),
-    "auth.session_revoked": Action("Ended a session", "{actor} ended a session", "audit.view"),
-    "auth.sessions_revoked": Action("Signed out everywhere else", "{actor} signed out everywhere else", "audit.view"),
+    "auth.password_reset": Action("Reset their password", "{actor} reset their password by e-mail", "audit.view"),
+    "auth.reauth_failed": Action(
+        "Re-authentication failed", "{actor} typed a wrong password or code when confirming it was them", "audit.view"
+    ),
+    "auth.session_revoked": Action("Ended a session", "{actor} signed one of their sessions out", "audit.view"),
+    "account.email_changed": Action(
+        "Changed their e-mail address", "{actor} changed their e-mail address", "audit.view"
+    ),
+    "auth.sessions_revoked": Action(
+        "Signed out everywhere else", "{actor} signed out of every other browser", "audit.view"
+    ),
 }
 
 _unknown = sorted({action.permission for action in CATALOGUE.values()} - PERMISSIONS.keys())
@@ -186,7 +416,7 @@ def entry(action: str) -> Action:
     if action not in _warned:
         _warned.add(action)
         logger.warning("audit action %r is not in the catalogue; showing it only to audit log readers", action)
-    return Action(action, "{actor}: " + action.replace(".", " ").replace("_", " "), UNLISTED_PERMISSION)
+    return Action("Other change", "{actor} made a change (see the audit log)", UNLISTED_PERMISSION)
 
 
 def label(action: str) -> str:
@@ -194,24 +424,52 @@ def label(action: str) -> str:
     return found.label if found is not None else action
 
 
-class _Blank(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "someone" if key == "actor" else "?"
+class _Missing(KeyError):
+    """A field the sentence needs is not in the entry's details."""
+
+
+class _Values(dict[str, Any]):
+    def __missing__(self, key: str) -> Any:
+        raise _Missing(key)
+
+
+def _template(action: Action, details: Details) -> str:
+    return action.sentence(details) if callable(action.sentence) else action.sentence
 
 
 def sentence(action: str, actor: str, details: Any) -> str:
-    """``Ada invited kay@example.com as member``: the feed's line for an entry (plain text; templates escape)."""
-    values = _Blank()
+    """``Ada changed Bob's role from member to viewer``: the feed's line for an entry (plain text; templates
+    escape). An entry without a field its sentence needs is said shortly ("Ada changed a member's role")."""
+    found = entry(action)
+    values = _Values()
     if isinstance(details, dict):
-        values.update({key: value for key, value in details.items() if isinstance(value, str | int)})
-    values["actor"] = actor or "someone"
-    return entry(action).sentence.format_map(values)
+        values.update({key: value for key, value in details.items() if isinstance(value, str | int | dict)})
+    values["actor"] = actor or "Someone"
+    # Entries from before names were recorded name the person by address.
+    if "member" not in values and isinstance(values.get("email"), str):
+        values["member"] = values["email"]
+    if "new_owner" not in values and isinstance(values.get("to"), str) and "@" in values["to"]:
+        values["new_owner"] = values["to"]
+    try:
+        chosen = _template(found, details if isinstance(details, dict) else {})
+    except Exception:  # a sentence function must never break the feed: say it shortly
+        chosen = found.short
+    for template in (chosen, found.short):
+        try:
+            text = template.format_map(values)
+        except (_Missing, KeyError, IndexError, TypeError, ValueError):
+            continue
+        # A sentence that starts with a name keeps it as written ("ada"); any other starts with a capital.
+        return text if template.startswith("{actor}") else text[:1].upper() + text[1:]
+    return found.short.replace("{actor}", values["actor"])
 
 
 def fields(action: str) -> set[str]:
     """The names a sentence takes from the details (``actor`` aside)."""
-    names = {name for _, name, _, _ in Formatter().parse(entry(action).sentence) if name}
-    return names - {"actor"}
+    found = entry(action)
+    template = _template(found, found.example)
+    names = {name.split("[")[0] for _, name, _, _ in Formatter().parse(template) if name}
+    return (names | set(found.example)) - {"actor"}
 
 
 def visible_actions(permissions: frozenset[str]) -> frozenset[str]:

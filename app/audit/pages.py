@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.audit import catalogue
@@ -126,6 +129,8 @@ async def audit_page(request: Request, context: WorkspaceContext) -> Response:
         "actions": [(action, catalogue.label(action)) for action in actions],
         "members": members,
         "older_url": f"{base}?{filters.url_query(before=events[-1].id)}" if more and events else None,
+        # The same filters, every page of them, as a file.
+        "export_url": f"{base}.csv" + (f"?{filters.url_query()}" if filters.url_query() else ""),
         "newest_url": f"{base}?{filters.url_query()}" if filters.before is not None else None,
         "base": base,
     }
@@ -146,4 +151,56 @@ async def audit_page(request: Request, context: WorkspaceContext) -> Response:
     return response
 
 
-routes: list[BaseRoute] = [Route("/w/{slug}/audit", audit_page, methods=["GET"])]
+EXPORT_LIMIT = 100_000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@workspace_required("audit.view")
+async def audit_export(request: Request, context: WorkspaceContext) -> Response:
+    """The audit log as CSV, with the page's filters (every matching entry, newest first, up to EXPORT_LIMIT)."""
+    filters = parse_filters(request.query_params)
+    if filters.errors:
+        return PlainTextResponse("\n".join(filters.errors.values()), status_code=400)
+    db = db_of(request)
+    query = AuditFilter(filters.query.action, filters.query.actor, filters.query.start, filters.query.end, None)
+    async with db.tenant_session(context.workspace.id) as session:
+        events = await list_events(session, query, EXPORT_LIMIT)
+    async with db.public_session() as session:
+        names = await member_labels(session, {event.actor_id for event in events if event.actor_id})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "time_utc", "actor", "actor_id", "action", "action_label", "sentence", "ip", "details"])
+    for event in events:
+        actor = actor_name(event, names) or "Marid (system)"
+        writer.writerow(
+            _cell(value)
+            for value in (
+                event.id,
+                event.at.astimezone(UTC).isoformat(),
+                actor,
+                event.actor_id or "",
+                event.action,
+                catalogue.label(event.action),
+                catalogue.sentence(event.action, event.actor_label, event.details),
+                event.ip,
+                json.dumps(event.details, ensure_ascii=False, sort_keys=True),
+            )
+        )
+    name = f"{context.workspace.slug}-audit-{datetime.now(UTC).strftime('%Y%m%d-%H%M')}.csv"
+    return Response(
+        out.getvalue().encode("utf-8-sig"),  # with a BOM, so spreadsheets read it as UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/w/{slug}/audit", audit_page, methods=["GET"]),
+    Route("/w/{slug}/audit.csv", audit_export, methods=["GET"]),
+]

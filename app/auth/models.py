@@ -32,6 +32,10 @@ class User(PublicBase):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The last accepted 30-second step: a code is accepted once (ASVS 6.5.1).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # An IANA zone ("Europe/Paris") chosen on the profile page; "" follows the browser (app.web.timezones).
+    time_zone: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # The workspace this person last opened: signing in goes back there.
+    last_workspace_id: Mapped[str | None] = mapped_column(ForeignKey("public.workspaces.id", ondelete="SET NULL"))
 
     @property
     def has_2fa(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -22,17 +23,21 @@ from app.auth.service import (
     FormErrors,
     check_password,
     confirm_email,
+    email_problem,
     normalise_email,
     register,
     send_verification,
 )
 from app.auth.sessions import now, revoke_session, start_session
+from app.errors import ServiceError
 from app.mail.jobs import deliver_mail
+from app.members.invitations import InvitationView, accept, proven_invitation
 from app.security.tokens import BadToken, constant_time_equals, new_token, sign, token_hash, unsign
 from app.security.totp import match_recovery_code, verify_totp
 from app.sso.enforcement import managing_workspaces, password_login_blocked
-from app.tenants.context import person_actor
-from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
+from app.tenants.context import person_actor, start_page_for
+from app.web.flash import flash
+from app.web.forms import Rule, client_ip, give_back, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.redirects import local_path
 from app.web.state import changes, db_of, keyring_of, settings_of
@@ -51,33 +56,62 @@ def safe_next(target: str | None) -> str:
     return local_path(target)
 
 
+async def _invited(request: Request, token: str, proof: str) -> InvitationView | None:
+    """The invitation a sign-up comes through, when its mailed link proved the address (else None)."""
+    if not token:
+        return None
+    async with db_of(request).public_session() as db:
+        return await proven_invitation(db, settings_of(request), token[:128], proof[:64])
+
+
+def _signup_context(
+    values: dict[str, str], errors: dict[str, str], target: str, invited: InvitationView | None, token: str, proof: str
+) -> dict[str, Any]:
+    return {
+        "values": values,
+        "errors": errors,
+        "next": target,
+        "invited": invited,
+        "invitation_token": token if invited else "",
+        "invitation_proof": proof if invited else "",
+    }
+
+
 async def signup_page(request: Request) -> Response:
     target = safe_next(request.query_params.get("next"))
     if signed_in(request):
         return redirect(request, target)
-    return render(request, "auth/signup.html", {"values": {}, "errors": {}, "next": target})
+    token, proof = request.query_params.get("invitation", ""), request.query_params.get("m", "")
+    invited = await _invited(request, token, proof)
+    values = {"email": invited.invitation.email} if invited else {}
+    return render(request, "auth/signup.html", _signup_context(values, {}, target, invited, token, proof))
 
 
 async def signup(request: Request) -> Response:
     form = await read_form(request)
     values = {"email": form.get("email", ""), "display_name": form.get("display_name", "")}
     target = safe_next(form.get("next"))
-    blocked = await rate_limited(
-        request,
+    token, proof = form.get("invitation", ""), form.get("m", "")
+    invited = await _invited(request, token, proof)
+    # The invited address, as the mailed link proved it: confirmed at once (another address takes the usual way).
+    proven = invited is not None and normalise_email(values["email"]) == normalise_email(invited.invitation.email)
+    rules = (
         ("signup.ip", client_ip(request), 10, HOUR),
         # Per address too: nobody gets to flood someone's inbox with confirmation mail.
         ("signup.email", normalise_email(form.get("email", "")) or "-", 3, HOUR),
     )
+    # Only a sign-up that sends mail counts: one refused for what was typed is given back below.
+    blocked = await rate_limited(request, *rules)
     if blocked:
-        errors = {"_form": retry_message(blocked)}
-        context = {"values": values, "errors": errors, "next": target}
+        reason = "sign-ups from your network" if blocked.scope == "signup.ip" else "messages sent to this address"
+        context = _signup_context(values, {"_form": retry_message(blocked, reason)}, target, invited, token, proof)
         return render(request, "auth/signup.html", context, status_code=429)
     # The same answer whether or not the address has an account (register() does the same work either way):
     # no session, and a secret cookie that only a new account's confirmation link will ever match.
     browser_secret = new_token()
     try:
         async with db_of(request).public_session() as db:
-            await register(
+            user = await register(
                 db,
                 settings_of(request),
                 email=form.get("email", ""),
@@ -85,16 +119,36 @@ async def signup(request: Request) -> Response:
                 display_name=form.get("display_name", ""),
                 next_path="" if target == "/" else target,
                 browser=token_hash(browser_secret),
+                verified=proven,
             )
     except FormErrors as invalid:
-        context = {"values": values, "errors": invalid.errors, "next": target}
+        await give_back(request, *rules)
+        context = _signup_context(values, invalid.errors, target, invited, token, proof)
         return render(request, "auth/signup.html", context, status_code=422)
+    if proven and user is not None:
+        return await _join_invited(request, user, token)
     await request.app.state.jobs.enqueue(deliver_mail)
     response = redirect(request, "/verify-email?sent=1" + _next_query(target))
     response.set_cookie(
         SIGNUP_COOKIE, browser_secret, max_age=VERIFY_MAX_AGE, path="/verify-email", httponly=True, samesite="lax",
         secure=settings_of(request).is_production,
     )  # fmt: skip
+    return response
+
+
+async def _join_invited(request: Request, user: User, token: str) -> Response:
+    """A new account made through a proven invitation: signed in, and straight into the workspace."""
+    try:
+        async with changes(request) as session:
+            joined, membership, _ = await accept(
+                session, token=token, user=user, actor=person_actor(user, client_ip(request))
+            )
+    except ServiceError:
+        # The invitation was withdrawn meanwhile: the account exists, its invitation page says why.
+        return await _complete_login(request, user, f"/invite/{token}", method="invitation")
+    response = await _complete_login(request, user, f"/w/{joined.workspace.slug}", method="invitation")
+    welcome = f"Welcome to {joined.workspace.name}. You joined as {membership.role}."
+    flash(request, response, welcome)
     return response
 
 
@@ -116,7 +170,7 @@ async def _verify_notice(request: Request, user: User) -> Response:
     target = safe_next(request.query_params.get("next"))
     if user.email_verified_at is not None:
         return redirect(request, target)
-    context = {"email": user.email, "sent": "sent" in request.query_params, "next": target}
+    context = {"email": user.email, "sent": "resent" in request.query_params, "next": target}
     return render(request, "auth/verify_notice.html", context)
 
 
@@ -125,14 +179,15 @@ async def resend_verification(request: Request, user: User) -> Response:
     target = safe_next((await read_form(request)).get("next"))
     blocked = await rate_limited(request, ("verify.resend", str(user.id), 5, HOUR))
     if blocked:
-        context = {"email": user.email, "sent": False, "error": retry_message(blocked), "next": target}
+        context = {"email": user.email, "sent": False, "error": retry_message(blocked, "links sent"), "next": target}
         return render(request, "auth/verify_notice.html", context, status_code=429)
     async with db_of(request).public_session() as db:
         fresh = await db.get(User, user.id)
         if fresh is not None and fresh.email_verified_at is None:
             await send_verification(db, settings_of(request), fresh, next_path="" if target == "/" else target)
     await request.app.state.jobs.enqueue(deliver_mail)
-    return redirect(request, "/verify-email?sent=1" + _next_query(target))
+    # "resent": the notice then says a new link is on its way (a sign-up's own notice never does).
+    return redirect(request, "/verify-email?resent=1" + _next_query(target))
 
 
 async def verify_email(request: Request) -> Response:
@@ -168,8 +223,9 @@ def _signed_up_here(request: Request, confirmation: Confirmation) -> bool:
 async def login_page(request: Request) -> Response:
     if signed_in(request):
         return redirect(request, safe_next(request.query_params.get("next")))
+    email = request.query_params.get("email", "")[:320]
     context = {
-        "values": {},
+        "values": {"email": email} if email and not email_problem(normalise_email(email)) else {},
         "errors": {},
         "next": safe_next(request.query_params.get("next")),
         "verified": "verified" in request.query_params,
@@ -183,9 +239,18 @@ async def login(request: Request) -> Response:
     email = normalise_email(form.get("email", ""))
     target = safe_next(form.get("next"))
     context = {"values": {"email": email}, "errors": {}, "next": target, "verified": False, "reset": False}
+    # A form with an empty field is not an attempt: nothing is counted.
+    missing = {}
+    if not email:
+        missing["email"] = "Enter your e-mail address."
+    if not form.get("password", ""):
+        missing["password"] = "Enter your password."
+    if missing:
+        context["errors"] = missing
+        return render(request, "auth/login.html", context, status_code=422)
     blocked = await rate_limited(request, *login_rules(email, client_ip(request)))
     if blocked:
-        context["errors"] = {"_form": retry_message(blocked)}
+        context["errors"] = {"_form": retry_message(blocked, "failed sign-ins")}
         return render(request, "auth/login.html", context, status_code=429)
     async with db_of(request).public_session() as db:
         user = await check_password(db, email, form.get("password", ""))
@@ -245,7 +310,7 @@ def _pending_user_id(request: Request) -> tuple[uuid.UUID, str] | None:
 async def two_factor_page(request: Request) -> Response:
     if _pending_user_id(request) is None:
         return redirect(request, "/login")
-    return render(request, "auth/login_2fa.html", {"errors": {}})
+    return render(request, "auth/login_2fa.html", {"errors": {}, "recovery": False})
 
 
 async def two_factor(request: Request) -> Response:
@@ -254,12 +319,16 @@ async def two_factor(request: Request) -> Response:
         return redirect(request, "/login")
     user_id, target = pending
     form = await read_form(request)
-    blocked = await rate_limited(
-        request, ("login.2fa.ip", client_ip(request), 30, 900), ("login.2fa", str(user_id), 10, 900)
-    )
-    if blocked:
-        return render(request, "auth/login_2fa.html", {"errors": {"_form": retry_message(blocked)}}, status_code=429)
+    recovery = bool(form.get("recovery"))
     code = form.get("code", "").strip()
+    if not code:
+        errors = {"code": "Enter the code." if not recovery else "Enter one of your recovery codes."}
+        return render(request, "auth/login_2fa.html", {"errors": errors, "recovery": recovery}, status_code=422)
+    rules: tuple[Rule, ...] = (("login.2fa.ip", client_ip(request), 30, 900), ("login.2fa", str(user_id), 10, 900))
+    blocked = await rate_limited(request, *rules)
+    if blocked:
+        context = {"errors": {"_form": retry_message(blocked, "wrong codes")}, "recovery": recovery}
+        return render(request, "auth/login_2fa.html", context, status_code=429)
     accepted_with: str | None = None
     async with db_of(request).public_session() as db:
         user = await db.get(User, user_id, with_for_update=True)
@@ -271,7 +340,7 @@ async def two_factor(request: Request) -> Response:
             if step is not None:
                 user.totp_last_step = step
                 accepted_with = "totp"
-        elif code:
+        else:
             unused = list(
                 await db.scalars(
                     select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
@@ -288,9 +357,13 @@ async def two_factor(request: Request) -> Response:
         return render(
             request,
             "auth/login_2fa.html",
-            {"errors": {"code": "That code is not right, or was already used. Try the newest one."}},
+            {
+                "errors": {"code": "That code is not right, or was already used. Try the newest one."},
+                "recovery": recovery,
+            },
             status_code=401,
         )
+    await give_back(request, *rules)  # only wrong codes add up
     response = await _complete_login(request, user, target, method=f"password+{accepted_with}")
     response.delete_cookie(TWO_FACTOR_COOKIE, path="/login")
     return response
@@ -315,13 +388,15 @@ async def _complete_login(request: Request, user: User, target: str, *, method: 
     if user.email_verified_at is None:
         target = "/verify-email" + ("" if target == "/" else f"?next={quote(target, safe='')}")
     elif target == "/":
-        target = "/workspaces"
+        async with db_of(request).public_session() as db:
+            target = await start_page_for(db, user)
     response = redirect(request, target)
     set_session_cookie(response, settings, token)
     return response
 
 
 async def logout(request: Request) -> Response:
+    form = await read_form(request)
     current = signed_in(request)
     if current is not None:
         async with db_of(request).public_session() as db:
@@ -331,7 +406,11 @@ async def logout(request: Request) -> Response:
         await record_account_event(
             db_of(request), current.user.id, "auth.logout", ip=client_ip(request), user_agent=user_agent(request)
         )
-    response = redirect(request, "/login")
+    # Back where the form said (the invitation page's "Sign out", to sign in with the invited address), else to
+    # the sign-in page; either way with a word that it worked.
+    target = safe_next(form.get("next"))
+    response = redirect(request, target if target != "/" else "/login")
+    flash(request, response, "You are signed out." if current is not None else "You were already signed out.", "info")
     clear_session_cookie(response, settings_of(request))
     # Ask the browser to drop anything it kept of this account (ASVS 14.3.1).
     response.headers["Clear-Site-Data"] = '"cache", "storage"'

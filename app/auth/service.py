@@ -14,7 +14,7 @@ from app.auth.models import User
 from app.auth.sessions import now
 from app.config import Settings
 from app.mail import messages
-from app.mail.service import queue_mail
+from app.mail.service import queue
 from app.security.passwords import hash_password, password_problem, verify_password
 from app.security.single_line import single_line_problem
 from app.security.tokens import BadToken, sign, unsign
@@ -68,8 +68,12 @@ async def register(
     display_name: str,
     next_path: str = "",
     browser: str = "",
+    verified: bool = False,
 ) -> User | None:
     """Create an unverified account and mail the confirmation link (bound to ``browser``, see ``send_verification``).
+
+    ``verified``: the address is already proven (the person opened an invitation mailed to it), so the account is
+    confirmed at once and no confirmation mail goes out.
 
     Returns None (and mails the owner instead) when the address already has an account. Both cases do the same
     work, the password hashing included, so neither the answer nor its timing tells who has an account.
@@ -91,13 +95,16 @@ async def register(
     # Hashed whether or not the address is taken (and off the event loop: ~0.1 s of CPU).
     password_hash = await to_thread.run_sync(hash_password, password)
     if await user_by_email(db, email) is not None:
-        subject, body = messages.already_registered(_link(settings, "/login"), _link(settings, "/password/forgot"))
-        await queue_mail(db, kind="already-registered", to=email, subject=subject, body=body)
+        mail = messages.already_registered(_link(settings, "/login"), _link(settings, "/password/forgot"))
+        await queue(db, mail, kind="already-registered", to=email)
         return None
     user = User(email=email, display_name=display_name, password_hash=password_hash, password_changed_at=now())
+    if verified:
+        user.email_verified_at = now()
     db.add(user)
     await db.flush()
-    await send_verification(db, settings, user, next_path=next_path, browser=browser)
+    if not verified:
+        await send_verification(db, settings, user, next_path=next_path, browser=browser)
     return user
 
 
@@ -116,8 +123,8 @@ async def send_verification(
     if browser:
         value["b"] = browser
     token = sign(settings.secret_key.get_secret_value(), VERIFY_PURPOSE, value)
-    subject, body = messages.verify_email(_link(settings, f"/verify-email/{token}"))
-    await queue_mail(db, kind="verify-email", to=user.email, subject=subject, body=body)
+    mail = messages.verify_email(_link(settings, f"/verify-email/{token}"), user.display_name)
+    await queue(db, mail, kind="verify-email", to=user.email)
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,18 @@ def sender(mail_from: str) -> Address:
     return addresses[0]
 
 
-def compose(settings: Settings, *, to: str, subject: str, body: str) -> EmailMessage:
-    """The message to send; raises ValueError (or a subclass) when a header cannot be built safely."""
+def compose(settings: Settings, *, to: str, subject: str, body: str, html: str | None = None) -> EmailMessage:
+    """The message to send; raises ValueError (or a subclass) when a header cannot be built safely.
+
+    With ``html``, a ``multipart/alternative``: the text part first, the HTML part last (what clients prefer).
+    """
     message = EmailMessage(policy=SMTP)
     message["From"] = sender(settings.mail_from)
     message["To"] = Address(addr_spec=to)
     message["Subject"] = subject
     message.set_content(body)
+    if html:
+        message.add_alternative(html, subtype="html")
     return message
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db import Database
 from app.mail.compose import compose, smtp_send
+from app.mail.layout import Mail
 from app.mail.models import OutboxMessage
 
 logger = logging.getLogger("marid.mail")
@@ -39,10 +40,23 @@ LONGEST_RETRY = timedelta(hours=6)
 
 
 async def queue_mail(
-    db: AsyncSession, *, kind: str, to: str, subject: str, body: str, workspace_id: str | None = None
+    db: AsyncSession,
+    *,
+    kind: str,
+    to: str,
+    subject: str,
+    body: str,
+    html: str | None = None,
+    workspace_id: str | None = None,
 ) -> OutboxMessage:
     message = OutboxMessage(
-        kind=kind, to_address=to, subject=subject, body_text=body, attempts=0, workspace_id=workspace_id
+        kind=kind,
+        to_address=to,
+        subject=subject[:200],
+        body_text=body,
+        body_html=html,
+        attempts=0,
+        workspace_id=workspace_id,
     )
     db.add(message)
     await db.flush()
@@ -89,12 +103,21 @@ async def _claim(db: Database) -> OutboxMessage | None:
 async def _send(settings: Settings, message: OutboxMessage) -> str | None:
     """None when sent; otherwise what went wrong, for ``last_error``."""
     try:
-        email = compose(settings, to=message.to_address, subject=message.subject, body=message.body_text)
+        email = compose(
+            settings, to=message.to_address, subject=message.subject, body=message.body_text, html=message.body_html
+        )
         if settings.smtp_host:
             await asyncio.to_thread(smtp_send, settings, email)
     except Exception as error:  # whatever it is, it is this message's failure and nobody else's
         return f"{type(error).__name__}: {error}"[:500]
     return None
+
+
+async def queue(db: AsyncSession, mail: Mail, *, kind: str, to: str, workspace_id: str | None = None) -> OutboxMessage:
+    """Queue one of ``app.mail.messages``'s mails (text and HTML) in the caller's transaction."""
+    return await queue_mail(
+        db, kind=kind, to=to, subject=mail.subject, body=mail.text, html=mail.html, workspace_id=workspace_id
+    )
 
 
 # What the caller does in the transaction that marks a message sent (the worker: its audit entry).

@@ -3,6 +3,8 @@ No HTTP here; callers own the transaction, and each change records its audit ent
 
 from __future__ import annotations
 
+import base64
+import hmac
 import re
 import uuid
 from collections.abc import Sequence
@@ -20,7 +22,7 @@ from app.auth.sessions import now
 from app.config import Settings
 from app.errors import TooManyRequests
 from app.mail import messages
-from app.mail.service import queue_mail
+from app.mail.service import queue
 from app.members.service import (
     InvitationNotFound,
     MemberError,
@@ -33,7 +35,7 @@ from app.members.service import (
 )
 from app.security.ratelimit import RateLimiter, retry_message
 from app.security.single_line import strip_control_characters
-from app.security.tokens import new_token, token_hash
+from app.security.tokens import token_hash
 from app.tenants.models import Invitation, Membership, Workspace
 
 INVITATION_DAYS = 7
@@ -79,7 +81,42 @@ def clean_addresses(addresses: Sequence[str]) -> list[str]:
 
 
 def invitation_link(settings: Settings, token: str) -> str:
+    """The link an admin copies from the members page and shares as they like."""
     return settings.base_url.rstrip("/") + f"/invite/{token}"
+
+
+def invitation_token(settings: Settings, invitation_id: uuid.UUID) -> str:
+    """The invitation's link token, derived from its id with the secret key (only its hash is stored).
+
+    Derived rather than random, so the members page can show the same link again ("Copy link") and "Resend" mails
+    the link the first mail had; whoever lacks the secret key cannot make one from an id.
+    """
+    digest = hmac.new(
+        settings.secret_key.get_secret_value().encode(), b"invitation:" + str(invitation_id).encode(), "sha256"
+    )
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def mail_proof(settings: Settings, token: str) -> str:
+    """What only the mailed link carries (``?m=``): whoever opens it read the invited address's mail, so signing up
+    through it needs no confirmation mail. A copied link lacks it: an admin could share that link with anyone."""
+    digest = hmac.new(settings.secret_key.get_secret_value().encode(), b"invitation-mailed:" + token.encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()[:18]).decode()
+
+
+def proves_mailbox(settings: Settings, token: str, proof: str) -> bool:
+    return bool(proof) and hmac.compare_digest(mail_proof(settings, token), proof)
+
+
+def mailed_link(settings: Settings, token: str) -> str:
+    return invitation_link(settings, token) + "?m=" + mail_proof(settings, token)
+
+
+def shareable_link(settings: Settings, invitation: Invitation) -> str | None:
+    """The invitation's link, if it is one Marid can show again (those sent before links were derived are not:
+    "Resend" gives them one)."""
+    token = invitation_token(settings, invitation.id)
+    return invitation_link(settings, token) if token_hash(token) == invitation.token_hash else None
 
 
 async def charge_invitations(limiter: RateLimiter, inviter: uuid.UUID, count: int) -> None:
@@ -88,12 +125,20 @@ async def charge_invitations(limiter: RateLimiter, inviter: uuid.UUID, count: in
     allowance = await limiter.peek("members.invite", subject, limit=INVITES_PER_HOUR, window_seconds=3600)
     if not allowance.allowed or allowance.remaining < count:
         if allowance.allowed:
-            raise TooManyRequests(f"You can send {allowance.remaining} more invitations this hour.")
-        raise TooManyRequests(retry_message(allowance), retry_after=allowance.retry_after)
+            raise TooManyRequests(
+                f"You can send {allowance.remaining} more invitations this hour (at most {INVITES_PER_HOUR} an hour)."
+            )
+        raise TooManyRequests(retry_message(allowance, "invitations sent"), retry_after=allowance.retry_after)
     for _ in range(count):
         result = await limiter.hit("members.invite", subject, limit=INVITES_PER_HOUR, window_seconds=3600)
         if not result.allowed:
-            raise TooManyRequests(retry_message(result), retry_after=result.retry_after)
+            raise TooManyRequests(retry_message(result, "invitations sent"), retry_after=result.retry_after)
+
+
+async def refund_invitations(limiter: RateLimiter, inviter: uuid.UUID, count: int) -> None:
+    """Give back what :func:`charge_invitations` counted, for invitations that were refused and never sent."""
+    for _ in range(count):
+        await limiter.refund("members.invite", str(inviter), limit=INVITES_PER_HOUR, window_seconds=3600)
 
 
 async def send_invitations(
@@ -109,7 +154,12 @@ async def send_invitations(
     """Check the addresses, charge them to the inviter's allowance, then :func:`invite` (pages and API alike)."""
     emails = clean_addresses(addresses)
     await charge_invitations(limiter, person_of(actor), len(emails))
-    return await invite(db, settings, workspace_id=workspace_id, actor=actor, addresses=emails, role=role)
+    try:
+        return await invite(db, settings, workspace_id=workspace_id, actor=actor, addresses=emails, role=role)
+    except Exception:
+        # Refused (already a member, a role they may not give...): nothing was sent, so nothing is counted.
+        await refund_invitations(limiter, person_of(actor), len(emails))
+        raise
 
 
 async def invite(
@@ -153,8 +203,10 @@ async def invite(
         old.revoked_at = moment
     created: list[Invitation] = []
     for email in emails:
-        token = new_token()
+        invitation_id = uuid.uuid4()
+        token = invitation_token(settings, invitation_id)
         invitation = Invitation(
+            id=invitation_id,
             workspace_id=workspace_id,
             email=email,
             role=chosen.value,
@@ -163,10 +215,10 @@ async def invite(
             expires_at=moment + timedelta(days=INVITATION_DAYS),
         )
         db.add(invitation)
-        subject, body = messages.invitation(
-            workspace.name, actor.label, chosen.value, invitation_link(settings, token), INVITATION_DAYS
+        mail = messages.invitation(
+            workspace.name, actor.label, chosen.value, mailed_link(settings, token), INVITATION_DAYS
         )
-        await queue_mail(db, kind="invitation", to=email, subject=subject[:200], body=body, workspace_id=workspace_id)
+        await queue(db, mail, kind="invitation", to=email, workspace_id=workspace_id)
         created.append(invitation)
     await db.flush()
     for invitation in created:
@@ -196,6 +248,32 @@ async def revoke_invitation(
     invitation.revoked_at = now()
     await db.flush()
     record(db, workspace_id, "invitation.revoked", actor, _details(invitation))
+    return invitation
+
+
+async def resend_invitation(
+    db: AsyncSession, settings: Settings, *, workspace_id: str, actor: Actor, invitation_id: uuid.UUID | str
+) -> Invitation:
+    """Mail a pending invitation again (its link stays the same), and give it a fresh week; an expired one too."""
+    workspace = await lock_workspace(db, workspace_id)
+    await acting_member(db, workspace_id, person_of(actor), "members.invite")
+    parsed = uuid_or_none(invitation_id)
+    statement = select(Invitation).where(Invitation.id == parsed, Invitation.workspace_id == workspace_id)
+    invitation = None if parsed is None else await db.scalar(statement.with_for_update())
+    if invitation is None:
+        raise InvitationNotFound("That invitation does not exist.")
+    if invitation.accepted_at is not None:
+        raise MemberError("That invitation was already accepted.")
+    if invitation.revoked_at is not None:
+        raise MemberError("That invitation was withdrawn; invite them again instead.")
+    token = invitation_token(settings, invitation.id)
+    invitation.token_hash = token_hash(token)  # an invitation from before derived links gets one now
+    invitation.expires_at = now() + timedelta(days=INVITATION_DAYS)
+    inviter = actor.label or "A member"
+    mail = messages.invitation(workspace.name, inviter, invitation.role, mailed_link(settings, token), INVITATION_DAYS)
+    await queue(db, mail, kind="invitation", to=invitation.email, workspace_id=workspace_id)
+    await db.flush()
+    record(db, workspace_id, "invitation.resent", actor, _details(invitation))
     return invitation
 
 
@@ -229,6 +307,21 @@ async def find_invitation(db: AsyncSession, token: str, *, lock: bool = False) -
         inviter = await db.get(User, invitation.invited_by)
     label = (inviter.display_name or inviter.email) if inviter else "A former member"
     return InvitationView(invitation, workspace, label, _problem(invitation))
+
+
+async def proven_invitation(db: AsyncSession, settings: Settings, token: str, proof: str) -> InvitationView | None:
+    """The usable invitation behind a mailed link (its token and its ``?m=`` proof), or None."""
+    if not token or not proves_mailbox(settings, token, proof):
+        return None
+    try:
+        view = await find_invitation(db, token)
+    except MemberError:
+        return None
+    return None if view.problem else view
+
+
+async def address_has_account(db: AsyncSession, email: str) -> bool:
+    return await db.scalar(select(User.id).where(func.lower(User.email) == normalise_email(email))) is not None
 
 
 async def accept(db: AsyncSession, *, token: str, user: User, actor: Actor) -> tuple[InvitationView, Membership, bool]:

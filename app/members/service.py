@@ -186,7 +186,13 @@ async def change_role(
     target.role = chosen.value
     await db.flush()
     member = await member_view(db, target)
-    details = {"member_id": str(member.user_id), "email": member.email, "from": previous, "to": member.role}
+    details = {
+        "member_id": str(member.user_id),
+        "member": member.display_name or member.email,
+        "email": member.email,
+        "from": previous,
+        "to": member.role,
+    }
     record(db, workspace_id, "member.role_changed", actor, details)
     return member, previous
 
@@ -203,7 +209,12 @@ async def remove_member(db: AsyncSession, *, workspace_id: str, actor: Actor, ta
     member = await member_view(db, target)
     await db.delete(target)
     await db.flush()
-    details = {"member_id": str(member.user_id), "email": member.email, "role": member.role}
+    details = {
+        "member_id": str(member.user_id),
+        "member": member.display_name or member.email,
+        "email": member.email,
+        "role": member.role,
+    }
     record(db, workspace_id, "member.removed", actor, details)
     return member
 
@@ -240,6 +251,7 @@ async def transfer_ownership(
     details = {
         "from": former.email if former is not None else str(acting.user_id),
         "to": owner.email,
+        "new_owner": owner.display_name or owner.email,
         "new_owner_id": str(owner.user_id),
         "new_owner_previous_role": previous,
     }

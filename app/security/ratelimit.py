@@ -61,13 +61,31 @@ class RateResult:
     remaining: int
     # Seconds until the next hit will be allowed; 0 when allowed, at least 1 when blocked.
     retry_after: int
+    # The scope that refused (set by ``app.web.forms.rate_limited``, which checks several at once).
+    scope: str = ""
 
 
-def retry_message(result: RateResult) -> str:
-    """ "Too many attempts. Try again in 5 minutes.": a refusal as the person reads it."""
-    seconds = result.retry_after
-    when = f"{seconds} seconds" if seconds < 120 else f"{(seconds + 59) // 60} minutes"
-    return f"Too many attempts. Try again in {when}."
+def wait_words(seconds: int) -> str:
+    """ "30 seconds", "a minute", "4 minutes", "about an hour": how long a person waits, said as a person would."""
+    if seconds <= 50:
+        return f"{max(1, seconds)} second{'' if seconds == 1 else 's'}"
+    minutes = (seconds + 59) // 60
+    if minutes == 1:
+        return "a minute"
+    if minutes < 55:
+        return f"{minutes} minutes"
+    if minutes <= 65:
+        return "about an hour"
+    return f"about {(minutes + 30) // 60} hours"
+
+
+def retry_message(result: RateResult, reason: str = "attempts") -> str:
+    """ "Too many wrong passwords in a short time. Try again in 4 minutes.": why, and when to retry.
+
+    ``reason`` names what was counted, in the plural ("wrong passwords", "links sent to this address"): only real
+    attempts are counted (a form refused as invalid never is), so it is always something the person did.
+    """
+    return f"Too many {reason} in a short time. Try again in {wait_words(result.retry_after)}."
 
 
 def rate_key(scope: str, subject: str) -> str:

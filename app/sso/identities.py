@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.errors import Conflict
 from app.mail import messages
-from app.mail.service import queue_mail
+from app.mail.service import queue
 from app.sso.models import SsoIdentity
 from app.sso.signin import LINK_DESCRIPTIONS, signs_in_by_itself
 from app.tenants.models import Workspace
@@ -91,7 +91,6 @@ async def unlink_identity(db: AsyncSession, user: User, identity_id: uuid.UUID) 
     identity = await db.get(SsoIdentity, found.id)
     if identity is not None:
         await db.delete(identity)
-    subject, body = messages.identity_unlinked(describe(found))
-    await queue_mail(db, kind="sso-identity-unlinked", to=fresh.email, subject=subject, body=body)
+    await queue(db, messages.identity_unlinked(describe(found)), kind="sso-identity-unlinked", to=fresh.email)
     await db.flush()
     return found

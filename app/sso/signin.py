@@ -28,7 +28,7 @@ from app.auth.models import User
 from app.auth.service import normalise_email, user_by_email
 from app.auth.sessions import now
 from app.mail import messages
-from app.mail.service import queue_mail
+from app.mail.service import queue
 from app.security.single_line import control_characters
 from app.sso.domains import email_domain, is_verified
 from app.sso.models import LinkMethod, SsoConnection, SsoIdentity
@@ -198,13 +198,13 @@ async def _still_vouched_for(db: AsyncSession, identity: SsoIdentity) -> bool:
 
 async def _mail_linked(db: AsyncSession, user: User, identity: SsoIdentity) -> None:
     workspace = await db.get(Workspace, identity.workspace_id)
-    subject, body = messages.identity_linked(
+    mail = messages.identity_linked(
         issuer=identity.issuer,
         workspace=workspace.name if workspace else "",
         email_at_link=identity.email_at_link,
         how=LINK_DESCRIPTIONS.get(identity.link_method, identity.link_method),
     )
-    await queue_mail(db, kind="sso-identity-linked", to=user.email, subject=subject, body=body)
+    await queue(db, mail, kind="sso-identity-linked", to=user.email)
 
 
 LINK_DESCRIPTIONS = {

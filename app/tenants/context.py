@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actor import Actor, person_label
@@ -167,3 +167,27 @@ async def workspaces_of(db: AsyncSession, user: User) -> list[tuple[Workspace, s
         .order_by(Workspace.name)
     )
     return [(workspace, role) for workspace, role in rows]
+
+
+async def remember_workspace(db: AsyncSession, user: User, workspace_id: str) -> None:
+    """Note the workspace ``user`` just opened: signing in goes back there (:func:`last_workspace`)."""
+    await db.execute(update(User).where(User.id == user.id).values(last_workspace_id=workspace_id))
+    user.last_workspace_id = workspace_id
+
+
+async def last_workspace(db: AsyncSession, user: User) -> Workspace | None:
+    """The workspace ``user`` used last, if they are still a member of it."""
+    if user.last_workspace_id is None:
+        return None
+    found = await db.execute(
+        select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Workspace.id == user.last_workspace_id, Membership.user_id == user.id)
+    )
+    return found.scalar_one_or_none()
+
+
+async def start_page_for(db: AsyncSession, user: User) -> str:
+    """Where a signed-in person starts: the workspace they used last, else the list of their workspaces."""
+    workspace = await last_workspace(db, user)
+    return f"/w/{workspace.slug}" if workspace is not None else "/workspaces"

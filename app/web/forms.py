@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -45,14 +47,36 @@ def user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")[:400]
 
 
-async def rate_limited(request: Request, *rules: tuple[str, str, int, int]) -> RateResult | None:
-    """Count one hit under each (scope, subject, limit, window_seconds); the first refusal, if any."""
+Rule = tuple[str, str, int, int]
+"""(scope, subject, limit, window_seconds), e.g. ("login.client", "203.0.113.9", 30, 300)."""
+
+
+async def rate_limited(request: Request, *rules: Rule) -> RateResult | None:
+    """Count one attempt under each rule; the first refusal, if any (then nothing is counted at all).
+
+    Count only real attempts: a wrong password, a code checked, a mail sent. A form refused for what was typed
+    (an empty field, a weak new password, a malformed address) is checked *before* this, or the attempt is given
+    back with :func:`give_back`, so typos never lock anyone out. Counting comes before the check itself, so
+    parallel requests cannot slip past a limit; a check that succeeds may give its attempt back too.
+    """
     limiter: RateLimiter = request.app.state.rate_limiter
-    for scope, subject, limit, window in rules:
+    counted: list[Rule] = []
+    for rule in rules:
+        scope, subject, limit, window = rule
         result = await limiter.hit(scope, subject, limit=limit, window_seconds=window)
         if not result.allowed:
-            return result
+            await give_back(request, *counted)
+            return replace(result, scope=scope)
+        counted.append(rule)
     return None
 
 
-__all__ = ["client_ip", "rate_limited", "read_form", "read_list", "retry_message", "user_agent"]
+async def give_back(request: Request, *rules: Rule) -> None:
+    """Un-count an attempt made with :func:`rate_limited` under the same rules: it was not a real one after all
+    (the form was refused as invalid), or it succeeded and only failures add up."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    for scope, subject, limit, window in rules:
+        await limiter.refund(scope, subject, limit=limit, window_seconds=window)
+
+
+__all__ = ["Rule", "client_ip", "give_back", "rate_limited", "read_form", "read_list", "retry_message", "user_agent"]

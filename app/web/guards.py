@@ -14,8 +14,9 @@ from app.auth.middleware import signed_in
 from app.auth.models import User
 from app.auth.principal import Principal
 from app.sso.enforcement import needs_step_up
-from app.tenants.context import MemberOf, WorkspaceContext, access_from
+from app.tenants.context import MemberOf, WorkspaceContext, access_from, remember_workspace
 from app.tenants.models import Workspace
+from app.web.errors import WorkspaceForbidden
 from app.web.forms import client_ip
 from app.web.redirects import header_safe
 from app.web.templating import is_htmx
@@ -111,9 +112,15 @@ def workspace_required(permission: str = "workspace.view") -> Callable[[Workspac
                     return _to_sso(request, context.workspace.slug)
             if access.needs_2fa:
                 return redirect(request, f"/account/2fa?required={quote(context.workspace.slug)}")
-            if not context.can(permission):
-                raise HTTPException(403, "Your role in this workspace does not allow this.")
+            if current.user.last_workspace_id != access.workspace.id:
+                # Signing in goes back to the workspace used last (app.tenants.context.start_page_for). Written only
+                # when the person switches workspace: an ordinary page view costs no extra transaction.
+                async with request.app.state.db.public_session() as db:
+                    await remember_workspace(db, current.user, access.workspace.id)
+            # Set before the permission check: a refusal still shows the workspace around it (and whom to ask).
             request.state.workspace = context
+            if not context.can(permission):
+                raise WorkspaceForbidden(context, permission)
             return await handler(request, context)
 
         # The route table test reads this to know which routes are workspace-scoped.

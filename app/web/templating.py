@@ -17,6 +17,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
+from app.security.tokens import new_token
+from app.web.timezones import localtime, utc, zone_label, zone_of
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = TEMPLATE_DIR.parent / "static"
 
@@ -42,7 +45,11 @@ def _common_context(request: Request) -> dict[str, Any]:
 
     current = signed_in(request)
     settings = getattr(request.app.state, "settings", None)
+    zone = zone_of(request, current.user.time_zone if current else "")
     return {
+        # Times are shown in the reader's zone (the ``localtime`` filter reads it).
+        "time_zone": zone,
+        "time_zone_label": zone_label(zone),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "current_user": current.user if current else None,
         "current_workspace": getattr(request.state, "workspace", None),
@@ -61,6 +68,10 @@ templates = Jinja2Templates(
     context_processors=[_common_context],
 )
 templates.env.globals["static_url"] = static_url
+# A fresh idempotency token for a create form (``once()`` in components/forms.html; app.web.idempotency).
+templates.env.globals["form_token"] = lambda: new_token(16)
+templates.env.filters["localtime"] = localtime
+templates.env.filters["utc"] = utc
 
 
 _IMPORT = re.compile(r'{%-?\s*from\s+"([^"]+)"\s+import\s+([\w\s,]+?)\s+with\s+context\s*-?%}')

@@ -18,18 +18,20 @@ from app.web.state import changes, db_of
 from app.workspaces import service
 
 
-def workspace_out(workspace: Workspace, role: str) -> WorkspaceOut:
+def workspace_out(workspace: Workspace, acts_as: str, member_role: str | None = None) -> WorkspaceOut:
+    """``member_role``: the caller's own role there (None for a service key: it has only what it acts as)."""
     return WorkspaceOut(
         id=workspace.id,
         slug=workspace.slug,
         name=workspace.name,
         require_2fa=workspace.require_2fa,
         created_at=workspace.created_at,
-        role=role,
+        role=member_role or acts_as,
+        acts_as=acts_as,
     )
 
 
-async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspace, str]]:
+async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspace, str, str | None]]:
     """Workspaces the principal may act in, with its effective role: a user's memberships (a key's one)."""
     async with db.public_session() as session:
         if principal.user is not None:
@@ -46,9 +48,10 @@ async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspac
     for workspace, _role in pairs:
         if principal.may_use_workspace(workspace.id):
             membership = memberships.get(workspace.id)
-            role = effective_role(principal, workspace.id, membership.role if membership is not None else None)
+            member_role = membership.role if membership is not None else None
+            role = effective_role(principal, workspace.id, member_role)
             if role is not None:
-                visible.append((workspace, role.value))
+                visible.append((workspace, role.value, member_role))
     return visible
 
 
@@ -64,8 +67,8 @@ async def _visible(db: Database, principal: ApiPrincipal) -> list[tuple[Workspac
 async def list_workspaces(call: Call) -> BaseModel:
     """The workspaces you belong to, by name (an API key: the one workspace it is bound to)."""
     visible = await _visible(db_of(call.request), call.principal)
-    page = paginate(visible, lambda pair: (pair[0].name, pair[0].id), (str, str), call.query)
-    return envelope(WorkspaceList, page, lambda pair: workspace_out(*pair))
+    page = paginate(visible, lambda row: (row[0].name, row[0].id), (str, str), call.query)
+    return envelope(WorkspaceList, page, lambda row: workspace_out(*row))
 
 
 @api_route(
@@ -78,7 +81,11 @@ async def list_workspaces(call: Call) -> BaseModel:
     tags=["Workspaces"],
 )
 async def get_workspace(call: Call) -> WorkspaceOut:
-    return workspace_out(call.workspace.workspace, call.workspace.role)
+    return workspace_out(call.workspace.workspace, call.workspace.role, _member_role(call.workspace))
+
+
+def _member_role(access: WorkspaceAccess) -> str | None:
+    return access.membership.role if access.membership is not None else None
 
 
 @api_route(
@@ -107,4 +114,4 @@ async def update_workspace(call: Call) -> WorkspaceOut:
             name=patch.name if patch.name is not None else current.name,
             require_2fa=patch.require_2fa if patch.require_2fa is not None else current.require_2fa,
         )
-    return workspace_out(updated, target.role)
+    return workspace_out(updated, target.role, _member_role(target))

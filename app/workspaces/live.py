@@ -9,8 +9,10 @@ carry their audit id, so one that arrives both ways is shown once (``app/static/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
@@ -34,6 +36,7 @@ from app.tenants.permissions import PERMISSIONS, permissions_of
 from app.web.guards import workspace_required
 from app.web.state import bus_of, db_of
 from app.web.templating import templates
+from app.web.timezones import format_moment, zone, zone_label, zone_of
 
 _unknown = sorted(set(filter(None, TYPE_PERMISSIONS.values())) - PERMISSIONS.keys())
 if _unknown:  # app.live knows no domain, so its table is checked here: a typo would hide events from everyone
@@ -51,16 +54,16 @@ class FeedItem:
     text: str
 
 
-def _item(audit_id: int, at: datetime, text: str) -> FeedItem:
+def _item(audit_id: int, at: datetime, text: str, zone: tzinfo) -> FeedItem:
     moment = at.astimezone(UTC)
-    return FeedItem(audit_id, moment.isoformat(), moment.strftime("%H:%M:%S"), text)
+    return FeedItem(audit_id, moment.isoformat(), format_moment(moment, zone, "time"), text)
 
 
-def entry_item(entry: AuditEvent) -> FeedItem:
-    return _item(entry.id, entry.at, catalogue.sentence(entry.action, entry.actor_label, entry.details))
+def entry_item(entry: AuditEvent, zone: tzinfo = UTC) -> FeedItem:
+    return _item(entry.id, entry.at, catalogue.sentence(entry.action, entry.actor_label, entry.details), zone)
 
 
-def event_item(event: Event) -> FeedItem:
+def event_item(event: Event, zone: tzinfo = UTC) -> FeedItem:
     """An ACTIVITY event as the same item its audit row renders to (the publisher wrote the sentence)."""
     payload = event.payload
     try:
@@ -68,11 +71,16 @@ def event_item(event: Event) -> FeedItem:
     except (KeyError, ValueError):
         at = event.at
     audit_id = payload.get("audit_id")
-    return _item(audit_id if isinstance(audit_id, int) else 0, at, str(payload.get("text", "")))
+    return _item(audit_id if isinstance(audit_id, int) else 0, at, str(payload.get("text", "")), zone)
 
 
 async def recent_activity(
-    db: Database, bus: EventBus, workspace_id: str, permissions: frozenset[str], count: int = FEED_SIZE
+    db: Database,
+    bus: EventBus,
+    workspace_id: str,
+    permissions: frozenset[str],
+    count: int = FEED_SIZE,
+    zone: tzinfo = UTC,
 ) -> tuple[list[FeedItem], str]:
     """The newest activity the viewer may see (newest first, from the audit log), and a stream cursor to
     connect with (``?since=``).
@@ -84,14 +92,25 @@ async def recent_activity(
     cursor = encode_cursor([topic], await bus.positions(workspace_id, [topic]))
     async with db.tenant_session(workspace_id) as session:
         entries = await recent_visible(session, permissions, count)
-    return [entry_item(entry) for entry in entries], cursor
+    return [entry_item(entry, zone) for entry in entries], cursor
 
 
-def render_event(event: Event) -> str:
-    """Activity becomes the feed's HTML item (autoescaped); everything else goes out as JSON."""
-    if event.type == EventType.ACTIVITY:
-        return _activity_item.render(item=event_item(event))
-    return render_json(event)
+@lru_cache(maxsize=128)
+def renderer(zone_name: str) -> Callable[[Event], str]:
+    """The stream's render function for readers in ``zone_name`` (one per zone: the hub renders each event once
+    per render function, so readers in the same zone share it)."""
+    found = zone(zone_name) or UTC
+
+    def render_event(event: Event) -> str:
+        """Activity becomes the feed's HTML item (autoescaped); everything else goes out as JSON."""
+        if event.type == EventType.ACTIVITY:
+            return _activity_item.render(item=event_item(event, found))
+        return render_json(event)
+
+    return render_event
+
+
+render_event = renderer("UTC")
 
 
 @workspace_required("workspace.view")
@@ -128,7 +147,7 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
         workspace_id,
         topics,
         still_allowed,
-        render_event,
+        renderer(zone_label(zone_of(request, context.user.time_zone))),
         # Each event needs what the page showing the same thing needs: a viewer's feed shows a viewer's pages.
         permissions=permissions_of(context.role),
     )

@@ -15,14 +15,17 @@ from app.db import Database
 from app.errors import ServiceError
 from app.llm.demo import offer_demo_model
 from app.members.service import list_members, transfer_ownership
+from app.onboarding import checklist
 from app.onboarding.steps import STEPS, next_step
-from app.tenants.context import WorkspaceContext, person_actor, workspaces_of
-from app.tenants.permissions import ROLE_DESCRIPTIONS, permissions_of
-from app.web.forms import client_ip, rate_limited, read_form, retry_message
+from app.tenants.context import WorkspaceContext, person_actor, start_page_for, workspaces_of
+from app.tenants.permissions import permissions_of
+from app.web.forms import client_ip, give_back, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
+from app.web.idempotency import submit_once
 from app.web.pages import WorkspacePage, redirect_with_flash
 from app.web.state import bus_of, changes, db_of
 from app.web.templating import is_htmx, render
+from app.web.timezones import zone_of
 from app.workspaces import service
 from app.workspaces.live import recent_activity
 from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
@@ -36,8 +39,10 @@ def suggest_slug(name: str) -> str:
 async def home(request: Request) -> Response:
     from app.auth.middleware import signed_in
 
-    if signed_in(request) is not None:
-        return redirect(request, "/workspaces")
+    current = signed_in(request)
+    if current is not None:
+        async with db_of(request).public_session() as db:
+            return redirect(request, await start_page_for(db, current.user))
     return render(request, "home.html")
 
 
@@ -56,6 +61,29 @@ def _form_context(values: dict[str, str], errors: dict[str, str], onboarding: bo
 
 
 @login_required()
+async def slug_preview(request: Request, user: User) -> Response:
+    """The form's live preview of the URL name (htmx, as the name or URL name is typed): where the workspace
+    will live, or why it cannot, with a free alternative when it is taken."""
+    if not is_htmx(request):
+        return redirect(request, "/workspaces/new")  # a fragment of that form, nothing to see on its own
+    params = request.query_params
+    typed = params.get("slug", "").strip().lower()[:64]
+    slug = typed or suggest_slug(params.get("name", "")[:200])
+    context: dict[str, object] = {"slug": slug, "typed": bool(typed), "problem": "", "alternative": ""}
+    if slug:
+        try:
+            service.validate_slug(slug)
+        except WorkspaceError as invalid:
+            context["problem"] = invalid.message
+        else:
+            async with db_of(request).public_session() as db:
+                if await service.slug_taken(db, slug):
+                    context["problem"] = f"“{slug}” is taken."
+                    context["alternative"] = await service.free_slug(db, slug)
+    return render(request, "workspaces/_slug_preview.html", context, block=None)
+
+
+@login_required()
 async def new_workspace_page(request: Request, user: User) -> Response:
     onboarding = request.url.path == "/onboarding"
     return render(request, "workspaces/new.html", _form_context({}, {}, onboarding))
@@ -68,39 +96,64 @@ async def create_workspace_view(request: Request, user: User) -> Response:
     values = {"name": form.get("name", "").strip(), "slug": form.get("slug", "").strip().lower()}
     if not values["slug"]:
         values["slug"] = suggest_slug(values["name"])
-    blocked = await rate_limited(request, ("workspace.create", str(user.id), 20, 3600))
-    if blocked:
-        context = _form_context(values, {"_form": retry_message(blocked)}, onboarding)
-        return render(request, "workspaces/new.html", context, status_code=429)
-    try:
-        async with changes(request) as session:
-            workspace = await create_workspace(
-                session,
-                name=values["name"],
-                slug=values["slug"],
-                owner_id=user.id,
-                actor=person_actor(user, client_ip(request)),
+    rule = ("workspace.create", str(user.id), 20, 3600)
+
+    async def act() -> Response:
+        blocked = await rate_limited(request, rule)
+        if blocked:
+            context = _form_context(values, {"_form": retry_message(blocked, "new workspaces")}, onboarding)
+            return render(request, "workspaces/new.html", context, status_code=429)
+        try:
+            async with changes(request) as session:
+                workspace = await create_workspace(
+                    session,
+                    name=values["name"],
+                    slug=values["slug"],
+                    owner_id=user.id,
+                    actor=person_actor(user, client_ip(request)),
+                )
+        except WorkspaceError as invalid:
+            await give_back(request, rule)  # a refused name or URL name is not a workspace created
+            return render(
+                request, "workspaces/new.html", _form_context(values, invalid.errors, onboarding), status_code=422
             )
-    except WorkspaceError as invalid:
-        return render(
-            request, "workspaces/new.html", _form_context(values, invalid.errors, onboarding), status_code=422
-        )
-    await offer_demo_model(db_of(request), bus_of(request), request.app.state.settings, workspace.id)
-    return redirect(request, next_step("workspace", workspace.slug) if onboarding else f"/w/{workspace.slug}")
+        await offer_demo_model(db_of(request), bus_of(request), request.app.state.settings, workspace.id)
+        return redirect(request, next_step("workspace", workspace.slug) if onboarding else f"/w/{workspace.slug}")
+
+    return await submit_once(request, form, scope=f"workspace:{user.id}", act=act)
 
 
 @workspace_required()
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     permissions = permissions_of(context.role)
-    items, cursor = await recent_activity(db_of(request), bus_of(request), context.workspace.id, permissions)
+    zone = zone_of(request, context.user.time_zone)
+    items, cursor = await recent_activity(db_of(request), bus_of(request), context.workspace.id, permissions, zone=zone)
     # The feed alone when it asks for itself again (marid.js, after its stream reconnected).
     block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
+    steps = await checklist.progress(db_of(request), context.workspace, permissions) if block == "content" else []
+    open_steps = [step for step in steps if step.available and not step.done]
     return render(
         request,
         "workspaces/dashboard.html",
-        {"roles": ROLE_DESCRIPTIONS, "activity_items": items, "activity_cursor": cursor},
+        {
+            "role_summary": ROLE_SUMMARIES.get(context.role, ""),
+            "activity_items": items,
+            "activity_cursor": cursor,
+            "checklist": steps if open_steps else [],
+            "checklist_done": sum(1 for step in steps if step.done),
+            "checklist_total": sum(1 for step in steps if step.available),
+        },
         block=block,
     )
+
+
+# How the dashboard says the reader's role, in a sentence of its own (the members page has the full table).
+ROLE_SUMMARIES = {
+    "owner": "You own this workspace: you can do everything here, including deleting it.",
+    "admin": "You are an admin: you manage members, settings and the audit log, and run agents.",
+    "member": "You are a member: you create and run agents, pipelines and swarms.",
+    "viewer": "You are a viewer: you can see everything here, and change nothing.",
+}
 
 
 async def _data(request: Request, context: WorkspaceContext, values: dict[str, str] | None) -> dict[str, Any]:
@@ -134,7 +187,9 @@ async def save_settings(request: Request, context: WorkspaceContext) -> Response
             )
     except ServiceError as refused:
         return await SETTINGS_PAGE.refuse(request, context, refused, values=values)
-    return SETTINGS_PAGE.back(request, context, "Settings saved." if changed else "Nothing to change.")
+    if not changed:
+        return SETTINGS_PAGE.back(request, context, "Nothing to save: the settings were already like this.", "info")
+    return SETTINGS_PAGE.back(request, context, "Settings saved.")
 
 
 @workspace_required("ownership.transfer")
@@ -171,6 +226,7 @@ routes: list[BaseRoute] = [
     Route("/workspaces", workspace_list, methods=["GET"]),
     Route("/workspaces/new", new_workspace_page, methods=["GET"]),
     Route("/workspaces/new", create_workspace_view, methods=["POST"]),
+    Route("/workspaces/slug-preview", slug_preview, methods=["GET"]),
     Route("/onboarding", new_workspace_page, methods=["GET"]),
     Route("/onboarding", create_workspace_view, methods=["POST"]),
     Route("/w/{slug}", dashboard, methods=["GET"]),

@@ -55,6 +55,21 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+async def slug_taken(session: AsyncSession, slug: str) -> bool:
+    return await session.scalar(select(Workspace.id).where(Workspace.slug == slug)) is not None
+
+
+async def free_slug(session: AsyncSession, wanted: str) -> str:
+    """A free URL name close to ``wanted`` (``acme-2``, ``acme-3``...): what to suggest when it is taken."""
+    stem = wanted[:44].strip("-") or "workspace"
+    candidates = [f"{stem}-{number}" for number in range(2, 12)]
+    taken = set(await session.scalars(select(Workspace.slug).where(Workspace.slug.in_(candidates))))
+    for candidate in candidates:
+        if candidate not in taken and candidate not in RESERVED_SLUGS:
+            return candidate
+    return f"{stem[:39]}-{secrets.token_hex(4)}"
+
+
 async def create_workspace(
     session: AsyncSession,
     *,
@@ -71,8 +86,9 @@ async def create_workspace(
     except SingleLineError as refused:
         raise WorkspaceError(str(refused)) from None
     slug = validate_slug(slug)
-    if await session.scalar(select(Workspace.id).where(Workspace.slug == slug)) is not None:
-        raise WorkspaceError(f"The URL name “{slug}” is taken.", field="slug")
+    if await slug_taken(session, slug):
+        alternative = await free_slug(session, slug)
+        raise WorkspaceError(f"The URL name “{slug}” is taken. “{alternative}” is free.", field="slug")
     workspace = Workspace(id=new_workspace_id(), slug=slug, name=name)
     session.add(workspace)
     # No ORM relationship orders these two inserts, so flush the workspace row first.

@@ -34,8 +34,8 @@ def code_for_next_step(secret: str) -> str:
 
 
 async def sign_out(page: Page) -> None:
-    await page.click("summary[aria-label='Account menu']")
-    await page.click("text=Sign out")
+    await page.click("#user-menu-button")
+    await page.click("#sign-out")
     await expect(page).to_have_url(re.compile(r"/login$"))
 
 
@@ -91,9 +91,12 @@ async def test_enrol_then_sign_in_with_codes(browser: Browser, base_url: str) ->
     await second_step(page, base_url, email, code)
     await expect(page.locator("#e-code")).to_contain_text("already used")
 
-    # A recovery code works once...
-    await page.fill("#f-code", codes[0])
-    await page.click("main button[type=submit]")
+    # A recovery code works once (typed in its own form: the code field shows a phone's number pad)...
+    await expect(page.locator("#f-code")).to_have_attribute("inputmode", "numeric")
+    await expect(page.locator("#f-code")).to_have_attribute("autocomplete", "one-time-code")
+    await page.click("text=Use a recovery code")
+    await page.fill("#f-recovery-code", codes[0])
+    await page.click("text=Use recovery code")
     await expect(page).to_have_url(re.compile(r"/(workspaces|w/[^/]+)$"))
     await page.goto(base_url + "/account/security")
     await expect(page.locator("#twofactor-summary")).to_contain_text("9 of 10 recovery codes left")
@@ -102,7 +105,11 @@ async def test_enrol_then_sign_in_with_codes(browser: Browser, base_url: str) ->
     await sign_out(page)
 
     # ...and not twice.
-    await second_step(page, base_url, email, codes[0].upper())
+    await log_in(page, base_url, email)
+    await expect(page).to_have_url(base_url + "/login/2fa")
+    await page.click("text=Use a recovery code")
+    await page.fill("#f-recovery-code", codes[0].upper())
+    await page.click("text=Use recovery code")
     await expect(page.locator("#e-code")).to_contain_text("already used")
 
     assert problems == [], problems

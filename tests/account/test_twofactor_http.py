@@ -225,5 +225,5 @@ async def test_code_guessing_is_rate_limited(settings: Settings, db: Database) -
         ]
         assert statuses[:10] == [401] * 10 and statuses[10] == 429
         blocked = post_form(client, "/account/2fa", "/account/2fa/disable", {"password": PASSWORD})
-        assert blocked.status_code == 429 and "Too many attempts" in blocked.text
+        assert blocked.status_code == 429 and "Too many wrong passwords or codes" in blocked.text
         assert (await load_user(db, user_id)).has_2fa

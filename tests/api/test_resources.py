@@ -32,12 +32,13 @@ def test_me_for_a_session_and_for_a_service_key(settings: Settings, team: Team) 
         body = client.get("/api/v1/me").json()
     assert body["user"]["email"] == team.admin.email
     assert body["auth"] == {"kind": "session", "scopes": ["read", "write", "admin"], "workspace_id": None,
-                            "key_id": None}  # fmt: skip
+                            "key_id": None, "acts_as": None}  # fmt: skip
     principal = key_of(team, "service_key", Scope.WRITE)
     with api_client(settings, principal=principal) as client:
         body = client.get("/api/v1/me").json()
     assert body["user"] is None
     assert body["auth"]["kind"] == "service_key" and body["auth"]["scopes"] == ["read", "write"]
+    assert body["auth"]["acts_as"] == "member"
 
 
 async def test_workspaces_list_and_get(settings: Settings, db: Database, team: Team) -> None:
@@ -47,10 +48,11 @@ async def test_workspaces_list_and_get(settings: Settings, db: Database, team: T
         assert [(w["slug"], w["role"]) for w in listed] == [(team.workspace.slug, "viewer")]
         one = client.get(f"/api/v1/workspaces/{team.workspace.slug}").json()
         assert one["id"] == team.workspace.id and one["name"] == team.workspace.name
-    # A key sees its own workspace only, with the role its scope allows (a read key of an admin: viewer).
+    # A key sees its own workspace only. Its owner's role is said as it is; what the key may do is "acts_as"
+    # (a read key of an admin acts as a viewer; issue 10: it no longer reports the admin as "viewer").
     with api_client(settings, principal=key_of(team, scope=Scope.READ, role="admin")) as client:
         listed = client.get("/api/v1/workspaces").json()["data"]
-        assert [(w["slug"], w["role"]) for w in listed] == [(team.workspace.slug, "viewer")]
+        assert [(w["slug"], w["role"], w["acts_as"]) for w in listed] == [(team.workspace.slug, "admin", "viewer")]
         assert client.get(f"/api/v1/workspaces/{other.workspace.slug}").status_code == 404
 
 
@@ -92,10 +94,12 @@ async def test_member_roles_and_removal_follow_the_members_page(settings: Settin
     assert await role_of(db, team.workspace.id, team.member.id) == "viewer"
     assert await role_of(db, team.workspace.id, team.viewer.id) is None
     actions = await audit_actions(db, team.workspace.id)
-    assert actions[-2] == ("member.role_changed", {"member_id": str(team.member.id), "email": team.member.email,
-                                                   "from": "member", "to": "viewer"})  # fmt: skip
-    assert actions[-1] == ("member.removed", {"member_id": str(team.viewer.id), "email": team.viewer.email,
-                                              "role": "viewer"})  # fmt: skip
+    # The entries name whom it happened to (issue 10: the feed says "Ada changed Bob's role...").
+    changed = {"member_id": str(team.member.id), "member": team.member.display_name, "email": team.member.email,
+               "from": "member", "to": "viewer"}  # fmt: skip
+    removed = {"member_id": str(team.viewer.id), "member": team.viewer.display_name, "email": team.viewer.email,
+               "role": "viewer"}  # fmt: skip
+    assert actions[-2:] == [("member.role_changed", changed), ("member.removed", removed)]
 
 
 async def test_invitations_follow_the_members_page(settings: Settings, db: Database, team: Team) -> None:
@@ -198,7 +202,7 @@ async def test_api_keys_made_through_the_api_work_as_bearer_keys(settings: Setti
     with api_client(settings, csrf=False) as client:
         me = client.get("/api/v1/me", headers=bearer).json()
         assert me["auth"] == {"kind": "personal_key", "scopes": ["read"], "workspace_id": team.workspace.id,
-                              "key_id": created["id"]}  # fmt: skip
+                              "key_id": created["id"], "acts_as": "viewer"}  # fmt: skip
         # No CSRF token needed with a key, but a read key cannot change anything.
         response = client.patch(f"/api/v1/workspaces/{team.workspace.slug}", headers=bearer, json={"name": "x"})
         assert error_of(response)["code"] == "insufficient_scope"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.apikeys.models import ApiKey
 from app.db import Database
 from app.security.tokens import token_hash
-from tests.browser import log_in
+from tests.browser import confirm, log_in
 from tests.helpers import make_user, make_workspace
 from tests.members.helpers import live_server
 
@@ -64,6 +64,7 @@ async def test_an_admin_creates_a_service_key_and_sees_it_once(browser: Browser,
     assert token not in await page.content() and token[17:] not in await page.content()
 
     await row.locator("button", has_text="Revoke").click()
+    await confirm(page)
     await expect(page.locator(f"#service-keys tr[data-key='{key.lookup_id}']")).to_contain_text("Revoked")
     await expect(row.locator("button", has_text="Revoke")).to_have_count(0)
     assert problems == []

@@ -70,6 +70,7 @@ async def test_a_read_key_reads_but_cannot_write(client: TestClient, db: Databas
         "workspace_id": team.workspace.id,
         "scopes": ["read"],
         "key_id": str(key.id),
+        "acts_as": "viewer",  # what the key may do, said apart from its owner's role (issue 10)
     }
     error = refused(client.delete(write(team), headers=bearer(token)), 403, "insufficient_scope")
     assert error["details"] == {"required": "write", "granted": ["read"]}

@@ -120,7 +120,7 @@ async def test_a_workspace_change_writes_its_entry_directly_and_publishes_after_
     [stored] = await log_of(db, workspace)
     assert (stored.id, stored.actor_kind, stored.actor_label, stored.outbox_id) == (entry.id, "agent", "Scout", None)
     [published] = await activities(bus, workspace)
-    assert published["audit_id"] == entry.id and published["text"] == "Scout created the workspace"
+    assert published["audit_id"] == entry.id and published["text"] == "Scout created the workspace “x”"
 
 
 async def test_there_is_no_publishing_without_a_bus(db: Database, workspace: Workspace) -> None:
@@ -158,7 +158,8 @@ async def test_what_was_published_before_a_failure_is_done_and_the_rest_waits(
     picky = EventBus(bus.redis, max_payload_bytes=1024)
     async with db.public_session() as session:
         record(session, workspace.id, "apikey.created", Actor.system(), {"name": "small"})
-        record(session, workspace.id, "apikey.created", Actor.system(), {"name": "x" * 2000})  # in its sentence
+        big = {"name": "x" * 2000, "kind": "service", "scopes": "read"}
+        record(session, workspace.id, "apikey.created", Actor.system(), big)  # the name is in its sentence
     with pytest.raises(ValueError):
         await relay(db, picky, [workspace.id])
     small, large = await log_of(db, workspace)

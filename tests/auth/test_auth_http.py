@@ -143,7 +143,11 @@ async def test_login_is_rate_limited_per_account(client: TestClient, db: Databas
         assert login(client, email, "wrong password here").status_code == 401  # type: ignore[attr-defined]
     blocked = login(client, email)
     assert blocked.status_code == 429  # type: ignore[attr-defined]
-    assert re.search(r"Too many attempts\. Try again in \d+ (seconds|minutes)\.", blocked.text)  # type: ignore[attr-defined]
+    # Why, and when to try again (issue 10: a refusal says both, in words).
+    assert re.search(
+        r"Too many failed sign-ins in a short time\. Try again in (\d+ seconds|a minute|\d+ minutes)\.",
+        blocked.text,  # type: ignore[attr-defined]
+    )
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "/\\evil.example"])
@@ -195,7 +199,7 @@ async def test_signup_is_rate_limited_per_address(client: TestClient, db: Databa
     mails = await count(db, OutboxMessage, OutboxMessage.to_address == email)
     blocked = signup(client, email)
     assert blocked.status_code == 429  # type: ignore[attr-defined]
-    assert "Too many attempts" in blocked.text  # type: ignore[attr-defined]
+    assert "Too many messages sent to this address in a short time" in blocked.text  # type: ignore[attr-defined]
     assert await count(db, OutboxMessage, OutboxMessage.to_address == email) == mails
 
 
@@ -252,7 +256,8 @@ async def test_sending_the_confirmation_again_keeps_where_the_user_was_going(cli
     notice = client.get(signed_in.headers["location"])  # type: ignore[attr-defined]
     assert 'name="next" value="/invite/xyz789"' in notice.text
     again = client.post("/verify-email/resend", data={"csrf_token": csrf_of(notice.text), "next": "/invite/xyz789"})
-    assert again.headers["location"] == "/verify-email?sent=1&next=%2Finvite%2Fxyz789"
+    # "resent", not "sent": only a click on Resend says a new link is on its way (issue 10).
+    assert again.headers["location"] == "/verify-email?resent=1&next=%2Finvite%2Fxyz789"
     async with db.public_session() as session:
         mails = list(await session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == email)))
     assert len(mails) == 2

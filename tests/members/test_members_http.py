@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -137,8 +138,10 @@ async def test_invite_change_role_remove_with_audit(client: TestClient, db: Data
     async with db.tenant_session(team.workspace.id) as session:
         events = {e.action: e for e in await session.scalars(select(AuditEvent).order_by(AuditEvent.id))}
     assert events["member.invited"].actor_id == str(team.admin.id)
+    # The feed names whom it happened to (issue 10): the member's name is recorded with their address.
     assert events["member.role_changed"].details == {
-        "member_id": str(team.viewer.id), "email": team.viewer.email, "from": "viewer", "to": "member",
+        "member_id": str(team.viewer.id), "member": team.viewer.display_name, "email": team.viewer.email,
+        "from": "viewer", "to": "member",
     }  # fmt: skip
     assert events["member.removed"].details["email"] == team.viewer.email
     assert events["member.removed"].ip
@@ -171,10 +174,18 @@ async def test_invitation_link_flow(client: TestClient, db: Database, settings: 
     path = link.group(0)
 
     client.cookies.clear()
+    # The link without its mailed proof (as "Copy link" gives it): both ways in, a new account first.
     page = client.get(path)
     assert page.status_code == 200
-    assert team.workspace.name in page.text and "Sign in to accept" in page.text and "Create an account" in page.text
+    assert team.workspace.name in page.text and "Create account to accept" in page.text
+    assert "Sign in to accept" in page.text
     assert f'href="/login?next=%2Finvite%2F{path.removeprefix("/invite/")}"' in page.text
+    # The mailed link (its ?m= proves the mailbox): the invitee has an account, so "Sign in", address filled in.
+    mailed = re.search(r"/invite/\S+", body)
+    assert mailed
+    page = client.get(mailed.group(0))
+    assert "Sign in to accept" in page.text and "Create account to accept" not in page.text
+    assert quote(invitee.email, safe="") in page.text
     anonymous = post(client, "/login", path)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login?next=")
     assert client.get("/invite/" + "A" * 43).status_code == 404

@@ -155,7 +155,8 @@ async def _invite(db: Database, settings: Settings, team: Team, email: str, role
             select(OutboxMessage).where(OutboxMessage.to_address == email).order_by(OutboxMessage.id.desc())
         )
     assert mail is not None and team.workspace.name in mail.body_text
-    token = mail.body_text.split("/invite/")[1].split()[0]
+    # The mailed link carries ?m= (its proof of the mailbox) after the token.
+    token = mail.body_text.split("/invite/")[1].split()[0].split("?")[0]
     assert invitation.token_hash == token_hash(token), "only the hash is stored"
     assert token not in (invitation.token_hash, invitation.email)
     return token

@@ -49,7 +49,7 @@ def _verify(client: TestClient, workspace: Workspace, row: SsoDomain) -> str:
     answer = post_form(client, page, f"{page}/domains/{row.id}/verify")
     assert answer.status_code == 303
     html = client.get(page).text
-    toast = re.search(r'<div class="toast (\w+)" role="status">([^<]*)</div>', html)
+    toast = re.search(r'<div class="toast (\w+)" data-toast>([^<]*)</div>', html)
     assert toast, html
     return f"{toast.group(1)}: {toast.group(2)}"
 

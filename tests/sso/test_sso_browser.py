@@ -113,8 +113,8 @@ async def test_signing_in_again_finds_the_same_member(
 
     context, page = await sso_login(browser, marid, workspace.slug, login)
     await expect(page.locator(".page-head .badge")).to_have_text("viewer")
-    await page.click("summary[aria-label='Account menu']")
-    await page.click("button:has-text('Sign out')")
+    await page.click("#user-menu-button")
+    await page.click("#sign-out")
     await page.wait_for_url(f"{marid}/login")
     await context.close()
 
@@ -257,6 +257,7 @@ async def test_a_member_with_a_password_session_steps_up_into_the_workspace_that
     await expect(identity).to_contain_text(strict.name)
     await expect(identity).to_contain_text("linked by you, signed in to Marid")
     await identity.locator("button:has-text('Unlink')").click()
+    await page.locator("#confirm-dialog #confirm-ok").click()
     await expect(page.locator("#toasts .toast")).to_contain_text("Unlinked")
     await expect(page.locator("#sso-identities .identity")).to_have_count(0)
     await page.goto(f"{marid}/w/{strict.slug}")

@@ -114,5 +114,5 @@ async def test_a_removed_member_is_shown_the_door_live(
             )
             assert removed.status_code in (200, 204, 303)
         # Without touching the page, it learns it is no longer theirs.
-        await expect(page.locator("main h1")).to_have_text("Page not found", timeout=10_000)
+        await expect(page.locator("main h1")).to_have_text("There is nothing at this address", timeout=10_000)
     await context.close()

@@ -44,7 +44,7 @@ async def test_a_change_committed_just_before_a_crash_reaches_the_open_dashboard
     page.on("pageerror", lambda error: errors.append(str(error)))
     crashing = {**server_env, "MARID_TEST_CRASH_AFTER_COMMIT": "settings.changed"}
     new_name = f"Renamed {secrets.token_hex(3)}"
-    sentence = "Crash Owner changed the workspace settings"
+    sentence = "Crash Owner renamed the workspace"
     items = page.locator("#activity-feed li", has_text=sentence)
     with worker_process(server_env):
         with web_server(crashing, port=port) as base:

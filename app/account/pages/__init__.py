@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.account.pages import password as password_pages
+from app.account.pages import profile as profile_pages
 from app.account.pages import reset as reset_pages
 from app.account.pages import security as security_pages
 from app.account.pages import sessions as session_pages
@@ -21,6 +22,10 @@ async def account_home(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/account", account_home, methods=["GET"]),
     Route("/account/security", security_pages.security_page, methods=["GET"]),
+    Route("/account/profile", profile_pages.profile_page, methods=["GET"]),
+    Route("/account/profile", profile_pages.save, methods=["POST"]),
+    Route("/account/profile/email", profile_pages.change_email, methods=["POST"]),
+    Route("/account/email/{token}", profile_pages.confirm_email, methods=["GET"]),
     Route("/account/identities/{identity_id}/unlink", security_pages.unlink, methods=["POST"]),
     Route("/account/2fa", twofactor_pages.twofactor_page, methods=["GET"]),
     Route("/account/2fa/start", twofactor_pages.start_enrolment, methods=["POST"]),

@@ -12,6 +12,8 @@ from app.tenants.models import Workspace
 # new recovery codes, password reset): 10 tries per 15 minutes, so a stolen session cannot guess a code.
 CODE_ATTEMPTS = 10
 CODE_WINDOW = 900
+# What that budget counts, as its refusal says it ("Too many wrong passwords or codes in a short time...").
+WRONG_PROOFS = "wrong passwords or codes"
 
 
 def current_session(request: Request) -> UserSession:

@@ -6,12 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account.events import record_account_event
-from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW, current_session
+from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW, WRONG_PROOFS, current_session
 from app.auth.models import User
 from app.auth.sessions import now, revoke_all_sessions
 from app.security.passwords import hash_password, password_problem, verify_password
 from app.web.flash import flash
-from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
+from app.web.forms import client_ip, give_back, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import login_required, redirect
 from app.web.state import db_of
 from app.web.templating import render
@@ -30,22 +30,31 @@ async def password_page(request: Request, user: User) -> Response:
 async def change_password(request: Request, user: User) -> Response:
     form = await read_form(request)
     current, new, again = form.get("current_password", ""), form.get("new_password", ""), form.get("confirm", "")
-    blocked = await rate_limited(request, ("account.code", str(user.id), CODE_ATTEMPTS, CODE_WINDOW))
-    if blocked:
-        return _page(request, user, {"_form": retry_message(blocked)}, 429)
-    errors: dict[str, str] = {}
     if user.password_hash is None:
-        errors["_form"] = "Your account signs in through single sign-on and has no password to change."
-    elif not verify_password(user.password_hash, current):
-        errors["current_password"] = "That is not your current password. Nothing was changed."
-    elif problem := password_problem(new, email=user.email):
+        return _page(
+            request, user, {"_form": "Your account signs in through single sign-on and has no password to change."}, 422
+        )
+    # What was typed for the new password is checked first, and never counted: only a wrong current password is.
+    errors: dict[str, str] = {}
+    if not current:
+        errors["current_password"] = "Enter your current password."
+    if problem := password_problem(new, email=user.email):
         errors["new_password"] = problem
     elif new != again:
         errors["confirm"] = "The two new passwords are not the same."
-    elif verify_password(user.password_hash, new):
-        errors["new_password"] = "Choose a password different from the current one."
     if errors:
         return _page(request, user, errors, 422)
+    rule = ("account.code", str(user.id), CODE_ATTEMPTS, CODE_WINDOW)
+    blocked = await rate_limited(request, rule)
+    if blocked:
+        return _page(request, user, {"_form": retry_message(blocked, WRONG_PROOFS)}, 429)
+    if not verify_password(user.password_hash, current):
+        return _page(
+            request, user, {"current_password": "That is not your current password. Nothing was changed."}, 422
+        )
+    await give_back(request, rule)
+    if verify_password(user.password_hash, new):
+        return _page(request, user, {"new_password": "Choose a password different from the current one."}, 422)
     session = current_session(request)
     async with db_of(request).public_session() as db:
         fresh = await db.get(User, user.id, with_for_update=True)

@@ -6,12 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account.events import record_account_event
-from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW
+from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW, WRONG_PROOFS
 from app.account.password_reset import ResetLinkInvalid, complete_reset, find_reset, request_reset
 from app.auth.login_limits import forget_failures
 from app.auth.service import FormErrors, email_problem, normalise_email
 from app.mail.jobs import deliver_mail
-from app.web.forms import client_ip, rate_limited, read_form, retry_message, user_agent
+from app.web.forms import Rule, client_ip, give_back, rate_limited, read_form, retry_message, user_agent
 from app.web.guards import redirect
 from app.web.state import db_of, keyring_of, settings_of
 from app.web.templating import render
@@ -33,7 +33,7 @@ async def forgot(request: Request) -> Response:
         return render(request, "auth/forgot.html", context, status_code=422)
     blocked = await rate_limited(request, ("reset.ip", client_ip(request), 10, HOUR))
     if blocked:
-        context["errors"] = {"_form": retry_message(blocked)}
+        context["errors"] = {"_form": retry_message(blocked, "reset links asked for from your network")}
         return render(request, "auth/forgot.html", context, status_code=429)
     # A few links an hour per address at most, so nobody can flood someone's inbox; over the limit the page
     # still says the same, or it would tell who has an account.
@@ -67,13 +67,16 @@ async def reset(request: Request) -> Response:
     except ResetLinkInvalid as invalid:
         return _failed(request, invalid)
     context = {"token": token, "needs_code": user.has_2fa, "errors": {}}
-    blocked = await rate_limited(
-        request,
+    if not form.get("password", ""):
+        context["errors"] = {"password": "Choose a new password."}
+        return render(request, "auth/reset.html", context, status_code=422)
+    rules: tuple[Rule, ...] = (
         ("reset.use.ip", client_ip(request), 30, CODE_WINDOW),
         ("account.code", str(user.id), CODE_ATTEMPTS, CODE_WINDOW),
     )
+    blocked = await rate_limited(request, *rules)
     if blocked:
-        context["errors"] = {"_form": retry_message(blocked)}
+        context["errors"] = {"_form": retry_message(blocked, WRONG_PROOFS)}
         return render(request, "auth/reset.html", context, status_code=429)
     try:
         async with db_of(request).public_session() as db:
@@ -92,6 +95,8 @@ async def reset(request: Request) -> Response:
             await record_account_event(
                 db_of(request), user.id, "auth.2fa_failed", ip=client_ip(request), user_agent=user_agent(request)
             )
+        else:
+            await give_back(request, *rules)  # only the new password was refused: not an attempt
         context["errors"] = errors.errors
         return render(request, "auth/reset.html", context, status_code=422)
     await forget_failures(request.app.state.rate_limiter, outcome.email, client_ip(request))

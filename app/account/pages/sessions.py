@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,6 +39,8 @@ class SessionRow:
     last_seen_iso: str
     started_utc: str
     current: bool
+    last_seen_at: datetime
+    created_at: datetime
 
 
 def _row(session: UserSession, current: bool) -> SessionRow:
@@ -51,6 +54,8 @@ def _row(session: UserSession, current: bool) -> SessionRow:
         last_seen_iso=session.last_seen_at.isoformat(),
         started_utc=utc_label(session.created_at),
         current=current,
+        last_seen_at=session.last_seen_at,
+        created_at=session.created_at,
     )
 
 

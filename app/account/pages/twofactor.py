@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from app.account import twofactor
 from app.account.events import record_account_event
-from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW, current_session, member_workspace
+from app.account.pages.common import CODE_ATTEMPTS, CODE_WINDOW, WRONG_PROOFS, current_session, member_workspace
 from app.auth.models import User
 from app.auth.sessions import mark_authenticated, recently_authenticated, revoke_all_sessions
 from app.tenants.models import Workspace
@@ -48,12 +48,14 @@ async def _page_context(request: Request, user: User, required: str, errors: dic
         fresh = await db.get(User, user.id)
         assert fresh is not None
         remaining = await twofactor.unused_recovery_codes(db, user.id) if fresh.has_2fa else 0
-    qr = secret = None
+    qr = secret = otpauth_uri = None
     if twofactor.is_enrolling(fresh):
         plain = twofactor.secret_of(keyring_of(request), fresh)
         if plain is not None:
             qr = Markup(twofactor.enrolment_qr(plain, fresh.email))
             secret = twofactor.group_secret(plain)
+            # The same otpauth:// address as the QR code, as a link: set up on the phone that reads this page.
+            otpauth_uri = twofactor.enrolment_uri(plain, fresh.email)
     workspace = member_workspace(request, required) if required else None
     enforcing = [ws for ws, _role in getattr(request.state, "switcher_workspaces", []) if ws.require_2fa]
     return {
@@ -65,6 +67,7 @@ async def _page_context(request: Request, user: User, required: str, errors: dic
         "remaining_codes": remaining,
         "qr": qr,
         "secret": secret,
+        "otpauth_uri": otpauth_uri,
         "needs_password": not recently_authenticated(current_session(request), settings),
     }
 
@@ -94,7 +97,7 @@ async def start_enrolment(request: Request, user: User) -> Response:
             return await _render_page(request, user, required, errors, 422)
         blocked = await rate_limited(request, ("account.code", str(user.id), CODE_ATTEMPTS, CODE_WINDOW))
         if blocked:
-            return await _render_page(request, user, required, {"password": retry_message(blocked)}, 429)
+            return await _render_page(request, user, required, {"password": retry_message(blocked, WRONG_PROOFS)}, 429)
     outcome = "started"
     async with db_of(request).public_session() as db:
         fresh = await db.get(User, user.id, with_for_update=True)
@@ -127,7 +130,7 @@ async def confirm_enrolment(request: Request, user: User) -> Response:
         return await _render_page(request, user, required, {"code": "Enter the 6-digit code your app shows."}, 422)
     blocked = await rate_limited(request, ("account.code", str(user.id), CODE_ATTEMPTS, CODE_WINDOW))
     if blocked:
-        return await _render_page(request, user, required, {"code": retry_message(blocked)}, 429)
+        return await _render_page(request, user, required, {"code": retry_message(blocked, WRONG_PROOFS)}, 429)
     settings = settings_of(request)
     session = current_session(request)
     try:
@@ -184,7 +187,7 @@ async def _with_fresh_proof(request: Request, user: User, action: str) -> Respon
         return await _render_page(request, user, "", errors, 422)
     blocked = await rate_limited(request, ("account.code", str(user.id), CODE_ATTEMPTS, CODE_WINDOW))
     if blocked:
-        return await _render_page(request, user, "", {action: retry_message(blocked)}, 429)
+        return await _render_page(request, user, "", {action: retry_message(blocked, WRONG_PROOFS)}, 429)
     settings = settings_of(request)
     session = current_session(request)
     codes: list[str] = []

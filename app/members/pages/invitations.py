@@ -18,7 +18,9 @@ from app.members.invitations import (
     MAX_INVITES_AT_ONCE,
     InvitationView,
     accept,
+    address_has_account,
     find_invitation,
+    proves_mailbox,
     send_invitations,
     split_addresses,
 )
@@ -29,6 +31,7 @@ from app.tenants.permissions import assignable_roles
 from app.web.errors import page_status
 from app.web.forms import client_ip, rate_limited, read_form, retry_message
 from app.web.guards import login_required, workspace_required
+from app.web.idempotency import submit_once
 from app.web.pages import redirect_with_flash
 from app.web.state import changes, db_of, limiter_of, settings_of
 from app.web.templating import render
@@ -78,32 +81,54 @@ async def onboarding_invite_page(request: Request, context: WorkspaceContext) ->
 async def onboarding_invite(request: Request, context: WorkspaceContext) -> Response:
     form = await read_form(request)
     values = {"emails": form.get("emails", ""), "role": form.get("role", "member")}
-    try:
-        count = await send(request, context, values["emails"], values["role"])
-    except ServiceError as refused:
-        page = _onboarding_context(context, values, {"emails": refused.message})
-        return render(request, "onboarding/invite.html", page, status_code=page_status(refused))
-    return redirect_with_flash(request, next_step("invite", context.workspace.slug), sent_message(count))
+
+    async def act() -> Response:
+        try:
+            count = await send(request, context, values["emails"], values["role"])
+        except ServiceError as refused:
+            page = _onboarding_context(context, values, {"emails": refused.message})
+            return render(request, "onboarding/invite.html", page, status_code=page_status(refused))
+        return redirect_with_flash(request, next_step("invite", context.workspace.slug), sent_message(count))
+
+    return await submit_once(request, form, scope=f"invite:{context.workspace.id}:{context.user.id}", act=act)
 
 
 # --- the invitation link -------------------------------------------------------------------------------------
 
 
 def _page(
-    request: Request, view: InvitationView | None, token: str, error: str | None, status_code: int = 200
+    request: Request,
+    view: InvitationView | None,
+    token: str,
+    error: str | None,
+    status_code: int = 200,
+    *,
+    proof: str = "",
+    has_account: bool | None = None,
 ) -> Response:
     current = signed_in(request)
     user = current.user if current else None
     mismatch = bool(
         user and view and not view.problem and user.email.lower() != view.invitation.email.lower() and not error
     )
+    target = quote(f"/invite/{token}", safe="")
+    signup_url = f"/signup?next={target}"
+    if view is not None and proof:
+        # The mailed link proved the address: sign-up through it needs no confirmation mail.
+        signup_url += f"&invitation={quote(token, safe='')}&m={quote(proof, safe='')}"
+    login_url = f"/login?next={target}"
+    if view is not None and has_account:
+        login_url += f"&email={quote(view.invitation.email, safe='')}"
     context = {
         "view": view,
         "token": token,
         "error": error,
         "mismatch": mismatch,
         "days": INVITATION_DAYS,
-        "login_url": "/login?next=" + quote(f"/invite/{token}", safe=""),
+        "login_url": login_url,
+        "signup_url": signup_url,
+        # Known only through the mailed link (whoever holds it reads that mailbox); None: not said.
+        "has_account": has_account,
     }
     return render(request, "members/invitation.html", context, status_code=status_code)
 
@@ -127,11 +152,21 @@ async def invitation_page(request: Request) -> Response:
     token = request.path_params["token"]
     blocked = await rate_limited(request, ("invite.view", client_ip(request), 60, 300))
     if blocked:
-        return _page(request, None, token, retry_message(blocked), status_code=429)
+        return _page(
+            request, None, token, retry_message(blocked, "invitation links opened from your network"), status_code=429
+        )
     view, error = await _load(request, token)
     if view is None:
         return _page(request, None, token, error, status_code=404)
-    return _page(request, view, token, None, status_code=410 if view.problem else 200)
+    proof = request.query_params.get("m", "")[:64]
+    has_account: bool | None = None
+    if not view.problem and proves_mailbox(settings_of(request), token, proof):
+        async with db_of(request).public_session() as db:
+            has_account = await address_has_account(db, view.invitation.email)
+    else:
+        proof = ""
+    status = 410 if view.problem else 200
+    return _page(request, view, token, None, status, proof=proof, has_account=has_account)
 
 
 @login_required()
@@ -140,7 +175,7 @@ async def accept_invitation(request: Request, user: User) -> Response:
     blocked = await rate_limited(request, ("invite.accept", str(user.id), 20, 3600))
     if blocked:
         view, _ = await _load(request, token)
-        return _page(request, view, token, retry_message(blocked), status_code=429)
+        return _page(request, view, token, retry_message(blocked, "invitations accepted"), status_code=429)
     try:
         async with changes(request) as session:
             actor = person_actor(user, client_ip(request))

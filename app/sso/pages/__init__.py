@@ -101,12 +101,14 @@ async def start(request: Request) -> Response:
     form = await read_form(request)
     identifier = form.get("identifier", "").strip()[:320]
     next_path = _next_of(form.get("next"))
-    blocked = await rate_limited(request, ("sso.start.ip", client_ip(request), 30, 300))
-    if blocked:
-        return await _start_page(request, identifier, retry_message(blocked), 429, next_path)
     if not identifier:
         message = "Enter your work e-mail address or your workspace's URL name."
         return await _start_page(request, identifier, message, 422, next_path)
+    blocked = await rate_limited(request, ("sso.start.ip", client_ip(request), 30, 300))
+    if blocked:
+        return await _start_page(
+            request, identifier, retry_message(blocked, "sign-ins started from your network"), 429, next_path
+        )
     async with db_of(request).public_session() as db:
         found = await find_connection_for(db, identifier)
     if found is None:

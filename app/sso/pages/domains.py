@@ -59,7 +59,7 @@ async def verify(request: Request, context: WorkspaceContext) -> Response:
         raise HTTPException(404)
     blocked = await rate_limited(request, ("sso.domain.verify", workspace_id, 30, 300))
     if blocked:
-        return _back(request, context, retry_message(blocked), "error")
+        return _back(request, context, retry_message(blocked, "verification checks"), "error")
     # DNS first, outside any transaction: no row stays locked while a name server takes its time.
     try:
         found = await lookup(make_resolver(settings_of(request).dns_nameserver_list), row.domain)

@@ -152,7 +152,7 @@ async def test_connection(request: Request, context: WorkspaceContext) -> Respon
     issuer = form.get("issuer", "").strip() or (connection.issuer if connection else "")
     blocked = await rate_limited(request, ("sso.test", workspace_id, 20, 300))
     if blocked:
-        test: dict[str, Any] = {"ok": False, "issuer": issuer, "message": retry_message(blocked)}
+        test: dict[str, Any] = {"ok": False, "issuer": issuer, "message": retry_message(blocked, "connection tests")}
     elif not issuer:
         test = {"ok": False, "issuer": issuer, "message": "Enter the provider's issuer URL first."}
     else:

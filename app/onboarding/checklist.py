@@ -1,0 +1,140 @@
+"""The "next steps" checklist on a new workspace's dashboard: a small registry each feature adds its item to.
+
+A domain registers one item, beside its own code, with the function that says whether the workspace has done it::
+
+    # app/agents/checklist.py (imported by app/agents/pages.py, so it registers when the routes load)
+    from app.onboarding.checklist import Tables, register
+
+    async def has_agent(session: AsyncSession, workspace: Workspace) -> bool:
+        return await session.scalar(select(Agent.id).limit(1)) is not None
+
+    register("agent", has_agent, tables=Tables.WORKSPACE)
+
+The items themselves (their order, words and link) are declared once, below, so the list reads the same
+whichever features are built: an item whose feature has not registered its check yet shows as coming soon. A
+check gets a session of the kind its tables need: ``Tables.WORKSPACE`` (the workspace's own schema, e.g. agents,
+runs) or ``Tables.PLATFORM`` (public tables, e.g. members, invitations). It must be quick (a ``LIMIT 1``), and it
+never raises: one that does counts as not done, and is logged.
+
+The dashboard hides the checklist once every item is done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import Database
+from app.tenants.models import Workspace
+
+logger = logging.getLogger("marid.onboarding")
+
+Check = Callable[[AsyncSession, Workspace], Awaitable[bool]]
+
+
+class Tables(StrEnum):
+    WORKSPACE = "workspace"
+    PLATFORM = "platform"
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    title: str
+    text: str
+    # Where to do it; ``{slug}`` is the workspace's.
+    path: str
+    # Who may do it (``app.tenants.permissions``): others see the item without its link.
+    permission: str
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item: Item
+    done: bool
+    # False while the feature has not registered its check (it is still being built).
+    available: bool
+    url: str
+    may_do: bool
+
+
+ITEMS: tuple[Item, ...] = (
+    Item(
+        "invite",
+        "Invite your team",
+        "Agents work best with the people who review their work.",
+        "/w/{slug}/members#invite",
+        "members.invite",
+    ),
+    Item(
+        "llm_provider",
+        "Add an LLM provider",
+        "Connect OpenAI, Anthropic or another provider; agents call models through it.",
+        "/w/{slug}/providers",
+        "settings.edit",
+    ),
+    Item(
+        "agent",
+        "Create an agent",
+        "Give it a persona and the tools it may use.",
+        "/w/{slug}/agents/new",
+        "workspace.work",
+    ),
+    Item(
+        "pipeline_run",
+        "Run a pipeline",
+        "Start a starter pipeline and watch each step live.",
+        "/w/{slug}/pipelines",
+        "workspace.work",
+    ),
+)
+
+_CHECKS: dict[str, tuple[Check, Tables]] = {}
+
+
+def register(key: str, check: Check, *, tables: Tables = Tables.WORKSPACE) -> None:
+    """Tick item ``key`` (one of ``ITEMS``) with ``check``; registering the same key again replaces it."""
+    if key not in {item.key for item in ITEMS}:
+        raise KeyError(f"no checklist item {key!r}; declare it in app.onboarding.checklist.ITEMS first")
+    _CHECKS[key] = (check, tables)
+
+
+def registered() -> frozenset[str]:
+    return frozenset(_CHECKS)
+
+
+async def _run(check: Check, session: AsyncSession, workspace: Workspace, key: str) -> bool:
+    try:
+        return bool(await check(session, workspace))
+    except Exception:  # a broken check must not break the dashboard
+        logger.warning("checklist check %r failed for workspace %s", key, workspace.id, exc_info=True)
+        return False
+
+
+async def progress(db: Database, workspace: Workspace, permissions: frozenset[str]) -> list[ItemState]:
+    """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable)."""
+    done: dict[str, bool] = {}
+    platform = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.PLATFORM]
+    own = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.WORKSPACE]
+    if platform:
+        async with db.public_session() as session:
+            for key, check in platform:
+                done[key] = await _run(check, session, workspace, key)
+    if own:
+        async with db.tenant_session(workspace.id) as session:
+            for key, check in own:
+                done[key] = await _run(check, session, workspace, key)
+    return [
+        ItemState(
+            item=item,
+            done=done.get(item.key, False),
+            available=item.key in _CHECKS,
+            url=item.path.format(slug=workspace.slug),
+            may_do=item.permission in permissions,
+        )
+        for item in ITEMS
+    ]
