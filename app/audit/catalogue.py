@@ -53,6 +53,12 @@ _ADDED, _REMOVED, _ROLE = EventType.MEMBER_ADDED, EventType.MEMBER_REMOVED, Even
 _KEY = {"key_id": "…", "name": "CI deploys", "kind": "service", "scopes": "write", "lookup": "marid_sk_ab12…",
         "expires": "never"}  # fmt: skip
 _SSO = {"issuer": "https://login.example.com", "subject": "248289761001", "email": "ada@example.com"}
+_AGENT = {"agent_id": "finn", "name": "Finn"}
+_SECRET = {"secret_id": "…", "name": "GITHUB_TOKEN"}
+_PIPELINE = {"pipeline": "engineering", "name": "Engineering"}
+_PROVIDER = {"provider_id": "…", "label": "OpenAI", "slug": "openai", "kind": "openai"}
+_MODEL = {"model": "openai/gpt-4.1", "label": "GPT-4.1", "input": "$2", "output": "$8"}
+_BUDGET = {"budget": "this month's budget", "kind": "month", "cap": "$500.00", "spent": "$405.10"}
 
 
 def _switched(on: str, off: str) -> Callable[[Details], str]:
@@ -131,21 +137,69 @@ CATALOGUE: Mapping[str, Action] = {
         short="{actor} changed the two-factor requirement",
     ),
     # Agents: every member sees the agents page.
-    "agent.created": Action("Created an agent", "{actor} created the agent “{name}”", "workspace.view"),
-    "agent.updated": Action("Changed an agent", "{actor} changed the agent “{name}” ({changed})", "workspace.view"),
-    "agent.cloned": Action("Cloned an agent", "{actor} cloned “{source}” as “{name}”", "workspace.view"),
-    "agent.deleted": Action("Deleted an agent", "{actor} deleted the agent “{name}”", "workspace.view"),
+    "agent.created": Action(
+        "Created an agent",
+        "{actor} created the agent “{name}”",
+        "workspace.view",
+        example=_AGENT | {"template": "architect"},
+        short="{actor} created an agent",
+    ),
+    "agent.updated": Action(
+        "Changed an agent",
+        "{actor} changed the agent “{name}” ({changed})",
+        "workspace.view",
+        example=_AGENT | {"changed": "personality, model"},
+        short="{actor} changed an agent",
+    ),
+    "agent.cloned": Action(
+        "Cloned an agent",
+        "{actor} cloned “{source}” as “{name}”",
+        "workspace.view",
+        example=_AGENT | {"source_id": "architect", "source": "Idris"},
+        short="{actor} cloned an agent",
+    ),
+    "agent.deleted": Action(
+        "Deleted an agent",
+        "{actor} deleted the agent “{name}”",
+        "workspace.view",
+        example=_AGENT,
+        short="{actor} deleted an agent",
+    ),
     # Secrets: every member sees the secrets page (names and masked previews, never values).
-    "secret.created": Action("Added a secret", "{actor} added the secret {name}", "workspace.view"),
+    "secret.created": Action(
+        "Added a secret",
+        "{actor} added the secret {name}",
+        "workspace.view",
+        example=_SECRET,
+        short="{actor} added a secret",
+    ),
     "secret.value_replaced": Action(
-        "Replaced a secret's value", "{actor} replaced the value of the secret {name}", "workspace.view"
+        "Replaced a secret's value",
+        "{actor} replaced the value of the secret {name}",
+        "workspace.view",
+        example=_SECRET,
+        short="{actor} replaced a secret's value",
     ),
     "secret.described": Action(
-        "Described a secret", "{actor} changed the description of the secret {name}", "workspace.view"
+        "Described a secret",
+        "{actor} changed the description of the secret {name}",
+        "workspace.view",
+        example=_SECRET,
+        short="{actor} described a secret",
     ),
-    "secret.deleted": Action("Deleted a secret", "{actor} deleted the secret {name}", "workspace.view"),
+    "secret.deleted": Action(
+        "Deleted a secret",
+        "{actor} deleted the secret {name}",
+        "workspace.view",
+        example=_SECRET | {"agents": "Finn, Idris"},
+        short="{actor} deleted a secret",
+    ),
     "secret.grants_changed": Action(
-        "Changed who gets a secret", "{actor} changed which agents get the secret {name}", "workspace.view"
+        "Changed who gets a secret",
+        "{actor} changed which agents get the secret {name}",
+        "workspace.view",
+        example=_SECRET | {"granted": "Finn", "revoked": "Idris"},
+        short="{actor} changed who gets a secret",
     ),
     # Who is a member, with which role: the member list is every member's.
     "invitation.accepted": Action(
@@ -224,11 +278,27 @@ CATALOGUE: Mapping[str, Action] = {
         short="{actor} sent an invitation again",
     ),
     # Pipelines: every member sees the pipelines page.
-    "pipeline.created": Action("Created a pipeline", "{actor} created the pipeline “{name}”", "workspace.view"),
-    "pipeline.saved": Action(
-        "Saved a pipeline", "{actor} saved version {version} of the pipeline “{name}”", "workspace.view"
+    "pipeline.created": Action(
+        "Created a pipeline",
+        "{actor} created the pipeline “{name}”",
+        "workspace.view",
+        example=_PIPELINE | {"version": 1},
+        short="{actor} created a pipeline",
     ),
-    "pipeline.deleted": Action("Deleted a pipeline", "{actor} deleted the pipeline “{name}”", "workspace.view"),
+    "pipeline.saved": Action(
+        "Saved a pipeline",
+        "{actor} saved version {version} of the pipeline “{name}”",
+        "workspace.view",
+        example=_PIPELINE | {"version": 3},
+        short="{actor} saved a pipeline",
+    ),
+    "pipeline.deleted": Action(
+        "Deleted a pipeline",
+        "{actor} deleted the pipeline “{name}”",
+        "workspace.view",
+        example=_PIPELINE,
+        short="{actor} deleted a pipeline",
+    ),
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
     "apikey.created": Action(
         "Created an API key",
@@ -302,29 +372,83 @@ CATALOGUE: Mapping[str, Action] = {
         short="Another workspace proved it owns one of this workspace's domains",
     ),
     # LLM providers and the model catalogue: every member sees the providers page (keys only as masked previews).
-    "llm.provider_added": Action("Added an LLM provider", "{actor} added the LLM provider “{label}”", "workspace.view"),
+    "llm.provider_added": Action(
+        "Added an LLM provider",
+        "{actor} added the LLM provider “{label}”",
+        "workspace.view",
+        example=_PROVIDER,
+        short="{actor} added an LLM provider",
+    ),
     "llm.provider_changed": Action(
-        "Changed an LLM provider", "{actor} changed the LLM provider “{label}”", "workspace.view"
+        "Changed an LLM provider",
+        "{actor} changed the LLM provider “{label}”",
+        "workspace.view",
+        example=_PROVIDER | {"base_url": "https://api.openai.com/v1"},
+        short="{actor} changed an LLM provider",
     ),
     "llm.provider_key_replaced": Action(
-        "Replaced an LLM provider's key", "{actor} replaced the key of the LLM provider “{label}”", "workspace.view"
+        "Replaced an LLM provider's key",
+        "{actor} replaced the key of the LLM provider “{label}”",
+        "workspace.view",
+        example=_PROVIDER,
+        short="{actor} replaced an LLM provider's key",
     ),
     "llm.provider_removed": Action(
-        "Removed an LLM provider", "{actor} removed the LLM provider “{label}”", "workspace.view"
+        "Removed an LLM provider",
+        "{actor} removed the LLM provider “{label}”",
+        "workspace.view",
+        example=_PROVIDER,
+        short="{actor} removed an LLM provider",
     ),
     "llm.provider_tested": Action(
-        "Tested an LLM provider", "{actor} tested the connection to “{label}”: {outcome}", "workspace.view"
+        "Tested an LLM provider",
+        "{actor} tested the connection to “{label}”: {outcome}",
+        "workspace.view",
+        example=_PROVIDER | {"outcome": "it answered with 12 models"},
+        short="{actor} tested an LLM provider",
     ),
-    "llm.model_added": Action("Added a model", "{actor} added the model {model}", "workspace.view"),
-    "llm.model_changed": Action("Changed a model", "{actor} changed the model {model}", "workspace.view"),
-    "llm.model_removed": Action("Removed a model", "{actor} removed the model {model}", "workspace.view"),
+    "llm.model_added": Action(
+        "Added a model",
+        "{actor} added the model {model}",
+        "workspace.view",
+        example=_MODEL,
+        short="{actor} added a model",
+    ),
+    "llm.model_changed": Action(
+        "Changed a model",
+        "{actor} changed the model {model}",
+        "workspace.view",
+        example={"model": "openai/gpt-4.1", "input": "$2.5"},
+        short="{actor} changed a model",
+    ),
+    "llm.model_removed": Action(
+        "Removed a model",
+        "{actor} removed the model {model}",
+        "workspace.view",
+        example=_MODEL,
+        short="{actor} removed a model",
+    ),
     # Budgets and spend: the usage pages'.
-    "llm.budget_changed": Action("Changed the LLM budget", "{actor} set the monthly LLM budget to {cap}", "usage.view"),
+    "llm.budget_changed": Action(
+        "Changed the LLM budget",
+        "{actor} set the monthly LLM budget to {cap}",
+        "usage.view",
+        example={"cap": "$500.00", "from": "no cap", "to": "$500.00"},
+        short="{actor} changed the LLM budget",
+    ),
     "llm.budget_warning": Action(
-        "LLM budget at 80 %", "LLM spend reached {percent} % of {budget}: {spent} of {cap}", "usage.view"
+        "LLM budget at 80 %",
+        "LLM spend reached {percent} % of {budget}: {spent} of {cap}",
+        "usage.view",
+        example=_BUDGET | {"percent": "81"},
+        short="LLM spend passed 80 % of a budget",
     ),
     "llm.budget_reached": Action(
-        "LLM budget reached", "LLM calls are refused: {budget} is spent ({spent} of {cap})", "usage.view"
+        "LLM budget reached",
+        "LLM calls are refused: {budget} is spent ({spent} of {cap})",
+        "usage.view",
+        example=_BUDGET | {"percent": "100", "spent": "$500.02"},
+        short="An LLM budget is spent: calls are refused",
     ),
     # Shown by no page but the audit log.
     "mail.delivered": Action(
