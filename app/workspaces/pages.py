@@ -69,7 +69,7 @@ async def slug_preview(request: Request, user: User) -> Response:
     params = request.query_params
     typed = params.get("slug", "").strip().lower()[:64]
     slug = typed or suggest_slug(params.get("name", "")[:200])
-    context: dict[str, object] = {"slug": slug, "typed": bool(typed), "problem": "", "alternative": ""}
+    context: dict[str, object] = {"slug": slug, "typed": bool(typed), "problem": "", "alternative": "", "refused": ""}
     if slug:
         try:
             service.validate_slug(slug)

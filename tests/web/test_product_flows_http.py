@@ -252,3 +252,17 @@ async def test_the_profile_sets_the_name_the_time_zone_and_moves_the_address(
         told = await session.scalar(select(OutboxMessage.subject).where(OutboxMessage.to_address == owner.email))
     assert moved is not None and moved.email == new and told == "Your Marid e-mail address was changed"
     assert client.get(link.group(0)).status_code == 400, "a link works once: the account moved"
+
+
+async def test_a_taken_url_name_is_refused_without_a_contradicting_preview(client: TestClient, db: Database) -> None:
+    # Seen in a browser: the refused form said "is taken" in red and, under it, "will live at /w/<that name>".
+    workspace, (owner,) = await workspace_with(db, f"taken-{secrets.token_hex(3)}", [])
+    log_in(client, owner.email)
+    new = client.get("/workspaces/new").text
+    token = re.search(r'name="form_id" value="([^"]+)"', new)
+    assert token
+    form = {"csrf_token": csrf_of(new), "form_id": token.group(1), "name": "Again", "slug": workspace.slug}
+    refused = client.post("/workspaces/new", data=form)
+    assert refused.status_code == 422 and "is taken" in refused.text
+    assert "will live at" not in refused.text
+    assert 'id="slug-preview"' in refused.text  # still there for the next keystroke's preview
