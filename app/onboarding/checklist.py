@@ -74,8 +74,8 @@ ITEMS: tuple[Item, ...] = (
         "llm_provider",
         "Add an LLM provider",
         "Connect OpenAI, Anthropic or another provider; agents call models through it.",
-        "/w/{slug}/providers",
-        "settings.edit",
+        "/w/{slug}/llm",
+        "providers.manage",
     ),
     Item(
         "agent",

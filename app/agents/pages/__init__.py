@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from app.agents import checklist as _checklist  # noqa: F401  (registers the "create an agent" item)
 from app.agents.pages import edit, onboarding, roster, view
 
 routes: list[BaseRoute] = [
