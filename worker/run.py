@@ -105,10 +105,19 @@ async def serve(queues: Sequence[Queue], settings: Settings, domains: Sequence[M
                 raise error
 
 
+class QuietSweeps(logging.Filter):
+    """Drops arq's start and finish lines of the periodic sweeps (outbox relay, call log, reaper...): a line a
+    second each, which buries what the jobs themselves log. Their failures still show (arq logs them apart)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and " cron:" in record.getMessage())
+
+
 def run(queues: Sequence[Queue], settings: Settings | None = None, domains: Sequence[ModuleType] = DOMAINS) -> int:
     settings = settings or get_settings()
     settings.check()
     logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("arq.worker").addFilter(QuietSweeps())
     asyncio.run(serve(queues, settings, domains))
     return 0
 

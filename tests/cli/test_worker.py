@@ -23,3 +23,18 @@ def test_the_help_names_the_queues_and_the_default() -> None:
     help_text = " ".join(result.stdout.split())
     assert "--queue {short,long,all}" in help_text
     assert "all (the default: both, in this one process" in help_text
+
+
+def test_the_sweeps_do_not_bury_the_log() -> None:
+    import logging
+
+    from worker.run import QuietSweeps
+
+    def line(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("arq.worker", level, __file__, 1, message, None, None)
+
+    quiet = QuietSweeps()
+    assert not quiet.filter(line(logging.INFO, "  1.01s → cron:app.audit.jobs.relay_audit_outbox()"))
+    assert not quiet.filter(line(logging.INFO, "  0.00s ← cron:app.audit.jobs.relay_audit_outbox ● 0"))
+    assert quiet.filter(line(logging.WARNING, "  0.20s ! cron:app.audit.jobs.relay_audit_outbox failed"))
+    assert quiet.filter(line(logging.INFO, "  0.05s → 1f2e:app.mail.jobs.deliver_mail()"))
