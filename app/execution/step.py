@@ -60,7 +60,8 @@ class ExecutionDeps:
     db: Database
     redis: Redis
     bus: EventBus
-    supervisor: Supervisor
+    # None in a process that only decides (the short queue's advance and reaper jobs): it runs no step.
+    supervisor: Supervisor | None
     # settings.sandbox_files_dir: the root of the per-workspace step directories.
     files_root: Path
 
@@ -171,6 +172,9 @@ async def execute_agent_step(
 ) -> StepOutcome:
     """Run one agent step to its end; never leaves a token or a sandbox behind (see the module docstring)."""
     ws = request.workspace_id
+    if deps.supervisor is None:
+        return refused("This worker runs no sandboxes (a step runs on the long queue's workers).")
+    supervisor = deps.supervisor
     agent, default_model = await _agent_and_default(deps.db, ws, request.agent_id)
     if agent is None:
         return refused(f"The agent “{request.agent_id}” no longer exists in this workspace.")
@@ -215,7 +219,7 @@ async def execute_agent_step(
         ws, agent_id=agent.id, run_id=request.scope_id, step_id=request.step_id, ttl=ttl, run_cap=request.run_cap
     )
     try:
-        result: StepResult = await deps.supervisor.run_step(
+        result: StepResult = await supervisor.run_step(
             step,
             workspace_id=ws,
             workdir=workdir,
