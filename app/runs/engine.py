@@ -266,6 +266,8 @@ class Engine:
         step = claim.pipeline.step(claim.step_id)
         outputs = ordered_outputs(step, outcome.outputs) if status == "completed" else {}
         async with self.deps.db.tenant_session(workspace_id) as session:
+            # The run's row first, as the controls lock it (run, then its visits): no deadlock between them.
+            run = await session.get(Run, run_id, with_for_update=True)
             stored = await session.execute(
                 update(RunStep)
                 .where(RunStep.id == claim.visit_id, RunStep.attempt == claim.attempt)
@@ -293,11 +295,9 @@ class Engine:
                 logger.info("visit %s attempt %s of run %s was no longer ours", claim.visit_id, claim.attempt, run_id)
                 return "lost"
             cost = row[1]
-            if outputs:
-                run = await session.get(Run, run_id, with_for_update=True)
-                if run is not None:
-                    run.outputs = {**run.outputs, **outputs}
-                    run.updated_at = now()
+            if outputs and run is not None:
+                run.outputs = {**run.outputs, **outputs}
+                run.updated_at = now()
             fx = await advance(session, run_id) if status != "cancelled" else Effects(run_id)
         event = {
             "completed": EventType.STEP_COMPLETE,
