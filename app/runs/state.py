@@ -375,7 +375,10 @@ async def advance(session: AsyncSession, run_id: str) -> Effects:
         else:
             await machine.goto(first.id, "start")
     elif latest.status == "queued":
-        # Enqueued again after a crash between commit and enqueue; the job id makes it a no-op otherwise.
+        # Its job may be gone (a crash between commit and enqueue) or spent (it found the run paused and left
+        # the visit queued): enqueue it under a new job id. Should the old job still be waiting, the claim
+        # lets only one of the two run it.
+        latest.lease_generation += 1
         fx.enqueue.append(Enqueue(latest.id, latest.attempt, latest.lease_generation))
     elif latest.status == "running":
         # A kick while a step runs (context injected, a step restarted): its worker re-reads now.
