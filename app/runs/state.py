@@ -230,7 +230,7 @@ class Machine:
         visit.human_context = retry_context(visit.human_context, visit.attempt - 1, max_retries, error).strip()
         visit.status, visit.routed, visit.error, visit.outputs, visit.summary = "queued", False, "", {}, ""
         visit.started_at = visit.finished_at = None
-        visit.lease_owner, visit.lease_expires_at = None, None
+        visit.lease_owner, visit.lease_expires_at, visit.takeovers = None, None, 0
         visit.queued_at = self.moment
         self.fx.event(EventType.STEP_RETRYING, **visit_payload(visit, error=error, maxRetries=max_retries))
         self.fx.enqueue.append(Enqueue(visit.id, visit.attempt, visit.lease_generation))
