@@ -380,6 +380,10 @@ async def advance(session: AsyncSession, run_id: str) -> Effects:
         # lets only one of the two run it.
         latest.lease_generation += 1
         fx.enqueue.append(Enqueue(latest.id, latest.attempt, latest.lease_generation))
+        # Said again: a visit queued by a control (a restarted step) is announced here, after its commit.
+        fx.event(EventType.STEP_QUEUED, **visit_payload(latest, via=latest.via))
+        # A control may have cancelled a step that still runs somewhere: its worker re-reads now.
+        fx.doorbell = True
     elif latest.status == "running":
         # A kick while a step runs (context injected, a step restarted): its worker re-reads now.
         fx.doorbell = True
