@@ -40,6 +40,8 @@ from app.sandbox.step import OutputSchema, StepControl
 
 logger = logging.getLogger(__name__)
 
+# A step queued this long without starting is enqueued again (its job may have been lost with Redis).
+STALE_QUEUED = timedelta(minutes=10)
 # An attempt that loses its worker this many times fails (it may be what kills them).
 MAX_TAKEOVERS = 3
 # (workspace, run, visit, attempt, generation): puts an execute_step job on the long queue.
@@ -378,6 +380,14 @@ class Engine:
                 .returning(RunStep.run_id, RunStep.id, RunStep.attempt, RunStep.lease_generation, RunStep.step_id)
             )
             taken = list(requeued.all())
+            # A safety net for a queued step whose job is gone: enqueued again (under a new job id) by advancing.
+            stale = await session.execute(
+                update(RunStep)
+                .where(RunStep.status == "queued", RunStep.queued_at < now() - STALE_QUEUED)
+                .values(queued_at=now())
+                .returning(RunStep.run_id)
+            )
+            stuck += sorted(set(stale.scalars().all()) - set(stuck))
             active = await session.scalar(select(Run.id).where(Run.status.in_(("queued", "running"))).limit(1))
         for run_id, visit_id, attempt, generation, step_id in taken:
             fx = Effects(run_id)

@@ -112,3 +112,26 @@ async def test_the_reaper_hands_an_expired_step_over_and_fails_one_that_keeps_lo
         "start", "lease expired", "lease expired"
     ]  # fmt: skip
     assert any(e.type is EventType.STEP_RETRYING for e in events)
+
+
+async def test_a_queued_step_whose_job_was_lost_is_enqueued_again(
+    db: Database, deps: ExecutionDeps, tenant: Tenant
+) -> None:
+    await add_agents(db, tenant.id, "finn")
+    queued: list[tuple[str, int, int]] = []
+
+    async def record(workspace_id: str, run_id: str, visit_id: str, attempt: int, generation: int) -> None:
+        queued.append((visit_id, attempt, generation))
+
+    engine = Engine(deps, record, worker_id="stale-test")
+    async with workspace_change(db, deps.bus, tenant.id) as session:
+        await save_pipeline(session, yaml=LINEAR, actor=PERSON, known_agents=["finn"])
+        run = await service.start_run(session, pipeline_id="linear", task="Count.", actor=PERSON)
+    await engine.advance(tenant.id, run.id)
+    assert await engine.reap(tenant.id) == 0  # queued a moment ago: its job is surely still there
+    async with db.tenant_session(tenant.id) as session:
+        await session.execute(
+            update(RunStep).where(RunStep.run_id == run.id).values(queued_at=datetime.now(UTC) - timedelta(minutes=11))
+        )
+    assert await engine.reap(tenant.id) == 1
+    assert queued[-1] == (queued[0][0], 1, 1)
