@@ -200,6 +200,7 @@ ACTION_PAGE = {
     "agent.*": "agents",
     "secret.*": "secrets",  # names and masked previews: every member sees the secrets page
     "pipeline.*": "dashboard",  # every member sees the workspace's pipelines (workspace.view)
+    "run.*": "dashboard",  # and their runs (workspace.view)
     "llm.provider_*": "LLM providers",  # labels and masked key previews: every member sees the providers page
     "llm.model_*": "LLM providers",
     "llm.budget_*": "LLM usage",  # spend and the budget: those who see the usage pages
@@ -312,7 +313,7 @@ async def test_each_role_receives_exactly_what_its_pages_show(
             if kind in CATALOGUE:
                 # Recorded and relayed as any change's entry, with the marker where the sentence shows it.
                 details = {"email": marker, "name": marker, "subject": marker, "domain": marker, "error": marker}
-                details |= {"budget": marker}
+                details |= {"budget": marker, "percent": "80", "spent": "$8", "cap": "$10"}
                 details |= {"role": "viewer", "to": "viewer"}
                 async with changes(db, settings) as session:
                     record(session, workspace_id, kind, AuditActor.system(marker), details)
