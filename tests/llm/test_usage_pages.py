@@ -166,3 +166,41 @@ async def test_the_json_twins(db: Database, settings: Settings, logged: tuple[Wo
         viewer_auth = {"Authorization": f"Bearer {read_only}"}
         assert client.get(f"{api}/providers", headers=viewer_auth).status_code == 200
         assert client.get(f"{api}/calls", headers=viewer_auth).status_code == 403
+
+
+async def test_the_call_log_shows_times_in_the_readers_zone(
+    db: Database, settings: Settings, logged: tuple[Workspace, list[Any]]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import update
+
+    from app.auth.models import User
+    from app.live.bus import Event, EventType, Topic
+    from app.llm.pages.usage import render_call
+
+    workspace, (owner, *_) = logged
+    async with db.public_session() as session:
+        await session.execute(update(User).where(User.id == owner.id).values(time_zone="Asia/Tokyo"))
+    at = datetime(2026, 5, 30, 23, 30, 5, tzinfo=UTC)
+    await _log(db, workspace.id, agent_id="tokyo", at=at)
+    with http_client(create_app(settings)) as client:
+        log_in(client, owner.email)
+        page = client.get(
+            f"/w/{workspace.slug}/usage", params={"agent": "tokyo", "from": "2026-05-30", "to": "2026-05-31"}
+        )
+    assert page.status_code == 200 and "(Asia/Tokyo;" in page.text
+    row = page.text.split("data-feed-item", 2)[1]
+    assert "2026-05-31 08:30:05" in row and 'title="2026-05-30 23:30' in row
+    # A call arriving live is shown the same way.
+    event = Event(type=EventType.LLM_CALL, workspace_id=workspace.id, topic=Topic.usage(), payload=_payload(at), at=at)
+    assert "2026-05-31 08:30:05" in render_call(event, ZoneInfo("Asia/Tokyo"))
+
+
+def _payload(at: datetime) -> dict[str, Any]:
+    return {
+        "id": 1, "at": at.isoformat(), "agent_id": "finn", "run_id": None, "model": "openai/gpt-4.1", "status": "ok",
+        "error": "", "input_tokens": 1, "output_tokens": 1, "cache_read_tokens": 0, "cache_write_tokens": 0,
+        "cost": "0.01", "cost_approximate": False, "first_token_ms": 10, "total_ms": 20, "stop_reason": "stop",
+        "tool_calls": 0,
+    }  # fmt: skip

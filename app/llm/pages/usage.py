@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -45,6 +45,7 @@ from app.web.guards import workspace_required
 from app.web.pages import redirect_with_flash
 from app.web.state import bus_of, db_of
 from app.web.templating import is_htmx, render, templates
+from app.web.timezones import zone_of
 
 _row = templates.env.get_template("llm/_call_row.html")
 
@@ -112,8 +113,9 @@ def parse_filters(params: Any) -> Filters:
     return Filters(query, filter_problems(query) | errors)
 
 
-def call_row_html(row: dict[str, Any]) -> str:
-    return _row.render(call=row)
+def call_row_html(row: dict[str, Any], zone: tzinfo = UTC) -> str:
+    """A row of the call log, its time in the reader's ``zone`` (as the page around it shows times)."""
+    return _row.render(call=row, time_zone=zone)
 
 
 def _row_of(call: Any) -> dict[str, Any]:
@@ -245,11 +247,11 @@ def _matches(query: CallFilter, payload: dict[str, Any]) -> bool:
     return not (query.end and day > query.end.isoformat())
 
 
-def render_call(event: Event) -> str:
+def render_call(event: Event, zone: tzinfo = UTC) -> str:
     """An LLM_CALL event as the call log's row (autoescaped); other events as nothing (the page reloads)."""
     if event.type != EventType.LLM_CALL:
         return ""
-    return call_row_html(_row_of(event.payload))
+    return call_row_html(_row_of(event.payload), zone)
 
 
 @workspace_required("usage.view")
@@ -274,10 +276,12 @@ async def usage_events(request: Request, context: WorkspaceContext) -> Response:
                 return False
         return permissions_of(role)
 
+    zone = zone_of(request, context.user.time_zone)
+
     def render(event: Event) -> str:
         if event.type == EventType.LLM_CALL and not _matches(query, event.payload):
             return ""
-        return render_call(event)
+        return render_call(event, zone)
 
     return await event_stream(
         request,
@@ -286,7 +290,7 @@ async def usage_events(request: Request, context: WorkspaceContext) -> Response:
         workspace_id,
         [Topic.usage()],
         still_allowed,
-        render if filters.active else render_call,
+        render,
         permissions=permissions_of(context.role),
     )
 
