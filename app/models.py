@@ -11,6 +11,7 @@ from app.mail.models import OutboxMessage
 from app.pipelines.models import PipelineRecord, PipelineVersion
 from app.secrets.models import SecretGrant, WorkspaceSecret
 from app.security.models import WorkspaceKey
+from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
 from app.tenants.models import Invitation, Membership, Workspace
 
@@ -38,6 +39,9 @@ __all__ = [
     "SsoDomain",
     "SsoIdentity",
     "SsoStepUp",
+    "Swarm",
+    "SwarmSettings",
+    "SwarmTask",
     "TenantBase",
     "User",
     "UserSession",
