@@ -1,0 +1,181 @@
+"""The swarm scheduler's jobs: advance a swarm (short queue), run one task attempt (long queue), reap leases.
+
+- ``advance_swarm`` runs one :func:`app.swarms.scheduler.tick` and enqueues the tasks it dispatched, each as
+  ``run_swarm_task`` with the job id ``swarm-task:<ws>:<swarm>:<key>:<attempt>`` (one job per attempt).
+- ``run_swarm_task`` takes the attempt's lease, runs the executor while renewing it (a renewal that fails means
+  the task was cancelled or taken back: the step is aborted, its sandbox destroyed), records the outcome with
+  a conditional UPDATE, and ticks the swarm itself (no queue hop between a task and its dependents).
+- ``reap_swarms`` (every 5 s) takes back tasks whose lease expired and ticks every active swarm, which also
+  enforces global timeouts and picks up a tick lost between a commit and an enqueue.
+
+Active swarms are listed in one Redis set (members ``<workspace id>:<swarm id>``) so the reaper visits only
+them rather than every workspace's schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+from app.live.bus import EventBus, EventType, Topic
+from app.queues import JobContext, Queue, cron, job
+from app.sandbox.step import StepControl, StepEvent
+from app.swarms import scheduler
+from app.swarms.executor import TaskOutcome, TaskRun, executor_for, with_rules
+from app.swarms.scheduler import Note
+
+log = logging.getLogger(__name__)
+
+ACTIVE_KEY = "marid:swarms:active"
+# Step events worth relaying to a swarm's page, under the run/step names the pages already know.
+_RELAYED = {
+    "output": EventType.STEP_OUTPUT,
+    "thinking": EventType.STEP_THINKING,
+    "tool_start": EventType.TOOL_CALL_START,
+    "tool_end": EventType.TOOL_CALL_END,
+}
+# Time spent in scheduling transactions by this process (the benchmark reads it): seconds, calls.
+timings = {"tick": [0.0, 0], "begin": [0.0, 0], "finish": [0.0, 0]}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timed(name: str, started: float) -> None:
+    timings[name][0] += time.perf_counter() - started
+    timings[name][1] += 1
+
+
+async def publish(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[Note]) -> None:
+    topic = Topic.swarm(swarm_id)
+    for note in notes:
+        try:
+            await bus.publish(workspace_id, topic, note.type, note.payload)
+        except Exception:  # Postgres holds the state: pages re-read it when their stream reconnects
+            log.warning("could not publish %s for swarm %s", note.type, swarm_id, exc_info=True)
+
+
+async def advance(ctx: JobContext, workspace_id: str, swarm_id: str) -> scheduler.Tick:
+    """Tick the swarm, then publish and enqueue what the tick decided (after its commit)."""
+    started = time.perf_counter()
+    async with ctx["db"].tenant_session(workspace_id) as session:
+        result = await scheduler.tick(session, swarm_id, now=_now())
+    _timed("tick", started)
+    for key, attempt in result.dispatch:
+        task_job = run_swarm_task.with_options(job_id=f"swarm-task:{workspace_id}:{swarm_id}:{key}:{attempt}")
+        await ctx["jobs"].enqueue(task_job, workspace_id, swarm_id, key, attempt)
+    await publish(ctx["bus"], workspace_id, swarm_id, result.notes)
+    if result.finished:
+        await ctx["redis"].srem(ACTIVE_KEY, f"{workspace_id}:{swarm_id}")
+    return result
+
+
+@job(Queue.SHORT)
+async def advance_swarm(ctx: JobContext, workspace_id: str, swarm_id: str) -> int:
+    """One scheduling pass (after a start, a cancel, at the global deadline); the number of tasks dispatched."""
+    return len((await advance(ctx, workspace_id, swarm_id)).dispatch)
+
+
+@job(Queue.LONG, max_tries=1)
+async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key: str, attempt: int) -> str:
+    """Run one attempt of one task; a stale attempt (taken back, cancelled) does nothing."""
+    db, bus = ctx["db"], ctx["bus"]
+    started = time.perf_counter()
+    async with db.tenant_session(workspace_id) as session:
+        claimed = await scheduler.begin(session, swarm_id, key, attempt, worker_id=ctx["worker_id"], now=_now())
+    _timed("begin", started)
+    if claimed is None:
+        return "stale"
+    task, swarm = claimed.task, claimed.swarm
+    run = TaskRun(
+        workspace_id=workspace_id,
+        swarm_id=swarm_id,
+        key=key,
+        attempt=attempt,
+        title=task.title,
+        agent_id=swarm.agent_id,
+        prompt=with_rules(task.execution_prompt, swarm.deviation_rules),
+        model=task.model,
+        timeout_seconds=task.timeout_seconds,
+    )
+    topic = Topic.swarm(swarm_id)
+    await bus.publish(
+        workspace_id,
+        topic,
+        EventType.SWARM_TASK_STARTED,
+        {"swarmId": swarm_id, "taskKey": key, "taskTitle": task.title, "runId": run.step_id, "attempt": attempt},
+    )
+    output: list[str] = []
+
+    async def relay(event: StepEvent) -> None:
+        if event.type == "output":
+            output.append(str(event.data.get("text", "")))
+        kind = _RELAYED.get(event.type)
+        if kind is not None:
+            await bus.publish(workspace_id, topic, kind, {"taskKey": key, "attempt": attempt, **event.data})
+
+    control = StepControl()
+    lost = asyncio.Event()
+
+    async def keep_lease() -> None:
+        while True:
+            await asyncio.sleep(scheduler.HEARTBEAT.total_seconds())
+            try:
+                async with db.tenant_session(workspace_id) as session:
+                    held = await scheduler.renew(session, swarm_id, key, attempt, now=_now())
+            except Exception:
+                log.warning("could not renew the lease of %s/%s", swarm_id, key, exc_info=True)
+                continue
+            if not held:
+                lost.set()
+                control.abort("the task was cancelled or taken back")
+                return
+
+    keeper = asyncio.create_task(keep_lease())
+    try:
+        outcome = await executor_for(ctx).run(run, relay, control)
+    except Exception as exc:
+        log.exception("swarm task %s/%s attempt %d failed in its executor", swarm_id, key, attempt)
+        outcome = TaskOutcome(ok=False, error=f"the task could not run: {type(exc).__name__}")
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+    if lost.is_set():
+        return "stopped"
+    started = time.perf_counter()
+    async with db.tenant_session(workspace_id) as session:
+        notes = await scheduler.finish(
+            session, swarm_id, key, attempt, outcome, output="".join(output) or outcome.summary, now=_now()
+        )
+    _timed("finish", started)
+    await publish(bus, workspace_id, swarm_id, notes)
+    await advance(ctx, workspace_id, swarm_id)
+    return "completed" if outcome.ok else "failed"
+
+
+@job(Queue.SHORT)
+async def reap_swarms(ctx: JobContext) -> int:
+    """Take back expired leases and tick every active swarm; the number of tasks taken back."""
+    members = await ctx["redis"].smembers(ACTIVE_KEY)
+    taken = 0
+    for raw in members:
+        member = raw.decode() if isinstance(raw, bytes) else str(raw)
+        workspace_id, _, swarm_id = member.partition(":")
+        try:
+            async with ctx["db"].tenant_session(workspace_id) as session:
+                keys = await scheduler.reap(session, swarm_id, now=_now())
+            if keys:
+                taken += len(keys)
+                log.warning("swarm %s: took back %s (lease expired)", swarm_id, ", ".join(keys))
+            await advance(ctx, workspace_id, swarm_id)
+        except Exception:
+            log.exception("could not reap swarm %s", member)
+    return taken
+
+
+reap_swarms_regularly = cron(reap_swarms, second=set(range(0, 60, 5)), run_at_startup=True)
