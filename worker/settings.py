@@ -22,11 +22,12 @@ from app.llm import jobs as llm_jobs
 from app.mail import jobs as mail_jobs
 from app.queues import Cron, Job, Queue
 from app.sandbox import jobs as sandbox_jobs
+from app.swarms import jobs as swarm_jobs
 from worker import jobs as worker_jobs
 
 T = TypeVar("T")
 
-DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs, llm_jobs)
+DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs, llm_jobs, swarm_jobs)
 
 
 @dataclass(frozen=True)

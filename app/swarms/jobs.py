@@ -18,7 +18,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import cast
+
+from redis.asyncio import Redis
 
 from app.live.bus import EventBus, EventType, Topic
 from app.queues import JobContext, Queue, cron, job
@@ -30,13 +34,6 @@ from app.swarms.scheduler import Note
 log = logging.getLogger(__name__)
 
 ACTIVE_KEY = "marid:swarms:active"
-# Step events worth relaying to a swarm's page, under the run/step names the pages already know.
-_RELAYED = {
-    "output": EventType.STEP_OUTPUT,
-    "thinking": EventType.STEP_THINKING,
-    "tool_start": EventType.TOOL_CALL_START,
-    "tool_end": EventType.TOOL_CALL_END,
-}
 # Time spent in scheduling transactions by this process (the benchmark reads it): seconds, calls.
 timings = {"tick": [0.0, 0], "begin": [0.0, 0], "finish": [0.0, 0]}
 
@@ -48,6 +45,27 @@ def _now() -> datetime:
 def _timed(name: str, started: float) -> None:
     timings[name][0] += time.perf_counter() - started
     timings[name][1] += 1
+
+
+def _member(workspace_id: str, swarm_id: str) -> str:
+    return f"{workspace_id}:{swarm_id}"
+
+
+async def mark_active(redis: Redis, workspace_id: str, swarm_id: str, active: bool) -> None:
+    """List or unlist a swarm for the reaper (redis-py types set commands as sync-or-async: say which)."""
+    if active:
+        await cast("Awaitable[int]", redis.sadd(ACTIVE_KEY, _member(workspace_id, swarm_id)))
+    else:
+        await cast("Awaitable[int]", redis.srem(ACTIVE_KEY, _member(workspace_id, swarm_id)))
+
+
+async def active_swarms(redis: Redis) -> list[tuple[str, str]]:
+    members = await cast("Awaitable[set[bytes | str]]", redis.smembers(ACTIVE_KEY))
+    found = []
+    for raw in members:
+        workspace_id, _, swarm_id = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
+        found.append((workspace_id, swarm_id))
+    return found
 
 
 async def publish(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[Note]) -> None:
@@ -70,7 +88,7 @@ async def advance(ctx: JobContext, workspace_id: str, swarm_id: str) -> schedule
         await ctx["jobs"].enqueue(task_job, workspace_id, swarm_id, key, attempt)
     await publish(ctx["bus"], workspace_id, swarm_id, result.notes)
     if result.finished:
-        await ctx["redis"].srem(ACTIVE_KEY, f"{workspace_id}:{swarm_id}")
+        await mark_active(ctx["bus"].redis, workspace_id, swarm_id, False)
     return result
 
 
@@ -112,11 +130,9 @@ async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key:
     output: list[str] = []
 
     async def relay(event: StepEvent) -> None:
+        # The executor publishes the step's events itself (batched); the task keeps its text for its page.
         if event.type == "output":
             output.append(str(event.data.get("text", "")))
-        kind = _RELAYED.get(event.type)
-        if kind is not None:
-            await bus.publish(workspace_id, topic, kind, {"taskKey": key, "attempt": attempt, **event.data})
 
     control = StepControl()
     lost = asyncio.Event()
@@ -161,11 +177,8 @@ async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key:
 @job(Queue.SHORT)
 async def reap_swarms(ctx: JobContext) -> int:
     """Take back expired leases and tick every active swarm; the number of tasks taken back."""
-    members = await ctx["redis"].smembers(ACTIVE_KEY)
     taken = 0
-    for raw in members:
-        member = raw.decode() if isinstance(raw, bytes) else str(raw)
-        workspace_id, _, swarm_id = member.partition(":")
+    for workspace_id, swarm_id in await active_swarms(ctx["bus"].redis):
         try:
             async with ctx["db"].tenant_session(workspace_id) as session:
                 keys = await scheduler.reap(session, swarm_id, now=_now())
@@ -174,7 +187,7 @@ async def reap_swarms(ctx: JobContext) -> int:
                 log.warning("swarm %s: took back %s (lease expired)", swarm_id, ", ".join(keys))
             await advance(ctx, workspace_id, swarm_id)
         except Exception:
-            log.exception("could not reap swarm %s", member)
+            log.exception("could not reap swarm %s", swarm_id)
     return taken
 
 

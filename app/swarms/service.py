@@ -25,7 +25,7 @@ from app.errors import Invalid, NotFound, Refused
 from app.live.bus import EventBus, EventType, Topic
 from app.queues import Enqueuer
 from app.swarms import scheduler
-from app.swarms.jobs import ACTIVE_KEY, advance_swarm, publish
+from app.swarms.jobs import advance_swarm, mark_active, publish
 from app.swarms.models import Swarm, SwarmTask
 from app.swarms.spec import Problem, SwarmLimits, SwarmSpec, load_text, parse_request
 
@@ -86,7 +86,7 @@ async def start_swarm(
     spec = await check_request(session, data)
     swarm_id = new_swarm_id()
     # Listed before the commit: if this process dies after it, the reaper still finds and starts the swarm.
-    await bus.redis.sadd(ACTIVE_KEY, f"{workspace_id}:{swarm_id}")
+    await mark_active(bus.redis, workspace_id, swarm_id, True)
     swarm = await scheduler.create(
         session, swarm_id, spec, now=datetime.now(UTC), origin=origin, created_by_label=actor.label
     )
@@ -185,4 +185,4 @@ async def cancel_swarm(session: AsyncSession, workspace_id: str, actor: Actor, s
 
 async def nudge(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[scheduler.Note]) -> None:
     await publish(bus, workspace_id, swarm_id, notes)
-    await bus.redis.srem(ACTIVE_KEY, f"{workspace_id}:{swarm_id}")
+    await mark_active(bus.redis, workspace_id, swarm_id, False)
