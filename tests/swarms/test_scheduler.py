@@ -36,7 +36,6 @@ async def test_a_diamond_runs_in_dependency_order(
     swarm_id = await start(db, deps, running.jobs, tenant.id, request)
     swarm, tasks = await finished(db, tenant.id, swarm_id)
     assert swarm.status == "completed", [(t.key, t.status, t.error) for t in tasks]
-    by_key = {t.key: t for t in tasks}
     assert all(t.status == "completed" and t.attempts == 1 for t in tasks)
     at = {t.key: (t.started_at, t.finished_at) for t in tasks if t.started_at and t.finished_at}
     assert at["a"][1] <= min(at["b"][0], at["c"][0])
