@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from redis.asyncio import Redis
@@ -29,17 +29,27 @@ from app.queues import JobContext, Queue, cron, job
 from app.sandbox.step import StepControl, StepEvent
 from app.swarms import scheduler
 from app.swarms.executor import TaskOutcome, TaskRun, executor_for, with_rules
-from app.swarms.scheduler import Note
+from app.swarms.scheduler import Dispatch, Note
 
 log = logging.getLogger(__name__)
 
 ACTIVE_KEY = "marid:swarms:active"
 # Time spent in scheduling transactions by this process (the benchmark reads it): seconds, calls.
-timings = {"tick": [0.0, 0], "begin": [0.0, 0], "finish": [0.0, 0]}
+timings = {"tick": [0.0, 0], "begin": [0.0, 0], "finish": [0.0, 0], "queued": [0.0, 0]}
+# A task's job goes on with the next dispatched task for this long; then it hands over to the queue again (arq's
+# job timeout bounds one job, and a task's own timeout is at most an hour).
+CHAIN_BUDGET = timedelta(minutes=10)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _waited(enqueued: datetime) -> None:
+    if enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=UTC)
+    timings["queued"][0] += max(0.0, (_now() - enqueued).total_seconds())
+    timings["queued"][1] += 1
 
 
 def _timed(name: str, started: float) -> None:
@@ -77,15 +87,61 @@ async def publish(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[N
             log.warning("could not publish %s for swarm %s", note.type, swarm_id, exc_info=True)
 
 
-async def advance(ctx: JobContext, workspace_id: str, swarm_id: str) -> scheduler.Tick:
-    """Tick the swarm, then publish and enqueue what the tick decided (after its commit)."""
+# Swarms this process is ticking now -> whether another pass was asked for meanwhile; and the jobs of this
+# process waiting for that pass to hand them a task to run next.
+_ticking: dict[tuple[str, str], bool] = {}
+_hungry: dict[tuple[str, str], list[asyncio.Future[Dispatch | None]]] = {}
+
+
+async def advance(
+    ctx: JobContext, workspace_id: str, swarm_id: str, *, keep: bool = False
+) -> tuple[scheduler.Tick, Dispatch | None]:
+    """Tick the swarm, then publish and enqueue what the tick decided (after its commit). With ``keep``, one
+    dispatched task is handed back instead of enqueued: the caller (a task's job) runs it at once itself.
+
+    Ticks of one swarm in one process are coalesced: while one runs, another caller only asks for one more
+    pass (and, with ``keep``, waits for that pass to hand it a task). Thirty tasks finishing together cost a
+    couple of ticks, not thirty queued on the workspace's lock (ticks of other processes still serialize on it).
+    """
+    wanted = (workspace_id, swarm_id)
+    if wanted in _ticking:
+        _ticking[wanted] = True
+        if not keep:
+            return scheduler.Tick(), None
+        waiting: asyncio.Future[Dispatch | None] = asyncio.get_running_loop().create_future()
+        _hungry.setdefault(wanted, []).append(waiting)
+        return scheduler.Tick(), await waiting
+    _ticking[wanted] = False
+    kept: Dispatch | None = None
+    result = scheduler.Tick()
+    try:
+        while True:
+            result = await _tick_once(ctx, workspace_id, swarm_id)
+            dispatch = list(result.dispatch)
+            if keep and kept is None and dispatch:
+                kept = dispatch.pop(0)
+            hungry = _hungry.get(wanted, [])
+            while hungry and dispatch:
+                hungry.pop(0).set_result(dispatch.pop(0))
+            for each in dispatch:
+                job_id = f"swarm-task:{workspace_id}:{swarm_id}:{each.key}:{each.attempt}"
+                await ctx["jobs"].enqueue(run_swarm_task.with_options(job_id=job_id), workspace_id, swarm_id,
+                                          each.key, each.attempt)  # fmt: skip
+            if result.finished or not _ticking[wanted]:
+                return result, kept
+            _ticking[wanted] = False
+    finally:
+        del _ticking[wanted]
+        for waiting in _hungry.pop(wanted, []):
+            if not waiting.done():
+                waiting.set_result(None)
+
+
+async def _tick_once(ctx: JobContext, workspace_id: str, swarm_id: str) -> scheduler.Tick:
     started = time.perf_counter()
     async with ctx["db"].tenant_session(workspace_id) as session:
         result = await scheduler.tick(session, swarm_id, now=_now())
     _timed("tick", started)
-    for key, attempt in result.dispatch:
-        task_job = run_swarm_task.with_options(job_id=f"swarm-task:{workspace_id}:{swarm_id}:{key}:{attempt}")
-        await ctx["jobs"].enqueue(task_job, workspace_id, swarm_id, key, attempt)
     await publish(ctx["bus"], workspace_id, swarm_id, result.notes)
     if result.finished:
         await mark_active(ctx["bus"].redis, workspace_id, swarm_id, False)
@@ -95,28 +151,42 @@ async def advance(ctx: JobContext, workspace_id: str, swarm_id: str) -> schedule
 @job(Queue.SHORT)
 async def advance_swarm(ctx: JobContext, workspace_id: str, swarm_id: str) -> int:
     """One scheduling pass (after a start, a cancel, at the global deadline); the number of tasks dispatched."""
-    return len((await advance(ctx, workspace_id, swarm_id)).dispatch)
+    return len((await advance(ctx, workspace_id, swarm_id))[0].dispatch)
 
 
 @job(Queue.LONG, max_tries=1)
 async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key: str, attempt: int) -> str:
-    """Run one attempt of one task; a stale attempt (taken back, cancelled) does nothing."""
-    db, bus = ctx["db"], ctx["bus"]
+    """Run one attempt of one task (a stale attempt, taken back or cancelled, does nothing); then, while its
+    time budget lasts, a task the following tick dispatched, with no queue hop (a slot goes straight on)."""
+    if "enqueue_time" in ctx:
+        _waited(ctx["enqueue_time"])
     started = time.perf_counter()
-    async with db.tenant_session(workspace_id) as session:
+    async with ctx["db"].tenant_session(workspace_id) as session:
         claimed = await scheduler.begin(session, swarm_id, key, attempt, worker_id=ctx["worker_id"], now=_now())
     _timed("begin", started)
     if claimed is None:
         return "stale"
-    task, swarm = claimed.task, claimed.swarm
+    current: Dispatch | None = Dispatch(key, attempt, claimed)
+    budget = time.monotonic() + CHAIN_BUDGET.total_seconds()
+    ran = 0
+    while current is not None:
+        await _attempt(ctx, workspace_id, swarm_id, current)
+        ran += 1
+        _, current = await advance(ctx, workspace_id, swarm_id, keep=time.monotonic() < budget)
+    return f"ran {ran}"
+
+
+async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: Dispatch) -> str:
+    db, bus = ctx["db"], ctx["bus"]
+    key, attempt, task = dispatch.key, dispatch.attempt, dispatch.task
     run = TaskRun(
         workspace_id=workspace_id,
         swarm_id=swarm_id,
         key=key,
         attempt=attempt,
         title=task.title,
-        agent_id=swarm.agent_id,
-        prompt=with_rules(task.execution_prompt, swarm.deviation_rules),
+        agent_id=task.agent_id,
+        prompt=with_rules(task.execution_prompt, task.deviation_rules),
         model=task.model,
         timeout_seconds=task.timeout_seconds,
     )
@@ -165,12 +235,10 @@ async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key:
         return "stopped"
     started = time.perf_counter()
     async with db.tenant_session(workspace_id) as session:
-        notes = await scheduler.finish(
-            session, swarm_id, key, attempt, outcome, output="".join(output) or outcome.summary, now=_now()
-        )
+        text = "".join(output) or outcome.summary
+        notes = await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=_now())
     _timed("finish", started)
     await publish(bus, workspace_id, swarm_id, notes)
-    await advance(ctx, workspace_id, swarm_id)
     return "completed" if outcome.ok else "failed"
 
 

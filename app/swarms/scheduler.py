@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,9 +45,28 @@ class Note:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What an attempt's job needs of its task and swarm (read with the lease, in one statement)."""
+
+    title: str
+    execution_prompt: str
+    model: str | None
+    timeout_seconds: int
+    agent_id: str
+    deviation_rules: str
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    key: str
+    attempt: int
+    task: Claimed
+
+
 @dataclass
 class Tick:
-    dispatch: list[tuple[str, int]] = field(default_factory=list)
+    dispatch: list[Dispatch] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     finished: bool = False
 
@@ -122,11 +141,14 @@ async def create(
 
 async def limits_row(session: AsyncSession, *, lock: bool = False) -> SwarmSettings:
     """The workspace's swarm settings, created with the defaults on first use; ``lock``: the scheduling lock."""
-    await session.execute(pg_insert(SwarmSettings).values(id=1).on_conflict_do_nothing())
     query = select(SwarmSettings).where(SwarmSettings.id == 1)
     if lock:
         query = query.with_for_update()
-    return (await session.execute(query)).scalar_one()
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        await session.execute(pg_insert(SwarmSettings).values(id=1).on_conflict_do_nothing())
+        found = (await session.execute(query)).scalar_one()
+    return found
 
 
 async def tick(session: AsyncSession, swarm_id: str, *, now: datetime) -> Tick:
@@ -134,11 +156,15 @@ async def tick(session: AsyncSession, swarm_id: str, *, now: datetime) -> Tick:
     result = Tick()
     # One lock per workspace: the count of running tasks across its swarms is exact while it is held.
     settings = await limits_row(session, lock=True)
-    swarm = (await session.execute(select(Swarm).where(Swarm.id == swarm_id).with_for_update())).scalar_one_or_none()
+    # FOR NO KEY UPDATE: tasks finishing meanwhile (FOR KEY SHARE on the swarm) do not wait for the tick.
+    query = select(Swarm).where(Swarm.id == swarm_id).with_for_update(key_share=True)
+    swarm = (await session.execute(query)).scalar_one_or_none()
     if swarm is None or swarm.status != "running":
         result.finished = True
         return result
     if swarm.cancel_requested or now >= swarm.deadline_at:
+        # Stopping touches every unfinished task: wait for finishing tasks to be done first (FOR UPDATE).
+        await session.execute(select(Swarm.id).where(Swarm.id == swarm_id).with_for_update())
         timed_out = not swarm.cancel_requested
         reason = f"the swarm's global timeout of {swarm.global_timeout_seconds} s ran out" if timed_out else "cancelled"
         result.notes += await stop(
@@ -146,39 +172,58 @@ async def tick(session: AsyncSession, swarm_id: str, *, now: datetime) -> Tick:
         )
         result.finished = True
         return result
-    counts = await _counts(session, swarm_id)
+    # This swarm's tasks by status, and the tasks running in the whole workspace, in one statement.
+    here = SwarmTask.swarm_id == swarm_id
+    rows = await session.execute(
+        select(here, SwarmTask.status, func.count())
+        .where(or_(here, SwarmTask.status == "running"))
+        .group_by(here, SwarmTask.status)
+    )
+    counts: dict[str, int] = {}
+    running_everywhere = 0
+    for mine, status, count in rows.all():
+        if mine:
+            counts[status] = count
+        if status == "running":
+            running_everywhere += count
     running_here = counts.get("running", 0)
-    running_everywhere = (
-        await session.execute(select(func.count()).select_from(SwarmTask).where(SwarmTask.status == "running"))
-    ).scalar_one()
     slots = min(swarm.max_concurrent - running_here, settings.workspace_concurrency - running_everywhere)
     if slots > 0 and counts.get("ready", 0):
+        # The ready tasks with the longest chain ahead first, marked running in the same statement.
         picked = (
-            (
-                await session.execute(
-                    select(SwarmTask.key)
-                    .where(SwarmTask.swarm_id == swarm_id, SwarmTask.status == "ready")
-                    .order_by(SwarmTask.height.desc(), SwarmTask.position)
-                    .limit(slots)
-                )
-            )
-            .scalars()
-            .all()
+            select(SwarmTask.key)
+            .where(here, SwarmTask.status == "ready")
+            .order_by(SwarmTask.height.desc(), SwarmTask.position)
+            .limit(slots)
+            .scalar_subquery()
         )
+        # The clock read after the counts: a task that finished just before them ended before this start
+        # (the recorded times never show more tasks at once than ran).
+        dispatched_at = max(now, datetime.now(UTC))
         started = await session.execute(
             update(SwarmTask)
-            .where(SwarmTask.swarm_id == swarm_id, SwarmTask.key.in_(picked), SwarmTask.status == "ready")
+            .where(here, SwarmTask.key.in_(picked), SwarmTask.status == "ready")
             .values(
                 status="running",
                 attempts=SwarmTask.attempts + 1,
-                started_at=now,
+                started_at=dispatched_at,
                 finished_at=None,
                 lease_owner=None,
                 lease_expires_at=now + LEASE,
             )
-            .returning(SwarmTask.key, SwarmTask.attempts)
+            .returning(
+                SwarmTask.key,
+                SwarmTask.attempts,
+                SwarmTask.title,
+                SwarmTask.execution_prompt,
+                SwarmTask.model,
+                SwarmTask.timeout_seconds,
+            )  # fmt: skip
         )
-        result.dispatch = [(key, attempt) for key, attempt in started.all()]
+        result.dispatch = [
+            Dispatch(key, attempt, Claimed(title, prompt, model, timeout, swarm.agent_id, swarm.deviation_rules))
+            for key, attempt, title, prompt, model, timeout in started.all()
+        ]
         counts["running"] = running_here + len(result.dispatch)
         counts["ready"] -= len(result.dispatch)
     if not any(counts.get(s, 0) for s in ("pending", "ready", "running")):
@@ -188,13 +233,6 @@ async def tick(session: AsyncSession, swarm_id: str, *, now: datetime) -> Tick:
         result.notes += await _close(session, swarm, status=status, now=now, error=error)
         result.finished = True
     return result
-
-
-async def _counts(session: AsyncSession, swarm_id: str) -> dict[str, int]:
-    rows = await session.execute(
-        select(SwarmTask.status, func.count()).where(SwarmTask.swarm_id == swarm_id).group_by(SwarmTask.status)
-    )
-    return {status: count for status, count in rows.all()}
 
 
 async def summary_of(session: AsyncSession, swarm: Swarm, *, now: datetime) -> dict[str, Any]:
@@ -257,12 +295,6 @@ async def stop(session: AsyncSession, swarm: Swarm, *, now: datetime, reason: st
     return notes + await _close(session, swarm, status=status, now=now, error=reason)
 
 
-@dataclass(frozen=True)
-class Claimed:
-    task: SwarmTask
-    swarm: Swarm
-
-
 async def begin(
     session: AsyncSession, swarm_id: str, key: str, attempt: int, *, worker_id: str, now: datetime
 ) -> Claimed | None:
@@ -274,17 +306,22 @@ async def begin(
             SwarmTask.key == key,
             SwarmTask.status == "running",
             SwarmTask.attempts == attempt,
+            Swarm.id == SwarmTask.swarm_id,
         )
         .values(lease_owner=worker_id[:64], lease_expires_at=now + LEASE, started_at=now)
-        .returning(SwarmTask.key)
+        .returning(
+            SwarmTask.title,
+            SwarmTask.execution_prompt,
+            SwarmTask.model,
+            SwarmTask.timeout_seconds,
+            Swarm.agent_id,
+            Swarm.deviation_rules,
+        )  # fmt: skip
     )
-    if taken.scalar_one_or_none() is None:
+    row = taken.one_or_none()
+    if row is None:
         return None
-    task = (
-        await session.execute(select(SwarmTask).where(SwarmTask.swarm_id == swarm_id, SwarmTask.key == key))
-    ).scalar_one()
-    swarm = (await session.execute(select(Swarm).where(Swarm.id == swarm_id))).scalar_one()
-    return Claimed(task, swarm)
+    return Claimed(*row)
 
 
 async def renew(session: AsyncSession, swarm_id: str, key: str, attempt: int, *, now: datetime) -> bool:
@@ -320,37 +357,58 @@ async def finish(
         SwarmTask.status == "running",
         SwarmTask.attempts == attempt,
     )
-    task = (await session.execute(select(SwarmTask).where(running).with_for_update())).scalar_one_or_none()
-    if task is None:
-        return []  # cancelled, timed out or taken back meanwhile: this attempt no longer counts
-    duration = int((now - (task.started_at or now)).total_seconds() * 1000)
-    task.output = output[-MAX_OUTPUT_CHARS:]
-    task.outputs = dict(outcome.outputs)
-    task.cost_usd = task.cost_usd + outcome.cost_usd
-    task.input_tokens += outcome.input_tokens
-    task.output_tokens += outcome.output_tokens
-    task.sandbox_id = outcome.sandbox_id
-    task.lease_expires_at = None
-    task.lease_owner = None
-    base = {"swarmId": swarm_id, "taskKey": key, "taskTitle": task.title, "attempt": attempt, "durationMs": duration}
+    # FOR KEY SHARE on the swarm: finishing tasks run side by side and beside a tick, but never beside a stop
+    # (cancel, timeout), which takes FOR UPDATE; the order swarm -> task rows keeps both free of deadlocks.
+    await session.execute(select(Swarm.id).where(Swarm.id == swarm_id).with_for_update(read=True, key_share=True))
+    # One conditional UPDATE records the outcome (and, for a failure, decides between a retry and the end).
+    error = None if outcome.ok else (outcome.error or "the task failed")[:4000]
+    retry = SwarmTask.failures + 1 <= SwarmTask.max_retries
     if outcome.ok:
-        task.status = "completed"
-        task.finished_at = now
-        task.error = None
-        await session.flush()
-        await _release_dependents(session, swarm_id, task.dependents, now=now)
+        status: Any = "completed"
+        changes: dict[str, Any] = {"finished_at": now, "error": None}
+    else:
+        status = case((retry, "ready"), else_="failed")
+        changes = {
+            "failures": SwarmTask.failures + 1,
+            "error": error,
+            "finished_at": case((retry, None), else_=now),
+            "ready_at": case((retry, now), else_=SwarmTask.ready_at),
+        }
+    recorded = await session.execute(
+        update(SwarmTask)
+        .where(running)
+        .values(
+            status=status,
+            output=output[-MAX_OUTPUT_CHARS:],
+            outputs=dict(outcome.outputs),
+            cost_usd=SwarmTask.cost_usd + outcome.cost_usd,
+            input_tokens=SwarmTask.input_tokens + outcome.input_tokens,
+            output_tokens=SwarmTask.output_tokens + outcome.output_tokens,
+            sandbox_id=outcome.sandbox_id,
+            lease_expires_at=None,
+            lease_owner=None,
+            **changes,
+        )
+        .returning(
+            SwarmTask.status,
+            SwarmTask.title,
+            SwarmTask.started_at,
+            SwarmTask.dependents,
+            SwarmTask.failures,
+            SwarmTask.max_retries,
+        )  # fmt: skip
+    )
+    row = recorded.one_or_none()
+    if row is None:
+        return []  # cancelled, timed out or taken back meanwhile: this attempt no longer counts
+    new_status, title, started_at, dependents, failures, max_retries = row
+    duration = int((now - (started_at or now)).total_seconds() * 1000)
+    base = {"swarmId": swarm_id, "taskKey": key, "taskTitle": title, "attempt": attempt, "durationMs": duration}
+    if new_status == "completed":
+        await _release_dependents(session, swarm_id, dependents, now=now)
         return [Note(EventType.SWARM_TASK_COMPLETED, {**base, "outputs": dict(outcome.outputs)})]
-    error = (outcome.error or "the task failed")[:4000]
-    task.failures += 1
-    task.error = error
-    if task.failures <= task.max_retries:
-        task.status = "ready"
-        task.ready_at = now
-        retry = {**base, "error": error, "retry": task.failures, "maxRetries": task.max_retries}
-        return [Note(EventType.STEP_RETRYING, retry)]
-    task.status = "failed"
-    task.finished_at = now
-    await session.flush()
+    if new_status == "ready":
+        return [Note(EventType.STEP_RETRYING, {**base, "error": error, "retry": failures, "maxRetries": max_retries})]
     notes = [Note(EventType.SWARM_TASK_FAILED, {**base, "error": error, "outputs": dict(outcome.outputs)})]
     return notes + await _skip_descendants(session, swarm_id, key, now=now)
 
@@ -361,20 +419,15 @@ async def _release_dependents(
     if not dependents:
         return
     # Row locks serialize two dependencies finishing at once: each sees the other's decrement.
+    last = SwarmTask.waiting_on <= 1
     await session.execute(
         update(SwarmTask)
         .where(SwarmTask.swarm_id == swarm_id, SwarmTask.key.in_(list(dependents)), SwarmTask.status == "pending")
-        .values(waiting_on=SwarmTask.waiting_on - 1)
-    )
-    await session.execute(
-        update(SwarmTask)
-        .where(
-            SwarmTask.swarm_id == swarm_id,
-            SwarmTask.key.in_(list(dependents)),
-            SwarmTask.status == "pending",
-            SwarmTask.waiting_on <= 0,
+        .values(
+            waiting_on=SwarmTask.waiting_on - 1,
+            status=case((last, "ready"), else_=SwarmTask.status),
+            ready_at=case((last, now), else_=SwarmTask.ready_at),
         )
-        .values(status="ready", ready_at=now)
     )
 
 

@@ -172,6 +172,8 @@ async def list_swarms(
 async def cancel_swarm(session: AsyncSession, workspace_id: str, actor: Actor, swarm_id: str) -> list[scheduler.Note]:
     """Cancel a running swarm: every unfinished task is cancelled; running ones' jobs abort their sandboxes
     at their next lease renewal. Returns the events to publish after the commit (:func:`nudge`)."""
+    # The scheduling lock first, in the order ticks take their locks (no deadlock with a finishing task).
+    await scheduler.limits_row(session, lock=True)
     swarm = (await session.execute(select(Swarm).where(Swarm.id == swarm_id).with_for_update())).scalar_one_or_none()
     if swarm is None:
         raise NotFound("No such swarm in this workspace.")
