@@ -31,6 +31,7 @@ from app.members import pages as member_pages
 from app.secrets import api as secrets_api  # noqa: F401
 from app.secrets import pages as secret_pages
 from app.sso import pages as sso_pages
+from app.swarms import api as swarms_api  # noqa: F401
 from app.web.templating import STATIC_DIR
 from app.workspaces import api as workspaces_api  # noqa: F401
 from app.workspaces import live as live_pages

@@ -145,6 +145,13 @@ class SwarmRow:
         return sum(self.counts.values())
 
 
+def row_of(swarm: Swarm, tasks: Sequence[SwarmTask]) -> SwarmRow:
+    counts: dict[str, int] = {}
+    for task in tasks:
+        counts[task.status] = counts.get(task.status, 0) + 1
+    return SwarmRow(swarm, counts, sum((t.cost_usd for t in tasks), Decimal(0)))
+
+
 async def list_swarms(
     session: AsyncSession, *, status: str | None = None, limit: int = 50, before: datetime | None = None
 ) -> list[SwarmRow]:
