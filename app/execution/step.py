@@ -60,7 +60,8 @@ class ExecutionDeps:
     db: Database
     redis: Redis
     bus: EventBus
-    supervisor: Supervisor
+    # None in a process that only decides (the short queue's advance and reaper jobs): it runs no step.
+    supervisor: Supervisor | None
     # settings.sandbox_files_dir: the root of the per-workspace step directories.
     files_root: Path
 
@@ -103,6 +104,8 @@ class StepRequest:
     event_base: Mapping[str, Any] = field(default_factory=dict)
     control: StepControl | None = None
     run_cap: Decimal | None = None
+    # False: the caller sums the cost itself (the engine does, in the transaction that stores the step).
+    measure_cost: bool = True
     # Tests and the bench: what the sandbox runs instead of the agent runtime.
     command: list[str] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -171,6 +174,9 @@ async def execute_agent_step(
 ) -> StepOutcome:
     """Run one agent step to its end; never leaves a token or a sandbox behind (see the module docstring)."""
     ws = request.workspace_id
+    if deps.supervisor is None:
+        return refused("This worker runs no sandboxes (a step runs on the long queue's workers).")
+    supervisor = deps.supervisor
     agent, default_model = await _agent_and_default(deps.db, ws, request.agent_id)
     if agent is None:
         return refused(f"The agent “{request.agent_id}” no longer exists in this workspace.")
@@ -215,7 +221,7 @@ async def execute_agent_step(
         ws, agent_id=agent.id, run_id=request.scope_id, step_id=request.step_id, ttl=ttl, run_cap=request.run_cap
     )
     try:
-        result: StepResult = await deps.supervisor.run_step(
+        result: StepResult = await supervisor.run_step(
             step,
             workspace_id=ws,
             workdir=workdir,
@@ -229,7 +235,7 @@ async def execute_agent_step(
     finally:
         # Shielded: a cancelled job must still revoke its token and flush the events it has.
         await asyncio.shield(_finish(tokens, relay, ws, request.step_id))
-    cost = await step_cost(deps.db, ws, request.scope_id, request.step_id)
+    cost = await step_cost(deps.db, ws, request.scope_id, request.step_id) if request.measure_cost else Decimal(0)
     return StepOutcome(
         status=result.status,
         outputs=dict(result.outputs),

@@ -1,7 +1,7 @@
 """Swarms, their tasks, and the workspace's swarm limits.
 
 Revision ID: t0010
-Revises: t0008
+Revises: t0009
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from app.db import TENANT_SCHEMA
 
 revision: str = "t0010"
-down_revision: str | None = "t0008"
+down_revision: str | None = "t0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
