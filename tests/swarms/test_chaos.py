@@ -39,7 +39,7 @@ async def test_a_killed_worker_does_not_lose_the_swarm(
     tmp_path: object,
 ) -> None:
     await add_agents(db, tenant.id, "yukihiro")
-    llm.register_key(tenant.key, StepScript(delay=1.5))
+    llm.register_key(tenant.key, StepScript(delays=dict.fromkeys("abcdef", 1.5)))
     await clean_queues(deps.redis)
     env = {**server_env, "MARID_SANDBOX_FILES_DIR": str(tmp_path)}
     command = [sys.executable, "-m", "tests.swarms.launch", gateway.base_url]

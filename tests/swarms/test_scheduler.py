@@ -58,7 +58,7 @@ async def test_a_wide_dag_never_exceeds_its_concurrency(
     db: Database, deps: ExecutionDeps, llm: ScriptedServer, tenant: Tenant, gateway: GatewayServer, workers: Start
 ) -> None:
     await add_agents(db, tenant.id, "yukihiro")
-    llm.register_key(tenant.key, StepScript(delay=0.3))
+    llm.register_key(tenant.key, StepScript(delays=dict.fromkeys([f"w{i}" for i in range(10)], 0.3)))
     running = await workers(long_slots=8)
     wide = [task("root")] + [task(f"w{i}", "root") for i in range(10)] + [task("sink", *(f"w{i}" for i in range(10)))]
     swarm_id = await start(
@@ -117,11 +117,12 @@ async def test_cancel_stops_running_tasks_and_their_sandboxes(
     db: Database, deps: ExecutionDeps, llm: ScriptedServer, tenant: Tenant, gateway: GatewayServer, workers: Start
 ) -> None:
     await add_agents(db, tenant.id, "yukihiro")
-    llm.register_key(tenant.key, StepScript(delay=60))  # every task hangs in its first answer
+    llm.register_key(tenant.key, StepScript(delays=dict.fromkeys("abcd", 60)))  # every task hangs in its first answer
     running = await workers()
     request = {"agent_id": "yukihiro", "max_concurrent": 2,
                "tasks": [task("a"), task("b"), task("c", "a"), task("d")]}  # fmt: skip
     swarm_id = await start(db, deps, running.jobs, tenant.id, request)
+    assert deps.supervisor is not None
     runner = deps.supervisor.runner
 
     async def two_sandboxes() -> bool:

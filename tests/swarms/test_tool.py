@@ -50,10 +50,11 @@ class Planner:
 
 async def _plan(deps: ExecutionDeps, tenant: Tenant, running: Workers) -> Any:
     tool = swarm_execute_tool(deps.db, deps.bus, running.jobs)
+    base = deps.supervisor
+    assert base is not None
     supervisor = Supervisor(
-        deps.supervisor.runner, deps.supervisor.llm, channels_root=deps.supervisor.channels_root,
-        rpc=RpcRegistry([tool]), deadlines=deps.supervisor.deadlines,
-    )  # fmt: skip
+        base.runner, base.llm, channels_root=base.channels_root, rpc=RpcRegistry([tool]), deadlines=base.deadlines
+    )
     planning = ExecutionDeps(deps.db, deps.redis, deps.bus, supervisor, deps.files_root)
     request = StepRequest(
         workspace_id=tenant.id, scope_id="run-plan", step_id="plan-1", agent_id="planner", input="Plan it.",
