@@ -12,8 +12,8 @@ from app.pipelines.models import PipelineRecord, PipelineVersion
 from app.runs.models import Run, RunLoopItem, RunStep
 from app.secrets.models import SecretGrant, WorkspaceSecret
 from app.security.models import WorkspaceKey
-from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
+from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 from app.tenants.models import Invitation, Membership, Workspace
 
 __all__ = [
