@@ -131,8 +131,10 @@ def workers_for(settings: Settings, db: Database, bus: EventBus, concurrency: in
     made = []
     for queue in (Queue.SHORT, Queue.LONG):
         limits = WORKER_SETTINGS[queue]
-        if queue is Queue.LONG:  # one worker with a slot per concurrent task (production: several workers)
-            limits = replace(limits, max_jobs=concurrency + 4)
+        # One worker with a slot per concurrent task (production: several workers of 4). Not more: arq re-reads
+        # every job id of its queue on each poll while it has a free slot, running ones included.
+        if queue is Queue.LONG:
+            limits = replace(limits, max_jobs=concurrency)
         made.append(
             Worker(
                 **worker_options(limits, DOMAINS),
@@ -228,7 +230,9 @@ def max_overlap(rows: list[Any]) -> int:
 
 def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     ratio = r["makespan"] / r["bound"]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"swarm bench: {r['tasks']} tasks, max_concurrent {args.concurrency}, mean task {args.mean:.2f} s")
+    print(f"  this machine: {os.cpu_count()} cores, load average {load} (other work shares them)")
     print(f"  work: total {r['total']:.1f} s, critical path {r['critical']:.1f} s")
     print(
         f"  scheduling delay per task: mean {r['delay_mean_ms']:.1f} ms, p50 {r['delay_p50_ms']:.1f} ms,"
