@@ -18,11 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.live.bus import EventBus, EventType, Topic
 from app.queues import JobContext, Queue, cron, job
@@ -87,6 +88,8 @@ async def publish(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[N
             log.warning("could not publish %s for swarm %s", note.type, swarm_id, exc_info=True)
 
 
+# Records a task's outcome in the caller's transaction; the events to publish after it commits.
+Finishing = Callable[[AsyncSession], Awaitable[list[Note]]]
 # Swarms this process is ticking now -> whether another pass was asked for meanwhile; and the jobs of this
 # process waiting for that pass to hand them a task to run next.
 _ticking: dict[tuple[str, str], bool] = {}
@@ -94,16 +97,21 @@ _hungry: dict[tuple[str, str], list[asyncio.Future[Dispatch | None]]] = {}
 
 
 async def advance(
-    ctx: JobContext, workspace_id: str, swarm_id: str, *, keep: bool = False
+    ctx: JobContext, workspace_id: str, swarm_id: str, *, keep: bool = False, finishing: Finishing | None = None
 ) -> tuple[scheduler.Tick, Dispatch | None]:
-    """Tick the swarm, then publish and enqueue what the tick decided (after its commit). With ``keep``, one
-    dispatched task is handed back instead of enqueued: the caller (a task's job) runs it at once itself.
+    """Record ``finishing`` (a task's outcome) and tick the swarm, then publish and enqueue what the tick
+    decided (after its commit). With ``keep``, one dispatched task is handed back instead of enqueued: the
+    caller (a task's job) runs it at once itself.
 
-    Ticks of one swarm in one process are coalesced: while one runs, another caller only asks for one more
-    pass (and, with ``keep``, waits for that pass to hand it a task). Thirty tasks finishing together cost a
-    couple of ticks, not thirty queued on the workspace's lock (ticks of other processes still serialize on it).
+    Ticks of one swarm in one process are coalesced: while one runs, another caller records its outcome on its
+    own and only asks for one more pass (with ``keep``, it waits for that pass to hand it a task). Thirty tasks
+    finishing together cost a couple of ticks, not thirty queued on the workspace's lock (ticks of other
+    processes still serialize on it). Otherwise the outcome and the tick share one transaction.
     """
     wanted = (workspace_id, swarm_id)
+    if finishing is not None and wanted in _ticking:
+        await _finish_alone(ctx, workspace_id, swarm_id, finishing)
+        finishing = None
     if wanted in _ticking:
         _ticking[wanted] = True
         if not keep:
@@ -116,7 +124,8 @@ async def advance(
     result = scheduler.Tick()
     try:
         while True:
-            result = await _tick_once(ctx, workspace_id, swarm_id)
+            result = await _tick_once(ctx, workspace_id, swarm_id, finishing)
+            finishing = None
             dispatch = list(result.dispatch)
             if keep and kept is None and dispatch:
                 kept = dispatch.pop(0)
@@ -137,15 +146,30 @@ async def advance(
                 waiting.set_result(None)
 
 
-async def _tick_once(ctx: JobContext, workspace_id: str, swarm_id: str) -> scheduler.Tick:
+async def _tick_once(
+    ctx: JobContext, workspace_id: str, swarm_id: str, finishing: Finishing | None = None
+) -> scheduler.Tick:
     started = time.perf_counter()
+    notes: list[Note] = []
     async with ctx["db"].tenant_session(workspace_id) as session:
+        if finishing is not None:
+            # The workspace's lock first, as every tick and cancel takes it: no deadlock with a stop.
+            await scheduler.limits_row(session, lock=True)
+            notes = await finishing(session)
         result = await scheduler.tick(session, swarm_id, now=_now())
     _timed("tick", started)
-    await publish(ctx["bus"], workspace_id, swarm_id, result.notes)
+    await publish(ctx["bus"], workspace_id, swarm_id, notes + result.notes)
     if result.finished:
         await mark_active(ctx["bus"].redis, workspace_id, swarm_id, False)
     return result
+
+
+async def _finish_alone(ctx: JobContext, workspace_id: str, swarm_id: str, finishing: Finishing) -> None:
+    started = time.perf_counter()
+    async with ctx["db"].tenant_session(workspace_id) as session:
+        notes = await finishing(session)
+    _timed("finish", started)
+    await publish(ctx["bus"], workspace_id, swarm_id, notes)
 
 
 @job(Queue.SHORT)
@@ -170,13 +194,15 @@ async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key:
     budget = time.monotonic() + CHAIN_BUDGET.total_seconds()
     ran = 0
     while current is not None:
-        await _attempt(ctx, workspace_id, swarm_id, current)
+        record = await _attempt(ctx, workspace_id, swarm_id, current)
         ran += 1
-        _, current = await advance(ctx, workspace_id, swarm_id, keep=time.monotonic() < budget)
+        keep = time.monotonic() < budget
+        _, current = await advance(ctx, workspace_id, swarm_id, keep=keep, finishing=record)
     return f"ran {ran}"
 
 
-async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: Dispatch) -> str:
+async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: Dispatch) -> Finishing | None:
+    """Run the attempt; how to record its outcome (None when the task was cancelled or taken back meanwhile)."""
     db, bus = ctx["db"], ctx["bus"]
     key, attempt, task = dispatch.key, dispatch.attempt, dispatch.task
     run = TaskRun(
@@ -232,14 +258,13 @@ async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: 
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
     if lost.is_set():
-        return "stopped"
-    started = time.perf_counter()
-    async with db.tenant_session(workspace_id) as session:
-        text = "".join(output) or outcome.summary
-        notes = await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=_now())
-    _timed("finish", started)
-    await publish(bus, workspace_id, swarm_id, notes)
-    return "completed" if outcome.ok else "failed"
+        return None
+    text = "".join(output) or outcome.summary
+
+    async def record(session: AsyncSession) -> list[Note]:
+        return await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=_now())
+
+    return record
 
 
 @job(Queue.SHORT)
