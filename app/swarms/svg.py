@@ -110,7 +110,8 @@ def dag_svg(nodes: Sequence[Node], *, link: str = "") -> str:
     levels = columns
     return (
         f'<svg class="swarm-dag" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-labelledby="dag-title">'
+        # With links inside it is a group of links, not an image (axe: no interactive content inside role=img).
+        f'width="{width}" height="{height}" role="{"group" if link else "img"}" aria-labelledby="dag-title">'
         f'<title id="dag-title">Dependency graph: {len(nodes)} tasks in {levels} layers</title>'
         f'<g class="dag-edges">{"".join(edges)}</g><g class="dag-boxes">{"".join(boxes)}</g></svg>'
     )

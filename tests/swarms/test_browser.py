@@ -17,6 +17,7 @@ from app.tenants.models import Membership
 from tests.execution.scripts import StepScript
 from tests.llm.gateway import GatewayServer, Tenant
 from tests.swarms.conftest import Workers, add_agents
+from tests.web.test_accessibility import violations
 from tests.workspaces.test_live import cookie_for
 
 Start = Callable[..., Awaitable[Workers]]
@@ -75,5 +76,19 @@ async def test_the_swarm_page_goes_live(
         await expect(page.locator("h1")).to_contain_text("Join")
         await expect(page.locator("[data-task-status]")).to_have_text("completed")
         await expect(page.locator("body")).to_contain_text("Write the last note.")
+        swarm_url = page.url.rsplit("/tasks/", 1)[0]
     finally:
         await context.close()
+    # axe on the finished swarm's pages, at a laptop's and a phone's width (axe is injected: CSP bypassed here).
+    for viewport in ({"width": 1280, "height": 900}, {"width": 390, "height": 844}):
+        checking = await browser.new_context(viewport=viewport, bypass_csp=True)
+        await checking.add_cookies([{"name": k, "value": v, "url": base} for k, v in cookies.items()])
+        page = await checking.new_page()
+        try:
+            for url in (swarm_url, f"{swarm_url}/tasks/b", f"{base}/w/{slug}/swarms", f"{base}/w/{slug}/swarms/new"):
+                await page.goto(url)
+                assert await violations(page) == [], (viewport, url)
+                wider = await page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+                assert not wider, (viewport, url)
+        finally:
+            await checking.close()

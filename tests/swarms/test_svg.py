@@ -29,7 +29,8 @@ def test_a_diamond_in_layers_with_every_edge() -> None:
     assert 'data-key="c" data-status="failed"' in svg and 'href="/w/x/swarms/s/tasks/d"' in svg
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert place(nodes) == {"a": (0, 0), "b": (1, 0), "c": (1, 1), "d": (2, 0)}
-    assert root.get("role") == "img"
+    assert root.get("role") == "group"  # links inside: a group of links, not an image
+    assert ET.fromstring(dag_svg(nodes)).get("role") == "img"
 
 
 def test_150_tasks_stay_readable() -> None:
