@@ -4,7 +4,8 @@
   ``run_swarm_task`` with the job id ``swarm-task:<ws>:<swarm>:<key>:<attempt>`` (one job per attempt).
 - ``run_swarm_task`` takes the attempt's lease, runs the executor while renewing it (a renewal that fails means
   the task was cancelled or taken back: the step is aborted, its sandbox destroyed), records the outcome with
-  a conditional UPDATE, and ticks the swarm itself (no queue hop between a task and its dependents).
+  a conditional UPDATE and ticks the swarm itself, in one transaction; then, for up to ``CHAIN_BUDGET``, it runs
+  one of the tasks that tick dispatched (no queue hop between a task and the next one in its slot).
 - ``reap_swarms`` (every 5 s) takes back tasks whose lease expired and ticks every active swarm, which also
   enforces global timeouts and picks up a tick lost between a commit and an enqueue.
 
