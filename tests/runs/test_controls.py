@@ -19,7 +19,7 @@ from app.errors import Invalid, NotFound, Refused
 from app.execution import ExecutionDeps
 from app.live.bus import EventType
 from app.llm.models import LlmToken
-from app.llm.scripted import ScriptedServer
+from app.llm.scripted import ChatRequest, Reply, ScriptedServer
 from app.pipelines.service import save_pipeline
 from app.queues import Enqueuer
 from app.runs import service
@@ -49,6 +49,33 @@ steps:
         properties: {tasks: {type: array, items: {type: string}, minItems: 1}}
         required: [tasks]
 """
+
+
+CHATTY = """
+id: chatty
+name: Chatty
+version: '1'
+defaults: {maxRetries: 0, maxTurns: 2}
+agents: [{id: finn, name: Finn}]
+steps:
+  - {id: TALK, agent: finn, input: Talk, outputs: [talk]}
+"""
+
+
+SLOW = """
+id: slow
+name: Slow
+version: '1'
+defaults: {maxRetries: 0, timeoutSeconds: 1}
+agents: [{id: finn, name: Finn}]
+steps:
+  - {id: SLOW, agent: finn, input: Wait, outputs: [waited]}
+"""
+
+
+class _Chatty:
+    def respond(self, request: ChatRequest) -> Reply:
+        return Reply(text="I would rather chat than finish.")
 
 
 @pytest.fixture
@@ -174,6 +201,22 @@ async def test_bad_input_ends_in_a_status_with_a_reason(
     view = await until_run(db, tenant.id, run_id, finished)
     assert view.status == "failed" and "does not match its JSON Schema" in view.reason
     assert view.steps[0].attempt == 2 and "tasks" in view.steps[0].error
+
+    # A model that never calls complete: the runtime stops at maxTurns and the step fails with why.
+    llm.register_key(tenant.key, _Chatty())
+    async with workspace_change(db, deps.bus, tenant.id) as session:
+        await save_pipeline(session, yaml=CHATTY, actor=PERSON, known_agents=["finn"])
+    run_id = await started_run(db, deps.bus, workers, tenant.id, "chatty", "Talk.")
+    view = await until_run(db, tenant.id, run_id, finished)
+    assert view.status == "failed" and "without calling complete" in view.reason, view.reason
+
+    # A step past its timeout: stopped, failed with why.
+    llm.register_key(tenant.key, StepScript(delays={"SLOW": 1.8}))
+    async with workspace_change(db, deps.bus, tenant.id) as session:
+        await save_pipeline(session, yaml=SLOW, actor=PERSON, known_agents=["finn"])
+    run_id = await started_run(db, deps.bus, workers, tenant.id, "slow", "Wait.")
+    view = await until_run(db, tenant.id, run_id, finished)
+    assert view.status == "failed" and "timeout" in view.reason, view.reason
 
     # The agent deleted after the run started: the step fails with that reason (no sandbox), the run too.
     async with db.tenant_session(tenant.id) as session:
