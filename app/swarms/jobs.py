@@ -90,7 +90,8 @@ async def publish(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[N
 
 
 # Records a task's outcome in the caller's transaction; the events to publish after it commits.
-Finishing = Callable[[AsyncSession], Awaitable[list[Note]]]
+# (Its second argument: whether the caller holds the workspace's lock.)
+Finishing = Callable[[AsyncSession, bool], Awaitable[list[Note]]]
 # Swarms this process is ticking now -> whether another pass was asked for meanwhile; and the jobs of this
 # process waiting for that pass to hand them a task to run next.
 _ticking: dict[tuple[str, str], bool] = {}
@@ -153,11 +154,12 @@ async def _tick_once(
     started = time.perf_counter()
     notes: list[Note] = []
     async with ctx["db"].tenant_session(workspace_id) as session:
+        settings = None
         if finishing is not None:
             # The workspace's lock first, as every tick and cancel takes it: no deadlock with a stop.
-            await scheduler.limits_row(session, lock=True)
-            notes = await finishing(session)
-        result = await scheduler.tick(session, swarm_id, now=_now())
+            settings = await scheduler.limits_row(session, lock=True)
+            notes = await finishing(session, True)
+        result = await scheduler.tick(session, swarm_id, now=_now(), settings=settings)
     _timed("tick", started)
     await publish(ctx["bus"], workspace_id, swarm_id, notes + result.notes)
     if result.finished:
@@ -168,7 +170,7 @@ async def _tick_once(
 async def _finish_alone(ctx: JobContext, workspace_id: str, swarm_id: str, finishing: Finishing) -> None:
     started = time.perf_counter()
     async with ctx["db"].tenant_session(workspace_id) as session:
-        notes = await finishing(session)
+        notes = await finishing(session, False)
     _timed("finish", started)
     await publish(ctx["bus"], workspace_id, swarm_id, notes)
 
@@ -262,8 +264,9 @@ async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: 
         return None
     text = "".join(output) or outcome.summary
 
-    async def record(session: AsyncSession) -> list[Note]:
-        return await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=_now())
+    async def record(session: AsyncSession, locked: bool) -> list[Note]:
+        now = _now()
+        return await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=now, locked=locked)
 
     return record
 

@@ -151,11 +151,13 @@ async def limits_row(session: AsyncSession, *, lock: bool = False) -> SwarmSetti
     return found
 
 
-async def tick(session: AsyncSession, swarm_id: str, *, now: datetime) -> Tick:
-    """One scheduling pass over a swarm (see the module's docstring)."""
+async def tick(session: AsyncSession, swarm_id: str, *, now: datetime, settings: SwarmSettings | None = None) -> Tick:
+    """One scheduling pass over a swarm (see the module's docstring); ``settings``: the caller already holds the
+    workspace's lock (the row it locked)."""
     result = Tick()
     # One lock per workspace: the count of running tasks across its swarms is exact while it is held.
-    settings = await limits_row(session, lock=True)
+    if settings is None:
+        settings = await limits_row(session, lock=True)
     # FOR NO KEY UPDATE: tasks finishing meanwhile (FOR KEY SHARE on the swarm) do not wait for the tick.
     query = select(Swarm).where(Swarm.id == swarm_id).with_for_update(key_share=True)
     swarm = (await session.execute(query)).scalar_one_or_none()
@@ -349,8 +351,10 @@ async def finish(
     *,
     output: str,
     now: datetime,
+    locked: bool = False,
 ) -> list[Note]:
-    """Record the attempt's outcome if the task is still running under it; the events to publish."""
+    """Record the attempt's outcome if the task is still running under it; the events to publish. ``locked``:
+    the caller holds the workspace's lock, so no stop can run meanwhile (and the swarm row needs no lock)."""
     running = and_(
         SwarmTask.swarm_id == swarm_id,
         SwarmTask.key == key,
@@ -359,7 +363,8 @@ async def finish(
     )
     # FOR KEY SHARE on the swarm: finishing tasks run side by side and beside a tick, but never beside a stop
     # (cancel, timeout), which takes FOR UPDATE; the order swarm -> task rows keeps both free of deadlocks.
-    await session.execute(select(Swarm.id).where(Swarm.id == swarm_id).with_for_update(read=True, key_share=True))
+    if not locked:
+        await session.execute(select(Swarm.id).where(Swarm.id == swarm_id).with_for_update(read=True, key_share=True))
     # One conditional UPDATE records the outcome (and, for a failure, decides between a retry and the end).
     error = None if outcome.ok else (outcome.error or "the task failed")[:4000]
     retry = SwarmTask.failures + 1 <= SwarmTask.max_retries
