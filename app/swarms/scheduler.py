@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -174,20 +174,18 @@ async def tick(session: AsyncSession, swarm_id: str, *, now: datetime, settings:
         )
         result.finished = True
         return result
-    # This swarm's tasks by status, and the tasks running in the whole workspace, in one statement.
+    # This swarm's tasks by status (its key's prefix) and the tasks running in the whole workspace (the status
+    # index), in one statement: neither reads the tasks of the workspace's finished swarms.
     here = SwarmTask.swarm_id == swarm_id
+    running_all = select(func.count()).select_from(SwarmTask).where(SwarmTask.status == "running").scalar_subquery()
     rows = await session.execute(
-        select(here, SwarmTask.status, func.count())
-        .where(or_(here, SwarmTask.status == "running"))
-        .group_by(here, SwarmTask.status)
+        select(SwarmTask.status, func.count(), running_all).where(here).group_by(SwarmTask.status)
     )
     counts: dict[str, int] = {}
     running_everywhere = 0
-    for mine, status, count in rows.all():
-        if mine:
-            counts[status] = count
-        if status == "running":
-            running_everywhere += count
+    for status, count, everywhere in rows.all():
+        counts[status] = count
+        running_everywhere = everywhere
     running_here = counts.get("running", 0)
     slots = min(swarm.max_concurrent - running_here, settings.workspace_concurrency - running_everywhere)
     if slots > 0 and counts.get("ready", 0):
