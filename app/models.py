@@ -13,6 +13,7 @@ from app.runs.models import Run, RunLoopItem, RunStep
 from app.secrets.models import SecretGrant, WorkspaceSecret
 from app.security.models import WorkspaceKey
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
+from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 from app.tenants.models import Invitation, Membership, Workspace
 
 __all__ = [
@@ -42,6 +43,9 @@ __all__ = [
     "SsoDomain",
     "SsoIdentity",
     "SsoStepUp",
+    "Swarm",
+    "SwarmSettings",
+    "SwarmTask",
     "TenantBase",
     "User",
     "UserSession",

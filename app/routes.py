@@ -31,6 +31,8 @@ from app.members import pages as member_pages
 from app.secrets import api as secrets_api  # noqa: F401
 from app.secrets import pages as secret_pages
 from app.sso import pages as sso_pages
+from app.swarms import api as swarms_api  # noqa: F401
+from app.swarms import pages as swarm_pages
 from app.web.templating import STATIC_DIR
 from app.workspaces import api as workspaces_api  # noqa: F401
 from app.workspaces import live as live_pages
@@ -49,6 +51,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *sso_pages.routes,
         *apikey_pages.routes,
         *agent_pages.routes,
+        *swarm_pages.routes,
         *secret_pages.routes,
         *llm_pages.routes,
         *llm_gateway.routes,

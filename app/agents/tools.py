@@ -26,6 +26,7 @@ CATALOGUE: tuple[Tool, ...] = (
     Tool("grep", "Search file contents for a pattern."),
     Tool("find", "Find files by name."),
     Tool("ls", "List a folder."),
+    Tool("swarm_execute", "Start a swarm: many tasks in parallel sandboxes, in dependency order.", "platform"),
 )
 TOOLS: dict[str, Tool] = {tool.name: tool for tool in CATALOGUE}
 TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)

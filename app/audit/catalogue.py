@@ -342,6 +342,21 @@ CATALOGUE: Mapping[str, Action] = {
         "workspace.view",
         example={"run": "…", "pipeline": "Engineering", "step": "IMPLEMENT"},
     ),
+    # Swarms: every member sees the swarms page.
+    "swarm.started": Action(
+        "Started a swarm",
+        "{actor} started the swarm “{title}” ({tasks} tasks)",
+        "workspace.view",
+        example={"swarm_id": "swarm_0123456789ab", "title": "Build the API", "tasks": 12, "agent_id": "yukihiro"},
+        short="{actor} started a swarm",
+    ),
+    "swarm.cancelled": Action(
+        "Cancelled a swarm",
+        "{actor} cancelled the swarm “{title}”",
+        "workspace.view",
+        example={"swarm_id": "swarm_0123456789ab", "title": "Build the API"},
+        short="{actor} cancelled a swarm",
+    ),
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
     "apikey.created": Action(
         "Created an API key",

@@ -1,4 +1,4 @@
-"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``, ``keys``."""
+"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``, ``keys``, ``swarm``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,12 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return asyncio.run(keys.run_rotate(settings, keyring, quiet=args.quiet))
 
 
+def _cmd_swarm(args: argparse.Namespace) -> int:
+    from app.cli import swarm
+
+    return swarm.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marid", description="Marid: teams of autonomous AI agents.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = actions.add_parser("rotate", help="move every secret onto the primary key (safe while serving)")
     rotate.add_argument("--quiet", action="store_true", help="no progress bars")
     keys.set_defaults(handler=_cmd_keys)
+
+    from app.cli.swarm import add_parser as add_swarm_parser
+
+    add_swarm_parser(commands)
+    commands.choices["swarm"].set_defaults(handler=_cmd_swarm)
     return parser
 
 

@@ -20,7 +20,9 @@ from app.runs.control import ACTIVE_WORKSPACES
 from app.runs.engine import Engine
 from app.sandbox.configured import runner_for
 from app.sandbox.llm_proxy import LlmEndpoint
+from app.sandbox.rpc import RpcRegistry
 from app.sandbox.supervisor import Supervisor
+from app.swarms.tool import swarm_execute_tool
 
 _ENGINES: dict[str, Engine] = {}
 _BUILDING = asyncio.Lock()
@@ -63,7 +65,9 @@ async def engine_of(ctx: JobContext, *, sandboxes: bool = True) -> Engine:
                 # Unix socket paths are short: the channels live right under the temporary folder.
                 channels = Path(tempfile.mkdtemp(prefix="mgr-"))
                 endpoint = LlmEndpoint(gateway_base_url(settings))
-                supervisor = Supervisor(runner, endpoint, channels_root=channels, worker_id=worker_id)
+                # The platform tools a pipeline step may call (when its agent's tools allow them).
+                tools = RpcRegistry([swarm_execute_tool(ctx["db"], ctx["bus"], ctx["jobs"])])
+                supervisor = Supervisor(runner, endpoint, channels_root=channels, rpc=tools, worker_id=worker_id)
             deps = ExecutionDeps(
                 db=ctx["db"],
                 redis=ctx["redis"],

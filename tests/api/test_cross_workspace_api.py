@@ -54,6 +54,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "ModelCreate": {"name": "free-model", "input_price": "0", "output_price": "0"},
     "ModelPatch": {"input_price": "0", "output_price": "0"},
     "BudgetIn": {"monthly_cap": "1000000"},
+    "SwarmStart": {"agent_id": "sre", "tasks": [{"key": "a", "title": "A", "execution_prompt": "Do a."}]},
 }
 
 
