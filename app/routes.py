@@ -28,6 +28,8 @@ from app.llm import gateway as llm_gateway
 from app.llm import pages as llm_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
+from app.pipelines import api as pipelines_api  # noqa: F401
+from app.pipelines import pages as pipeline_pages
 from app.secrets import api as secrets_api  # noqa: F401
 from app.secrets import pages as secret_pages
 from app.sso import pages as sso_pages
@@ -49,6 +51,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *sso_pages.routes,
         *apikey_pages.routes,
         *agent_pages.routes,
+        *pipeline_pages.routes,
         *secret_pages.routes,
         *llm_pages.routes,
         *llm_gateway.routes,

@@ -347,4 +347,36 @@
     if (feed.__maridOpened) refreshFeed(feed);  // a reconnection; the first open follows the page's own render
     feed.__maridOpened = true;
   });
+
+  // Pipeline editor: a problem's "Line 12, column 5" puts the caret there in the YAML; a chosen file's text
+  // replaces the editor's and is checked like typing (an "input" event for htmx).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("[data-goto-line]") : null;
+    if (!link) return;
+    var area = document.querySelector(link.getAttribute("data-goto-target") || "textarea");
+    if (!area) return;
+    var line = parseInt(link.getAttribute("data-goto-line"), 10) || 1;
+    var column = parseInt(link.getAttribute("data-goto-column"), 10) || 1;
+    var lines = area.value.split("\n");
+    var offset = 0;
+    for (var i = 0; i < Math.min(line - 1, lines.length); i++) offset += lines[i].length + 1;
+    var lineText = lines[Math.min(line - 1, lines.length - 1)] || "";
+    offset += Math.min(column - 1, lineText.length);
+    area.focus();
+    area.setSelectionRange(offset, offset + Math.max(lineText.length - column + 1, 0));
+    var lineHeight = parseFloat(window.getComputedStyle(area).lineHeight) || 18;
+    area.scrollTop = Math.max((line - 3) * lineHeight, 0);
+  });
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-load-into]") || !input.files || !input.files[0]) return;
+    var area = document.querySelector(input.getAttribute("data-load-into"));
+    if (!area || !window.FileReader) return;
+    var reader = new FileReader();
+    reader.onload = function () {
+      area.value = String(reader.result || "");
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    reader.readAsText(input.files[0]);
+  });
 })();
