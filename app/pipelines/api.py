@@ -32,7 +32,7 @@ TAGS = ["Pipelines"]
 MAX_YAML = 60_000
 
 
-class ProblemOut(BaseModel):
+class PipelineProblem(BaseModel):
     line: int
     column: int
     severity: str = Field(description="`error` (the pipeline cannot be saved or run) or `warning`.")
@@ -54,7 +54,7 @@ class PipelineDetail(PipelineOut):
     yaml: str = Field(description="The YAML of the current version.")
 
 
-class VersionOut(BaseModel):
+class PipelineVersionOut(BaseModel):
     pipeline_id: str
     number: int
     created_by: str = Field(description="Who saved it, as shown in the version list.")
@@ -62,15 +62,15 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
-class VersionDetail(VersionOut):
+class PipelineVersionDetail(PipelineVersionOut):
     yaml: str
 
 
 PipelineList = page_of(PipelineOut, "PipelineList")
 
 
-class VersionList(BaseModel):
-    data: list[VersionOut]
+class PipelineVersionList(BaseModel):
+    data: list[PipelineVersionOut]
 
 
 class PipelineSource(Body):
@@ -82,12 +82,12 @@ class PipelineDraft(Body):
     yaml: str = Field(max_length=MAX_YAML)
 
 
-class Validation(BaseModel):
+class PipelineValidation(BaseModel):
     valid: bool = Field(description="True when the pipeline could be saved and run in this workspace.")
-    problems: list[ProblemOut]
+    problems: list[PipelineProblem]
 
 
-class StarterOut(BaseModel):
+class PipelineStarterOut(BaseModel):
     id: str
     name: str
     description: str
@@ -95,22 +95,22 @@ class StarterOut(BaseModel):
     agents: list[str] = Field(description="The agent ids it names (added from the roster when missing).")
 
 
-class StarterList(BaseModel):
-    data: list[StarterOut]
+class PipelineStarterList(BaseModel):
+    data: list[PipelineStarterOut]
 
 
-class StarterAdd(Body):
+class PipelineStarterAdd(Body):
     starter: str = Field(max_length=64, description="A starter's id, e.g. `engineering`.")
 
 
-class StarterAdded(BaseModel):
+class PipelineStarterAdded(BaseModel):
     pipeline: PipelineOut
     added: bool = Field(description="False when the workspace already had it (left unchanged).")
     agents_added: list[str]
 
 
-def problem_out(problem: Problem) -> ProblemOut:
-    return ProblemOut(
+def problem_out(problem: Problem) -> PipelineProblem:
+    return PipelineProblem(
         line=problem.line,
         column=problem.column,
         severity=problem.severity.value,
@@ -131,8 +131,8 @@ def pipeline_out(record: PipelineRecord) -> PipelineOut:
     )
 
 
-def version_out(version: PipelineVersion) -> VersionOut:
-    return VersionOut(
+def version_out(version: PipelineVersion) -> PipelineVersionOut:
+    return PipelineVersionOut(
         pipeline_id=version.pipeline_id,
         number=version.number,
         created_by=version.created_by_label,
@@ -191,7 +191,7 @@ async def get_workspace_pipeline(call: Call) -> PipelineDetail:
     return PipelineDetail(**pipeline_out(record).model_dump(), yaml=version.yaml)
 
 
-async def _save(call: Call, body: PipelineSource, editing: str | None) -> VersionOut:
+async def _save(call: Call, body: PipelineSource, editing: str | None) -> PipelineVersionOut:
     known = await _known_agents(call)
     try:
         async with workspace_changes(call.request, call.workspace.workspace.id) as session:
@@ -208,62 +208,62 @@ async def _save(call: Call, body: PipelineSource, editing: str | None) -> Versio
 
 @api_route(
     "POST", "/workspaces/{slug}/pipelines", scope=Scope.WRITE, permission="workspace.work", body=PipelineSource,
-    response=VersionOut, status=201, summary="Create or import a pipeline", tags=TAGS,
+    response=PipelineVersionOut, status=201, summary="Create or import a pipeline", tags=TAGS,
 )  # fmt: skip
-async def create_workspace_pipeline(call: Call) -> VersionOut:
+async def create_workspace_pipeline(call: Call) -> PipelineVersionOut:
     """Save a pipeline from its YAML: a new pipeline, or the next version of the one with the YAML's id."""
     return await _save(call, call.body, None)
 
 
 @api_route(
     "PUT", "/workspaces/{slug}/pipelines/{pipeline}", scope=Scope.WRITE, permission="workspace.work",
-    body=PipelineSource, response=VersionOut, summary="Save a new version of a pipeline", tags=TAGS,
+    body=PipelineSource, response=PipelineVersionOut, summary="Save a new version of a pipeline", tags=TAGS,
 )  # fmt: skip
-async def update_workspace_pipeline(call: Call) -> VersionOut:
+async def update_workspace_pipeline(call: Call) -> PipelineVersionOut:
     """Save the YAML as the pipeline's next version; its id must stay the pipeline's."""
     return await _save(call, call.body, call.params["pipeline"])
 
 
 @api_route(
     "POST", "/workspaces/{slug}/pipelines/validate", scope=Scope.READ, permission="workspace.work",
-    body=PipelineDraft, response=Validation, summary="Validate a pipeline", tags=TAGS,
+    body=PipelineDraft, response=PipelineValidation, summary="Validate a pipeline", tags=TAGS,
 )  # fmt: skip
-async def validate_workspace_pipeline(call: Call) -> Validation:
+async def validate_workspace_pipeline(call: Call) -> PipelineValidation:
     """Every problem of a draft (with its line and column), including agents this workspace lacks; saves nothing."""
     checked = service.check(call.body.yaml, await _known_agents(call))
-    return Validation(valid=checked.ok, problems=[problem_out(p) for p in checked.problems])
+    return PipelineValidation(valid=checked.ok, problems=[problem_out(p) for p in checked.problems])
 
 
 @api_route(
     "GET", "/workspaces/{slug}/pipelines/{pipeline}/versions", scope=Scope.READ, permission="workspace.view",
-    response=VersionList, summary="List a pipeline's versions", tags=TAGS,
+    response=PipelineVersionList, summary="List a pipeline's versions", tags=TAGS,
 )  # fmt: skip
-async def list_pipeline_versions(call: Call) -> VersionList:
+async def list_pipeline_versions(call: Call) -> PipelineVersionList:
     """Every saved version, newest first."""
     async with db_of(call.request).tenant_session(call.workspace.workspace.id) as session:
         versions = await service.list_versions(session, call.params["pipeline"])
-    return VersionList(data=[version_out(v) for v in versions])
+    return PipelineVersionList(data=[version_out(v) for v in versions])
 
 
 @api_route(
     "GET", "/workspaces/{slug}/pipelines/{pipeline}/versions/{number}", scope=Scope.READ,
-    permission="workspace.view", response=VersionDetail, summary="Get a version of a pipeline", tags=TAGS,
+    permission="workspace.view", response=PipelineVersionDetail, summary="Get a version of a pipeline", tags=TAGS,
 )  # fmt: skip
-async def get_pipeline_version(call: Call) -> VersionDetail:
+async def get_pipeline_version(call: Call) -> PipelineVersionDetail:
     """One saved version with its YAML."""
     number = _number(call.params["number"])
     async with db_of(call.request).tenant_session(call.workspace.workspace.id) as session:
         version = await service.get_version(session, call.params["pipeline"], number)
-    return VersionDetail(**version_out(version).model_dump(), yaml=version.yaml)
+    return PipelineVersionDetail(**version_out(version).model_dump(), yaml=version.yaml)
 
 
-class ExportQuery(BaseModel):
+class PipelineExportQuery(BaseModel):
     version: int | None = Field(None, ge=1, le=999_999_999, description="A version's number; omit: the current.")
 
 
 @api_route(
     "GET", "/workspaces/{slug}/pipelines/{pipeline}/export", scope=Scope.READ, permission="workspace.view",
-    query=ExportQuery, summary="Export a pipeline as YAML", tags=TAGS,
+    query=PipelineExportQuery, summary="Export a pipeline as YAML", tags=TAGS,
 )  # fmt: skip
 async def export_workspace_pipeline(call: Call) -> Response:
     """The YAML of the current version (or ``?version=``), as ``application/yaml``: it imports unchanged."""
@@ -287,9 +287,9 @@ async def delete_workspace_pipeline(call: Call) -> None:
         await service.delete_pipeline(session, call.params["pipeline"], call.workspace.actor)
 
 
-def starter_out(starter_id: str) -> StarterOut:
+def starter_out(starter_id: str) -> PipelineStarterOut:
     pipeline = load_starter(starter_id)
-    return StarterOut(
+    return PipelineStarterOut(
         id=starter_id,
         name=pipeline.name,
         description=pipeline.description or "",
@@ -300,24 +300,24 @@ def starter_out(starter_id: str) -> StarterOut:
 
 @api_route(
     "GET", "/workspaces/{slug}/pipeline-starters", scope=Scope.READ, permission="workspace.view",
-    response=StarterList, summary="List the starter pipelines", tags=TAGS,
+    response=PipelineStarterList, summary="List the starter pipelines", tags=TAGS,
 )  # fmt: skip
-async def list_pipeline_starters(call: Call) -> StarterList:
+async def list_pipeline_starters(call: Call) -> PipelineStarterList:
     """The pipelines Marid ships, written for its starter roster of agents."""
-    return StarterList(data=[starter_out(starter_id) for starter_id in starter_ids()])
+    return PipelineStarterList(data=[starter_out(starter_id) for starter_id in starter_ids()])
 
 
 @api_route(
     "POST", "/workspaces/{slug}/pipeline-starters", scope=Scope.WRITE, permission="workspace.work",
-    body=StarterAdd, response=StarterAdded, status=201, summary="Add a starter pipeline", tags=TAGS,
+    body=PipelineStarterAdd, response=PipelineStarterAdded, status=201, summary="Add a starter pipeline", tags=TAGS,
 )  # fmt: skip
-async def add_pipeline_starter(call: Call) -> StarterAdded:
+async def add_pipeline_starter(call: Call) -> PipelineStarterAdded:
     """Add a starter and the roster agents it names that the workspace lacks, all or nothing."""
     if call.body.starter not in starter_ids():
         raise NotFound("No such starter pipeline.")
     async with workspace_changes(call.request, call.workspace.workspace.id) as session:
         ready = await ensure_starter(session, call.body.starter, call.workspace.actor)
-    return StarterAdded(
+    return PipelineStarterAdded(
         pipeline=pipeline_out(ready.pipeline),
         added=ready.pipeline_added,
         agents_added=[agent.id for agent in ready.agents_added],

@@ -54,6 +54,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "ModelCreate": {"name": "free-model", "input_price": "0", "output_price": "0"},
     "ModelPatch": {"input_price": "0", "output_price": "0"},
     "BudgetIn": {"monthly_cap": "1000000"},
+    "PipelineSource": {"yaml": "id: intruder\nname: Intruder\nversion: 1\nagents: []\nsteps: []\n"},
+    "PipelineDraft": {"yaml": "id: intruder\n"},
+    "PipelineStarterAdd": {"starter": "engineering"},
 }
 
 
