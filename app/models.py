@@ -9,6 +9,7 @@ from app.db import PublicBase, TenantBase
 from app.llm.models import LlmBudget, LlmCall, LlmModel, LlmProvider, LlmToken
 from app.mail.models import OutboxMessage
 from app.pipelines.models import PipelineRecord, PipelineVersion
+from app.runs.models import Run, RunLoopItem, RunStep
 from app.secrets.models import SecretGrant, WorkspaceSecret
 from app.security.models import WorkspaceKey
 from app.sso.models import SsoConnection, SsoDomain, SsoIdentity, SsoStepUp
@@ -33,6 +34,9 @@ __all__ = [
     "PipelineVersion",
     "PublicBase",
     "RecoveryCode",
+    "Run",
+    "RunLoopItem",
+    "RunStep",
     "SecretGrant",
     "SsoConnection",
     "SsoDomain",

@@ -21,12 +21,13 @@ from app.audit import jobs as audit_jobs
 from app.llm import jobs as llm_jobs
 from app.mail import jobs as mail_jobs
 from app.queues import Cron, Job, Queue
+from app.runs import jobs as runs_jobs
 from app.sandbox import jobs as sandbox_jobs
 from worker import jobs as worker_jobs
 
 T = TypeVar("T")
 
-DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs, llm_jobs)
+DOMAINS: tuple[ModuleType, ...] = (worker_jobs, mail_jobs, audit_jobs, sandbox_jobs, llm_jobs, runs_jobs)
 
 
 @dataclass(frozen=True)

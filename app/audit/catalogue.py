@@ -229,6 +229,49 @@ CATALOGUE: Mapping[str, Action] = {
         "Saved a pipeline", "{actor} saved version {version} of the pipeline “{name}”", "workspace.view"
     ),
     "pipeline.deleted": Action("Deleted a pipeline", "{actor} deleted the pipeline “{name}”", "workspace.view"),
+    # Runs: every member sees the workspace's runs.
+    "run.started": Action(
+        "Started a run",
+        "{actor} started a run of the pipeline “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering", "version": 3},
+    ),
+    "run.cancelled": Action(
+        "Cancelled a run",
+        "{actor} cancelled a run of “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering"},
+    ),
+    "run.paused": Action(
+        "Paused a run",
+        "{actor} paused a run of “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering"},
+    ),
+    "run.resumed": Action(
+        "Resumed a run",
+        "{actor} resumed a run of “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering"},
+    ),
+    "run.restarted": Action(
+        "Restarted a run",
+        "{actor} restarted a run of “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering", "from": "…"},
+    ),
+    "run.step_restarted": Action(
+        "Restarted a step",
+        "{actor} restarted step {step} of a run of “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering", "step": "REVIEW"},
+    ),
+    "run.context_injected": Action(
+        "Added context to a step",
+        "{actor} added context to step {step} of a run of “{pipeline}”",
+        "workspace.view",
+        example={"run": "…", "pipeline": "Engineering", "step": "IMPLEMENT"},
+    ),
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
     "apikey.created": Action(
         "Created an API key",

@@ -32,7 +32,7 @@ def test_each_queue_worker_runs_only_its_own_jobs() -> None:
     short = _names(worker_options(SHORT))
     long = _names(worker_options(LONG))
     assert {"app.mail.jobs.deliver_mail", "cron:app.mail.jobs.deliver_mail", "worker.jobs.ping_short"} <= short
-    assert long == {"worker.jobs.ping_long"}
+    assert long == {"worker.jobs.ping_long", "app.runs.jobs.execute_step"}
     domains = (*DOMAINS, test_jobs)
     assert short_note.name in _names(worker_options(SHORT, domains)) - _names(worker_options(LONG, domains))
     assert long_note.name in _names(worker_options(LONG, domains)) - _names(worker_options(SHORT, domains))

@@ -200,6 +200,7 @@ ACTION_PAGE = {
     "agent.*": "agents",
     "secret.*": "secrets",  # names and masked previews: every member sees the secrets page
     "pipeline.*": "dashboard",  # every member sees the workspace's pipelines (workspace.view)
+    "run.*": "dashboard",  # and their runs (workspace.view)
     "llm.provider_*": "LLM providers",  # labels and masked key previews: every member sees the providers page
     "llm.model_*": "LLM providers",
     "llm.budget_*": "LLM usage",  # spend and the budget: those who see the usage pages

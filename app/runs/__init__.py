@@ -1,0 +1,1 @@
+"""Pipeline runs: the durable state machine, its jobs, controls and the run files (docs/engine.md)."""
