@@ -29,8 +29,8 @@ class StepScript:
     values: Mapping[str, str] = field(default_factory=dict)
     sequences: Mapping[str, Sequence[str]] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)
-    # Seconds before each answer (the chaos test kills a worker while a step waits here).
-    delay: float = 0.0
+    # Seconds before a step's first answer, by step (the chaos test kills a worker while a step waits here).
+    delays: Mapping[str, float] = field(default_factory=dict)
     # What each step's visits completed with: step -> [outputs, ...] (to check nothing ran twice).
     completed: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     _uses: Counter[str] = field(default_factory=Counter)
@@ -48,7 +48,7 @@ class StepScript:
         if "write" in tools and "write" not in called:
             return Reply(
                 tool_calls=[ToolCall(name="write", arguments={"path": f"{step or 'step'}.md", "content": step})],
-                delay=self.delay,
+                delay=self.delays.get(step, 0.0),
             )
         with self._lock:
             if self._failed[step] < self.failures.get(step, 0):
