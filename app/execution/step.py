@@ -104,6 +104,8 @@ class StepRequest:
     event_base: Mapping[str, Any] = field(default_factory=dict)
     control: StepControl | None = None
     run_cap: Decimal | None = None
+    # False: the caller sums the cost itself (the engine does, in the transaction that stores the step).
+    measure_cost: bool = True
     # Tests and the bench: what the sandbox runs instead of the agent runtime.
     command: list[str] | None = None
     env: Mapping[str, str] = field(default_factory=dict)
@@ -233,7 +235,7 @@ async def execute_agent_step(
     finally:
         # Shielded: a cancelled job must still revoke its token and flush the events it has.
         await asyncio.shield(_finish(tokens, relay, ws, request.step_id))
-    cost = await step_cost(deps.db, ws, request.scope_id, request.step_id)
+    cost = await step_cost(deps.db, ws, request.scope_id, request.step_id) if request.measure_cost else Decimal(0)
     return StepOutcome(
         status=result.status,
         outputs=dict(result.outputs),

@@ -24,10 +24,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, func, select, update
 
 from app.execution import ExecutionDeps, StepOutcome, StepRequest, StepSettings, execute_agent_step
 from app.live.bus import EventType, Topic
+from app.llm.models import LlmCall
 from app.llm.tokens import GatewayTokens
 from app.pipelines import render_template, step_limits
 from app.pipelines.spec import Pipeline, Step
@@ -194,7 +195,7 @@ class Engine:
         request = StepRequest(
             workspace_id=workspace_id,
             scope_id=run_id,
-            step_id=f"{claim.visit_id[:24]}-a{claim.attempt}",
+            step_id=request_step_id(claim),
             agent_id=claim.agent_id,
             input=text,
             step_name=step.id,
@@ -216,6 +217,7 @@ class Engine:
             topic=Topic.run(run_id),
             event_base=base,
             control=StepControl(),
+            measure_cost=False,
         )
         watch = _Watch(self, workspace_id, run_id, claim, request.control)
         watcher = asyncio.create_task(watch.run())
@@ -264,6 +266,8 @@ class Engine:
         step = claim.pipeline.step(claim.step_id)
         outputs = ordered_outputs(step, outcome.outputs) if status == "completed" else {}
         async with self.deps.db.tenant_session(workspace_id) as session:
+            # The run's row first, as the controls lock it (run, then its visits): no deadlock between them.
+            run = await session.get(Run, run_id, with_for_update=True)
             stored = await session.execute(
                 update(RunStep)
                 .where(RunStep.id == claim.visit_id, RunStep.attempt == claim.attempt)
@@ -277,23 +281,23 @@ class Engine:
                     model=outcome.model,
                     input_tokens=RunStep.input_tokens + outcome.usage.input_tokens,
                     output_tokens=RunStep.output_tokens + outcome.usage.output_tokens,
-                    cost=RunStep.cost + outcome.cost,
+                    cost=RunStep.cost + step_cost_of(run_id, request_step_id(claim)),
                     commit=commit,
                     finished_at=now(),
                     lease_owner=None,
                     lease_expires_at=None,
                 )
-                .returning(RunStep.id)
+                .returning(RunStep.id, RunStep.cost)
             )
-            if stored.scalar_one_or_none() is None:
+            row = stored.one_or_none()
+            if row is None:
                 # Taken over (our lease expired) or cancelled meanwhile: the other outcome counts, not ours.
                 logger.info("visit %s attempt %s of run %s was no longer ours", claim.visit_id, claim.attempt, run_id)
                 return "lost"
-            if outputs:
-                run = await session.get(Run, run_id, with_for_update=True)
-                if run is not None:
-                    run.outputs = {**run.outputs, **outputs}
-                    run.updated_at = now()
+            cost = row[1]
+            if outputs and run is not None:
+                run.outputs = {**run.outputs, **outputs}
+                run.updated_at = now()
             fx = await advance(session, run_id) if status != "cancelled" else Effects(run_id)
         event = {
             "completed": EventType.STEP_COMPLETE,
@@ -308,7 +312,7 @@ class Engine:
             "model": outcome.model,
             "inputTokens": outcome.usage.input_tokens,
             "outputTokens": outcome.usage.output_tokens,
-            "cost": str(outcome.cost),
+            "cost": str(cost),
             "commit": commit,
         }
         await self.deps.bus.publish(workspace_id, Topic.run(run_id), event, payload)
@@ -366,6 +370,20 @@ class Engine:
         if active is None:
             await self.deps.redis.srem(ACTIVE_WORKSPACES, workspace_id)  # type: ignore[misc]
         return len(taken)
+
+
+def request_step_id(claim: Claim) -> str:
+    """The step id of one attempt's gateway token (its LLM calls are metered under it)."""
+    return f"{claim.visit_id[:24]}-a{claim.attempt}"
+
+
+def step_cost_of(run_id: str, step_id: str) -> ScalarSelect[Any]:
+    """What the gateway metered for one attempt, as a subquery of the update that stores it."""
+    return (
+        select(func.coalesce(func.sum(LlmCall.cost), 0))
+        .where(LlmCall.run_id == run_id, LlmCall.step_id == step_id)
+        .scalar_subquery()
+    )
 
 
 def routing_hint(step: Step) -> dict[str, tuple[str, ...]]:

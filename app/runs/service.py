@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.agents.models import Agent
@@ -126,15 +126,13 @@ async def list_runs(session: AsyncSession, filters: RunFilters) -> list[RunSumma
             .group_by(RunStep.run_id)
         )
     }
-    newest = dict(
-        (row[0], row[1])
-        for row in await session.execute(
-            select(RunStep.run_id, RunStep.step_id)
-            .where(RunStep.run_id.in_(ids))
-            .distinct(RunStep.run_id)
-            .order_by(RunStep.run_id, RunStep.seq.desc())
+    latest = [(run_id, row[4]) for run_id, row in totals.items() if row[4] is not None]
+    newest: dict[str, str] = {}
+    if latest:
+        rows = await session.execute(
+            select(RunStep.run_id, RunStep.step_id).where(tuple_(RunStep.run_id, RunStep.seq).in_(latest))
         )
-    )
+        newest = {row[0]: row[1] for row in rows}
     summaries = []
     for run in runs:
         cost, tokens_in, tokens_out, done, _ = totals.get(run.id, (0, 0, 0, 0, 0))

@@ -150,10 +150,11 @@ class Machine:
         if step is None:
             self.fail(f"Step {step_id} is not in the pipeline.")
             return
-        count = await self.session.scalar(
-            select(func.count()).select_from(RunStep).where(RunStep.run_id == self.run.id)
+        # Visits are numbered 1, 2, ... without gaps: the newest number is how many there are.
+        seq = await self.session.scalar(
+            select(func.coalesce(func.max(RunStep.seq), 0)).where(RunStep.run_id == self.run.id)
         )
-        if (count or 0) >= MAX_VISITS:
+        if (seq or 0) >= MAX_VISITS:
             self.fail(f"The run visited {MAX_VISITS} steps without finishing; it is stopped as going in circles.")
             return
         item: RunLoopItem | None = None
@@ -165,9 +166,6 @@ class Machine:
                         after_loop_item(self.pipeline, step.id, from_each_complete=True, items_left=False), depth
                     )
                 return
-        seq = await self.session.scalar(
-            select(func.coalesce(func.max(RunStep.seq), 0)).where(RunStep.run_id == self.run.id)
-        )
         limits = step_limits(self.pipeline, step)
         visit = RunStep(
             id=new_id(),

@@ -61,6 +61,11 @@ async def deps(
         yield ExecutionDeps(db=db, redis=redis, bus=EventBus(redis), supervisor=supervisor, files_root=files_root)
 
 
+@pytest.fixture
+async def deps_bus(redis: Redis) -> EventBus:
+    return EventBus(redis)
+
+
 async def add_agents(db: Database, workspace_id: str, *ids: str, model: str | None = MODEL) -> None:
     async with db.tenant_session(workspace_id) as session:
         for agent_id in ids:

@@ -15,10 +15,12 @@ import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.llm.scripted import Reply
 from app.llm.scripted.demo import StepConvention
 from app.llm.scripted.request import ChatRequest
+from app.llm.scripted.schema_example import example_for_schema
 from app.llm.scripted.script import ToolCall
 
 _STEP = re.compile(r"This is step (\S+) of the pipeline")
@@ -31,6 +33,8 @@ class StepScript:
     failures: Mapping[str, int] = field(default_factory=dict)
     # Seconds before a step's first answer, by step (the chaos test kills a worker while a step waits here).
     delays: Mapping[str, float] = field(default_factory=dict)
+    # Structured-output steps: the JSON value each step answers (absent: an example valid for the schema).
+    structured: Mapping[str, Any] = field(default_factory=dict)
     # What each step's visits completed with: step -> [outputs, ...] (to check nothing ran twice).
     completed: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     _uses: Counter[str] = field(default_factory=Counter)
@@ -43,6 +47,13 @@ class StepScript:
         step = found.group(1) if found else ""
         called = {name.lower() for name in request.called_tools}
         tools = {t.name.lower() for t in request.tools}
+        if request.response_schema is not None and not tools:
+            value = self.structured.get(step)
+            with self._lock:
+                self.completed.setdefault(step, []).append({"structured": json.dumps(value)})
+            if value is None:
+                value = example_for_schema(request.response_schema, convention.hints())
+            return Reply(structured=value)
         if "complete" in called or "fail" in called:
             return Reply(text="Done.")
         if "write" in tools and "write" not in called:

@@ -31,6 +31,17 @@ from app.runs.views import RunView
 from worker.settings import WORKER_SETTINGS, worker_options
 
 ENGINE_REDIS_DB = 8
+
+LINEAR = """
+id: linear
+name: Linear
+version: '1'
+agents: [{id: finn, name: Finn}]
+steps:
+  - {id: ONE, agent: finn, input: "Start: {{task_description}}", outputs: [first], onComplete: TWO}
+  - {id: TWO, agent: finn, input: "Go on from {{first}}", outputs: [second], onComplete: THREE}
+  - {id: THREE, agent: finn, input: "Finish {{second}}", outputs: [third]}
+"""
 PERSON = Actor.system("Engine test")
 
 

@@ -31,18 +31,7 @@ from app.runs.models import RunStep
 from tests.execution.conftest import add_agents
 from tests.execution.scripts import StepScript
 from tests.llm.gateway import GatewayServer, Tenant
-from tests.runs.harness import PERSON, events_of, finished, queue_url, started_run, until_run, wait_until
-
-LINEAR = """
-id: linear
-name: Linear
-version: '1'
-agents: [{id: finn, name: Finn}]
-steps:
-  - {id: ONE, agent: finn, input: "Start: {{task_description}}", outputs: [first], onComplete: TWO}
-  - {id: TWO, agent: finn, input: "Go on from {{first}}", outputs: [second], onComplete: THREE}
-  - {id: THREE, agent: finn, input: "Finish {{second}}", outputs: [third]}
-"""
+from tests.runs.harness import LINEAR, PERSON, events_of, finished, queue_url, started_run, until_run, wait_until
 
 
 @contextmanager
