@@ -57,6 +57,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "PipelineSource": {"yaml": "id: intruder\nname: Intruder\nversion: 1\nagents: []\nsteps: []\n"},
     "PipelineDraft": {"yaml": "id: intruder\n"},
     "PipelineStarterAdd": {"starter": "engineering"},
+    "RunStart": {"pipeline": "engineering", "task": "Intrude"},
+    "StepRestart": {"context": "intruder context"},
+    "Injection": {"text": "intruder context"},
 }
 
 
