@@ -98,7 +98,7 @@ async def run_page(request: Request, context: WorkspaceContext) -> Response:
         "files": files,
         "url": run_url(context, run.id),
         "streamed": ",".join(STREAMED),
-        "refresh_on": ", ".join(f"sse:{name} delay:400ms" for name in REFRESH_ON),
+        "refresh_on": ",".join(REFRESH_ON),
         "step_ids": _step_ids(run),
         "errors": {},
         "values": {},

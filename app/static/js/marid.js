@@ -379,4 +379,24 @@
     };
     reader.readAsText(input.files[0]);
   });
+
+  // A section rendered from the database that re-reads itself when its page's stream says it changed (a run's
+  // status and steps): data-refresh-on="STEP_STARTED,STEP_COMPLETE,..." and data-refresh-url (the page; its
+  // element of the same id is taken). Bursts (a replay on connect) make one request.
+  var refreshTimers = {};
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var kind = event.detail && event.detail.type;
+    if (!kind || !window.htmx) return;
+    document.querySelectorAll("[data-refresh-on][data-refresh-url][id]").forEach(function (section) {
+      if (section.getAttribute("data-refresh-on").split(",").indexOf(kind) < 0) return;
+      var id = section.id;
+      clearTimeout(refreshTimers[id]);
+      refreshTimers[id] = setTimeout(function () {
+        var current = document.getElementById(id);
+        if (!current) return;
+        window.htmx.ajax("GET", current.getAttribute("data-refresh-url"),
+          { target: "#" + id, select: "#" + id, swap: "outerHTML" });
+      }, 400);
+    });
+  });
 })();

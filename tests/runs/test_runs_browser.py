@@ -1,0 +1,105 @@
+"""In a real browser, against ``marid web`` and a worker on the demo model: a run started from its pipeline's
+page streams its steps in live (text, tool calls as cards), its status and timeline follow without a reload,
+each step's output opens, a step's page shows the files it changed; no run page scrolls sideways on a phone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from app.config import Settings
+from app.db import Database
+from tests.browser import log_in
+from tests.runs.stack import Stack, demo_workspace, run_stack
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def stack(server_env: dict[str, str], settings: Settings) -> Iterator[Stack]:
+    with run_stack(server_env, settings) as running:
+        yield running
+
+
+@pytest.mark.browser
+async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack: Stack, db: Database) -> None:
+    owner, workspace = await demo_workspace(db, stack, "runlive")
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    await log_in(page, stack.base_url, owner.email)
+    await expect(page).not_to_have_url(re.compile(r"/login"))
+
+    await page.goto(f"{stack.base_url}/w/{workspace.slug}/pipelines/quick")
+    await page.fill("#f-task", "A <b>save</b> button that saves")
+    await page.click("#start-run")
+    await expect(page.locator("#toasts")).to_contain_text("Started a run of Quick.")
+    await expect(page.locator(".run-task")).to_have_text("A <b>save</b> button that saves")  # text, not markup
+    await expect(page.locator("[data-live-status]")).to_have_text("Live")
+
+    stream = page.locator("#run-stream")
+    # Steps stream in as they happen: each step's start, the demo model's tool calls as cards, each end.
+    await expect(stream.locator(".stream-step[data-step=SPEC]").first).to_contain_text("started by", timeout=60_000)
+    await expect(stream.locator(".tool-card[data-step=SPEC]").first).to_be_visible(timeout=30_000)
+    await expect(stream.locator(".tool-card code").first).to_have_text(re.compile("write|complete"))
+    await expect(stream.locator(".run-end")).to_have_text("■ The run completed.", timeout=90_000)
+    # The state section re-read itself on the way: status, steps, costs, the timeline, without a reload.
+    await expect(page.locator("#run-status")).to_have_text("completed", timeout=15_000)
+    await expect(page.locator("#steps tr[data-status=completed]")).to_have_count(3)
+    await expect(page.locator("svg.run-timeline rect.bar.status-completed")).to_have_count(3)
+    order = await stream.locator(".stream-step").evaluate_all("items => items.map(i => i.textContent.trim())")
+    starts = [line.split()[1] for line in order if line.startswith("▶")]
+    assert starts == ["SPEC", "BUILD", "CHECK"], order
+    await page.screenshot(path="/tmp/marid-run-live.png", full_page=True)
+
+    # A step's output opens in place; its own page has the input, the outputs and the files it changed.
+    check = page.locator("details.step-output").filter(has_text="CHECK")
+    await check.locator("summary").click()
+    await expect(check.locator(".output-text")).to_have_text("APPROVED")
+    await expect(page.locator("#files")).to_contain_text("NOTES.md")
+    await page.click("#steps a >> text=SPEC")
+    await expect(page.locator("h1")).to_contain_text("SPEC")
+    await expect(page.locator("#outputs")).to_contain_text("spec")
+    await expect(page.locator("#input")).to_contain_text("A <b>save</b> button that saves")
+    await expect(page.locator("#diff .diff-add").first).to_be_visible()
+    await expect(page.locator("#diff")).to_contain_text("NOTES.md")
+
+    # The runs list has it, and a reload replays the stream from the start.
+    await page.goto(f"{stack.base_url}/w/{workspace.slug}/runs")
+    await expect(page.locator("tr[data-run] .run-status")).to_have_text("completed")
+    await page.click("tr[data-run] a")
+    await expect(page.locator("#run-stream .run-end")).to_have_text("■ The run completed.")
+    assert errors == []
+    await context.close()
+
+
+@pytest.mark.browser
+async def test_no_run_page_scrolls_sideways_on_a_phone(browser: Browser, stack: Stack, db: Database) -> None:
+    owner, workspace = await demo_workspace(db, stack, "runphone")
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    await log_in(page, stack.base_url, owner.email)
+    await expect(page).not_to_have_url(re.compile(r"/login"))
+    await page.goto(f"{stack.base_url}/w/{workspace.slug}/runs")
+    await page.select_option("#f-pipeline", "quick")
+    await page.fill("#f-task", "A task with a rather long description " * 4)
+    await page.click("#start-run")
+    await expect(page.locator("#run-stream .run-end")).to_be_visible(timeout=90_000)
+    await expect(page.locator("#run-status")).to_have_text("completed", timeout=15_000)
+    run_url = page.url
+    step_href = await page.locator("#steps a").first.get_attribute("href")
+    too_wide: dict[str, int] = {}
+    for url in [f"{stack.base_url}/w/{workspace.slug}/runs", run_url, f"{stack.base_url}{step_href}"]:
+        await page.goto(url)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            too_wide[url] = width
+    await page.goto(run_url)
+    await page.screenshot(path="/tmp/marid-run-phone.png", full_page=True)
+    await context.close()
+    assert too_wide == {}
