@@ -28,6 +28,7 @@ from app.llm import gateway as llm_gateway
 from app.llm import pages as llm_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
+from app.onboarding import pages as onboarding_pages
 from app.pipelines import api as pipelines_api  # noqa: F401
 from app.pipelines import pages as pipeline_pages
 from app.runs import api as runs_api  # noqa: F401
@@ -55,6 +56,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *agent_pages.routes,
         *pipeline_pages.routes,
         *run_pages.routes,
+        *onboarding_pages.routes,
         *secret_pages.routes,
         *llm_pages.routes,
         *llm_gateway.routes,

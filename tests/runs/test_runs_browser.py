@@ -5,6 +5,7 @@ each step's output opens, a step's page shows the files it changed; no run page 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from playwright.async_api import Browser, expect
 
 from app.config import Settings
 from app.db import Database
-from tests.browser import log_in
+from tests.browser import create_workspace, log_in, sign_up, unique_email
 from tests.runs.stack import Stack, demo_workspace, run_stack
 
 PHONE = {"width": 390, "height": 844}
@@ -74,6 +75,37 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     await expect(page.locator("tr[data-run] .run-status")).to_have_text("completed")
     await page.click("tr[data-run] a")
     await expect(page.locator("#run-stream .run-end")).to_have_text("■ The run completed.")
+    assert errors == []
+    await context.close()
+
+
+@pytest.mark.browser
+async def test_onboarding_ends_with_a_first_run_on_the_demo_model(browser: Browser, stack: Stack) -> None:
+    """A new user, no key: the last onboarding step starts the engineering pipeline, and its steps stream in."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    slug = f"first-{secrets.token_hex(3)}"
+    await sign_up(page, stack.base_url, unique_email("first"), "Fia First")
+    await create_workspace(page, "First", slug)
+    await expect(page.locator("h1")).to_have_text("Invite your team")
+    await page.click("text=Skip for now")
+    await expect(page.locator("h1")).to_have_text("Connect an LLM")
+    await expect(page.locator("main")).to_contain_text("The demo model is ready")  # offered to every new workspace
+    await page.click("#skip")
+    await expect(page.locator("h1")).to_have_text("Add your team of agents")
+    await page.click("#add-team")
+    await expect(page.locator("h1")).to_have_text("Watch a first run")
+    await expect(page.locator("main")).to_contain_text("Runs on demo/demo")
+    await page.click("#start-first-run")
+    await expect(page.locator("#toasts")).to_contain_text("Your first run has started")
+    await expect(page.locator("h1")).to_contain_text("Engineering")
+    stream = page.locator("#run-stream")
+    await expect(stream.locator(".stream-step.done[data-step=SPEC]")).to_contain_text("completed", timeout=60_000)
+    await expect(stream.locator(".stream-step[data-step=DESIGN]").first).to_contain_text("started", timeout=30_000)
+    await expect(page.locator("#steps tr[data-step=SPEC][data-status=completed]")).to_have_count(1)
+    await page.screenshot(path="/tmp/marid-first-run.png", full_page=False)
     assert errors == []
     await context.close()
 

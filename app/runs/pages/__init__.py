@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from app.runs.pages import controls, detail, listing
+from app.runs.pages import checklist, controls, detail, listing
+
+# The checklist item registers on import.
+__all__ = ["checklist", "routes"]
 
 routes: list[BaseRoute] = [
     Route("/w/{slug}/runs", listing.runs_page, methods=["GET"]),
