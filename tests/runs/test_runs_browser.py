@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -15,6 +16,7 @@ from app.config import Settings
 from app.db import Database
 from tests.browser import create_workspace, log_in, sign_up, unique_email
 from tests.runs.stack import Stack, demo_workspace, run_stack
+from tests.web.test_accessibility import violations
 
 PHONE = {"width": 390, "height": 844}
 
@@ -28,7 +30,7 @@ def stack(server_env: dict[str, str], settings: Settings) -> Iterator[Stack]:
 @pytest.mark.browser
 async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack: Stack, db: Database) -> None:
     owner, workspace = await demo_workspace(db, stack, "runlive")
-    context = await browser.new_context()
+    context = await browser.new_context(bypass_csp=True)  # for axe, injected at the end
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -57,6 +59,7 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     starts = [line.split()[1] for line in order if line.startswith("▶")]
     assert starts == ["SPEC", "BUILD", "CHECK"], order
     await page.screenshot(path="/tmp/marid-run-live.png", full_page=True)
+    assert await violations(page) == []  # axe-core, on the finished run's page with all its parts
 
     # A step's output opens in place; its own page has the input, the outputs and the files it changed.
     check = page.locator("details.step-output").filter(has_text="CHECK")
@@ -69,6 +72,7 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     await expect(page.locator("#input")).to_contain_text("A <b>save</b> button that saves")
     await expect(page.locator("#diff .diff-add").first).to_be_visible()
     await expect(page.locator("#diff")).to_contain_text("NOTES.md")
+    assert await violations(page) == []
 
     # The runs list has it, and a reload replays the stream from the start.
     await page.goto(f"{stack.base_url}/w/{workspace.slug}/runs")
@@ -113,7 +117,8 @@ async def test_onboarding_ends_with_a_first_run_on_the_demo_model(browser: Brows
 @pytest.mark.browser
 async def test_no_run_page_scrolls_sideways_on_a_phone(browser: Browser, stack: Stack, db: Database) -> None:
     owner, workspace = await demo_workspace(db, stack, "runphone")
-    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    # (axe is injected as a script of its own, which the page's CSP refuses: bypassed, as tests/web does.)
+    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
     page = await context.new_page()
     await log_in(page, stack.base_url, owner.email)
     await expect(page).not_to_have_url(re.compile(r"/login"))
@@ -126,12 +131,19 @@ async def test_no_run_page_scrolls_sideways_on_a_phone(browser: Browser, stack: 
     run_url = page.url
     step_href = await page.locator("#steps a").first.get_attribute("href")
     too_wide: dict[str, int] = {}
-    for url in [f"{stack.base_url}/w/{workspace.slug}/runs", run_url, f"{stack.base_url}{step_href}"]:
+    problems: dict[str, Any] = {}
+    pages = [f"{stack.base_url}/w/{workspace.slug}/runs", run_url, f"{stack.base_url}{step_href}"]
+    pages.append(f"{stack.base_url}/w/{workspace.slug}/onboarding/run")
+    for url in pages:
         await page.goto(url)
         width = await page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             too_wide[url] = width
+        found = await violations(page)  # axe-core: no serious or critical violation, with the run's content
+        if found:
+            problems[url] = found
     await page.goto(run_url)
     await page.screenshot(path="/tmp/marid-run-phone.png", full_page=True)
     await context.close()
     assert too_wide == {}
+    assert problems == {}
