@@ -183,3 +183,31 @@ async def test_another_workspaces_runs_are_not_found(client: TestClient, db: Dat
     async with db.tenant_session(team.workspace.id) as session:
         assert await session.scalar(select(func.count()).select_from(Run)) == 1
         assert (await session.get(Run, run.id)).status == "queued"  # type: ignore[union-attr]
+
+
+def test_the_live_log_escapes_agent_output() -> None:
+    """Text, thinking, tool arguments and results are the agent's: shown as text, never as markup."""
+    from datetime import UTC, datetime
+
+    from app.live.bus import Event, EventType, Topic
+    from app.runs.pages.detail import render_stream_event
+
+    attack = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+
+    def shown(kind: EventType, payload: dict[str, object]) -> str:
+        event = Event(type=kind, workspace_id="w" * 8, topic=Topic.run("r1"), payload=payload, at=datetime.now(UTC))
+        return render_stream_event(event)
+
+    for kind, payload in [
+        (EventType.STEP_OUTPUT, {"stepId": "A", "chunk": attack}),
+        (EventType.STEP_THINKING, {"stepId": "A", "chunk": attack}),
+        (EventType.TOOL_CALL_START, {"stepId": "A", "toolName": attack, "args": {"path": attack}}),
+        (EventType.TOOL_CALL_END, {"stepId": attack, "toolName": "bash", "result": attack, "isError": True}),
+        (EventType.STEP_FAILED, {"stepId": "A", "error": attack}),
+        (EventType.FILE_CHANGED, {"stepId": "A", "path": attack, "change": "created"}),
+    ]:
+        html = shown(kind, payload)
+        assert "<script>" not in html and "<img" not in html, (kind, html)
+        assert "&lt;script&gt;" in html or "&#34;&lt;script&gt;" in html or "\\u003cscript" in html, (kind, html)
+    long = shown(EventType.TOOL_CALL_END, {"stepId": "A", "toolName": "read", "result": "x" * 10_000})
+    assert "more characters" in long and len(long) < 6_000
