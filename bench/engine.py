@@ -185,6 +185,8 @@ async def measure(settings: Settings, steps: int, round_trips: int, files: Path,
         for queue in (Queue.SHORT, Queue.LONG)
     ]
     tasks = [asyncio.create_task(worker.main()) for worker in workers]
+    for worker, task in zip(workers, tasks, strict=True):
+        worker.main_task = task  # so that close() stops its loop and lets running jobs end
     try:
         async with db.public_session() as session:
             workspace = await create_workspace(session, name="Bench", slug=f"bench-{secrets.token_hex(3)}")
@@ -234,13 +236,11 @@ async def measure(settings: Settings, steps: int, round_trips: int, files: Path,
             "per_step": per_step,
         }
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         for worker in workers:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 await worker.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
         use_engine_factory(None)
         await supervisor.aclose()
         await jobs.close()

@@ -37,7 +37,7 @@ from app.execution.relay import EventRelay
 from app.live.bus import EventBus, Topic
 from app.llm import service as llm_service
 from app.llm.models import LlmCall
-from app.llm.tokens import GatewayTokens
+from app.llm.tokens import GatewayTokens, mint_token
 from app.pipelines.routing import resolve_model
 from app.pipelines.spec import Pipeline
 from app.sandbox import stepdirs
@@ -136,13 +136,6 @@ def refused(error: str) -> StepOutcome:
     return StepOutcome(status="error", error=error)
 
 
-async def _agent_and_default(db: Database, workspace_id: str, agent_id: str) -> tuple[Agent | None, str | None]:
-    async with db.tenant_session(workspace_id) as session:
-        agent = await session.get(Agent, agent_id)
-        models = await llm_service.model_strings(session)
-    return agent, (models[0] if models else None)
-
-
 def _choose_model(request: StepRequest, agent: Agent, default: str | None) -> tuple[str | None, str]:
     if request.pipeline is not None and request.pipeline_step is not None:
         chosen = resolve_model(
@@ -177,50 +170,58 @@ async def execute_agent_step(
     if deps.supervisor is None:
         return refused("This worker runs no sandboxes (a step runs on the long queue's workers).")
     supervisor = deps.supervisor
-    agent, default_model = await _agent_and_default(deps.db, ws, request.agent_id)
-    if agent is None:
-        return refused(f"The agent “{request.agent_id}” no longer exists in this workspace.")
-    model, source = _choose_model(request, agent, default_model)
-    if model is None:
-        return refused("No model to run this step on: connect an LLM provider or give the agent a model.")
-    tools = request.settings.tools if request.settings.tools is not None else tuple(agent.tools)
-    brief = StepBrief(
-        pipeline=request.pipeline_name,
-        step=request.step_name or request.step_id,
-        outputs=request.outputs,
-        routing=dict(request.routing),
-    )
-    step = AgentStep(
-        id=request.step_id,
-        model=model,
-        system_prompt=assemble_system_prompt(agent, step=brief),
-        input=request.input,
-        tools=tools,
-        max_turns=request.settings.max_turns,
-        timeout_seconds=request.settings.timeout_seconds,
-        temperature=request.settings.temperature,
-        max_output_tokens=request.settings.max_output_tokens,
-        outputs=request.outputs,
-        routing={k: list(v) for k, v in request.routing.items()},
-        output_schema=request.output_schema,
-    )
     workdir = await asyncio.to_thread(
         stepdirs.step_dir, deps.files_root, ws, request.scope_id, request.workdir_name or request.step_id
     )
-    relay = EventRelay(deps.bus, ws, request.topic, request.event_base) if request.topic is not None else None
-
-    async def relay_event(event: StepEvent) -> None:
-        if relay is not None:
-            await relay(event)
-        if on_event is not None:
-            await on_event(event)
-
-    tokens = GatewayTokens(deps.db, deps.redis)
     ttl = min(timedelta(seconds=request.settings.timeout_seconds) + _TOKEN_SLACK, _MAX_TOKEN_TTL)
-    minted = await tokens.mint(
-        ws, agent_id=agent.id, run_id=request.scope_id, step_id=request.step_id, ttl=ttl, run_cap=request.run_cap
-    )
+    # One transaction: the agent (gone: refused, nothing minted), the model, the step's token.
+    async with deps.db.tenant_session(ws) as session:
+        agent = await session.get(Agent, request.agent_id)
+        if agent is None:
+            return refused(f"The agent “{request.agent_id}” no longer exists in this workspace.")
+        model, source = _choose_model(request, agent, None)
+        if model is None or source == "workspace default":
+            models = await llm_service.model_strings(session)
+            model, source = _choose_model(request, agent, models[0] if models else None)
+        if model is None:
+            return refused("No model to run this step on: connect an LLM provider or give the agent a model.")
+        minted = await mint_token(
+            session, ws, agent_id=agent.id, run_id=request.scope_id, step_id=request.step_id, ttl=ttl,
+            run_cap=request.run_cap,
+        )  # fmt: skip
+    tokens = GatewayTokens(deps.db, deps.redis)
+    relay: EventRelay | None = None
     try:
+        tools = request.settings.tools if request.settings.tools is not None else tuple(agent.tools)
+        brief = StepBrief(
+            pipeline=request.pipeline_name,
+            step=request.step_name or request.step_id,
+            outputs=request.outputs,
+            routing=dict(request.routing),
+        )
+        step = AgentStep(
+            id=request.step_id,
+            model=model,
+            system_prompt=assemble_system_prompt(agent, step=brief),
+            input=request.input,
+            tools=tools,
+            max_turns=request.settings.max_turns,
+            timeout_seconds=request.settings.timeout_seconds,
+            temperature=request.settings.temperature,
+            max_output_tokens=request.settings.max_output_tokens,
+            outputs=request.outputs,
+            routing={k: list(v) for k, v in request.routing.items()},
+            output_schema=request.output_schema,
+        )
+        if request.topic is not None:
+            relay = EventRelay(deps.bus, ws, request.topic, request.event_base)
+
+        async def relay_event(event: StepEvent) -> None:
+            if relay is not None:
+                await relay(event)
+            if on_event is not None:
+                await on_event(event)
+
         result: StepResult = await supervisor.run_step(
             step,
             workspace_id=ws,

@@ -40,6 +40,10 @@ from app.sandbox.step import OutputSchema, StepControl
 
 logger = logging.getLogger(__name__)
 
+# A step queued this long without starting is enqueued again (its job may have been lost with Redis).
+STALE_QUEUED = timedelta(minutes=10)
+# An attempt that loses its worker this many times fails (it may be what kills them).
+MAX_TAKEOVERS = 3
 # (workspace, run, visit, attempt, generation): puts an execute_step job on the long queue.
 EnqueueStep = Callable[[str, str, str, int, int], Awaitable[None]]
 
@@ -227,6 +231,9 @@ class Engine:
             # The worker is stopping (SIGTERM): hand the visit back for another worker, same attempt.
             await asyncio.shield(self._release(workspace_id, run_id, claim))
             raise
+        except Exception as error:  # the platform failed (not the agent): a failed attempt with the reason
+            logger.exception("step %s of run %s could not run", claim.step_id, run_id)
+            outcome = StepOutcome(status="error", error=f"The step could not run: {error}")
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -340,20 +347,47 @@ class Engine:
         return True, status or "", list(found[1])
 
     async def reap(self, workspace_id: str) -> int:
-        """Hand visits whose lease expired (their worker died) to another worker; the attempt is kept."""
+        """Hand visits whose lease expired (their worker died) to another worker; the attempt is kept.
+
+        An attempt that lost its worker ``MAX_TAKEOVERS`` times fails instead (something in it kills workers),
+        and the run's retry rules take over from there.
+        """
         async with self.deps.db.tenant_session(workspace_id) as session:
-            expired = await session.execute(
+            expired = RunStep.status == "running", RunStep.lease_expires_at < now()
+            failed = await session.execute(
                 update(RunStep)
-                .where(RunStep.status == "running", RunStep.lease_expires_at < now())
+                .where(*expired, RunStep.takeovers >= MAX_TAKEOVERS - 1)
+                .values(
+                    status="failed",
+                    error=f"The step's worker stopped {MAX_TAKEOVERS} times while running it.",
+                    finished_at=now(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                .returning(RunStep.run_id)
+            )
+            stuck = sorted(set(failed.scalars().all()))
+            requeued = await session.execute(
+                update(RunStep)
+                .where(*expired)
                 .values(
                     status="queued",
                     lease_owner=None,
                     lease_expires_at=None,
                     lease_generation=RunStep.lease_generation + 1,
+                    takeovers=RunStep.takeovers + 1,
                 )
                 .returning(RunStep.run_id, RunStep.id, RunStep.attempt, RunStep.lease_generation, RunStep.step_id)
             )
-            taken = list(expired.all())
+            taken = list(requeued.all())
+            # A safety net for a queued step whose job is gone: enqueued again (under a new job id) by advancing.
+            stale = await session.execute(
+                update(RunStep)
+                .where(RunStep.status == "queued", RunStep.queued_at < now() - STALE_QUEUED)
+                .values(queued_at=now())
+                .returning(RunStep.run_id)
+            )
+            stuck += sorted(set(stale.scalars().all()) - set(stuck))
             active = await session.scalar(select(Run.id).where(Run.status.in_(("queued", "running"))).limit(1))
         for run_id, visit_id, attempt, generation, step_id in taken:
             fx = Effects(run_id)
@@ -367,9 +401,11 @@ class Engine:
             )
             fx.enqueue.append(Enqueue(visit_id, attempt, generation))
             await self.apply(workspace_id, fx)
+        for run_id in stuck:
+            await self.advance(workspace_id, run_id)
         if active is None:
             await self.deps.redis.srem(ACTIVE_WORKSPACES, workspace_id)  # type: ignore[misc]
-        return len(taken)
+        return len(taken) + len(stuck)
 
 
 def request_step_id(claim: Claim) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from app.execution import ExecutionDeps
@@ -83,7 +84,9 @@ async def advance_run(ctx: JobContext, workspace_id: str, run_id: str) -> str:
     return f"{len(fx.events)} events, {len(fx.enqueue)} steps queued"
 
 
-@job(Queue.LONG)
+# Longer than any step may run (its own timeout is the supervisor's; a token lives at most 12 hours): arq's
+# timeout must never be what ends a step, as a job it cancels is not tried again.
+@job(Queue.LONG, timeout=timedelta(hours=13))
 async def execute_step(ctx: JobContext, workspace_id: str, run_id: str, visit_id: str, attempt: int) -> str:
     """Run one attempt of one step visit in a sandbox, store its end, and route it."""
     engine = await engine_of(ctx)

@@ -105,6 +105,8 @@ class RunStep(TenantBase):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped when the reaper hands the visit to another worker: part of the execute job's id.
     lease_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # How often this attempt lost its worker (lease expired): past a few, the attempt fails rather than loop.
+    takeovers: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -230,7 +230,7 @@ class Machine:
         visit.human_context = retry_context(visit.human_context, visit.attempt - 1, max_retries, error).strip()
         visit.status, visit.routed, visit.error, visit.outputs, visit.summary = "queued", False, "", {}, ""
         visit.started_at = visit.finished_at = None
-        visit.lease_owner, visit.lease_expires_at = None, None
+        visit.lease_owner, visit.lease_expires_at, visit.takeovers = None, None, 0
         visit.queued_at = self.moment
         self.fx.event(EventType.STEP_RETRYING, **visit_payload(visit, error=error, maxRetries=max_retries))
         self.fx.enqueue.append(Enqueue(visit.id, visit.attempt, visit.lease_generation))
@@ -375,8 +375,15 @@ async def advance(session: AsyncSession, run_id: str) -> Effects:
         else:
             await machine.goto(first.id, "start")
     elif latest.status == "queued":
-        # Enqueued again after a crash between commit and enqueue; the job id makes it a no-op otherwise.
+        # Its job may be gone (a crash between commit and enqueue) or spent (it found the run paused and left
+        # the visit queued): enqueue it under a new job id. Should the old job still be waiting, the claim
+        # lets only one of the two run it.
+        latest.lease_generation += 1
         fx.enqueue.append(Enqueue(latest.id, latest.attempt, latest.lease_generation))
+        # Said again: a visit queued by a control (a restarted step) is announced here, after its commit.
+        fx.event(EventType.STEP_QUEUED, **visit_payload(latest, via=latest.via))
+        # A control may have cancelled a step that still runs somewhere: its worker re-reads now.
+        fx.doorbell = True
     elif latest.status == "running":
         # A kick while a step runs (context injected, a step restarted): its worker re-reads now.
         fx.doorbell = True

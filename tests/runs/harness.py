@@ -84,16 +84,16 @@ async def engine_workers(
         for queue in (Queue.SHORT, Queue.LONG)
     ]
     tasks = [asyncio.create_task(worker.main()) for worker in workers]
+    for worker, task in zip(workers, tasks, strict=True):
+        worker.main_task = task  # so that close() stops its loop and lets running jobs end
     try:
         yield jobs
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         for worker in workers:
             with warnings.catch_warnings():  # arq closes its pool with redis' deprecated close()
                 warnings.simplefilter("ignore", DeprecationWarning)
                 await worker.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
         use_engine_factory(None)
         await jobs.close()
 

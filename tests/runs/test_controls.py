@@ -62,6 +62,17 @@ steps:
 """
 
 
+SLOW = """
+id: slow
+name: Slow
+version: '1'
+defaults: {maxRetries: 0, timeoutSeconds: 1}
+agents: [{id: finn, name: Finn}]
+steps:
+  - {id: SLOW, agent: finn, input: Wait, outputs: [waited]}
+"""
+
+
 class _Chatty:
     def respond(self, request: ChatRequest) -> Reply:
         return Reply(text="I would rather chat than finish.")
@@ -198,6 +209,14 @@ async def test_bad_input_ends_in_a_status_with_a_reason(
     run_id = await started_run(db, deps.bus, workers, tenant.id, "chatty", "Talk.")
     view = await until_run(db, tenant.id, run_id, finished)
     assert view.status == "failed" and "without calling complete" in view.reason, view.reason
+
+    # A step past its timeout: stopped, failed with why.
+    llm.register_key(tenant.key, StepScript(delays={"SLOW": 1.8}))
+    async with workspace_change(db, deps.bus, tenant.id) as session:
+        await save_pipeline(session, yaml=SLOW, actor=PERSON, known_agents=["finn"])
+    run_id = await started_run(db, deps.bus, workers, tenant.id, "slow", "Wait.")
+    view = await until_run(db, tenant.id, run_id, finished)
+    assert view.status == "failed" and "timeout" in view.reason, view.reason
 
     # The agent deleted after the run started: the step fails with that reason (no sandbox), the run too.
     async with db.tenant_session(tenant.id) as session:

@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_generation", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column("takeovers", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
