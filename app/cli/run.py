@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +29,8 @@ from rich.text import Text
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 WAIT_SECONDS = 20
+# How long after a finished run's last empty page to ask once more (its last events follow its commit).
+FINAL_GRACE = 1.0
 DONE, FAILED, USAGE, SERVER = 0, 1, 2, 3
 FINISHED = {"completed", "failed", "cancelled"}
 
@@ -183,16 +186,23 @@ _STYLE = {"completed": "bold green", "failed": "bold red", "cancelled": "bold ye
 
 
 def events(api: Api, run_id: str) -> Iterator[tuple[dict[str, Any], str, bool]]:
-    """Each event of the run in order (long-polled), with the run's status; ends when the run has finished."""
+    """Each event of the run in order (long-polled), with the run's status; ends when the run has finished.
+
+    The engine commits a run's end before it publishes the last events (the step's end, the run's), so an
+    empty page of a finished run is asked once more, a moment later, before following stops."""
     cursor = "0"
+    quiet = 0
     while True:
         page = api.call("GET", f"/runs/{run_id}/events", params={"since": cursor, "wait": WAIT_SECONDS})
         cursor = page["cursor"]
         for event in page["data"]:
             yield event, page["status"], page["finished"]
-        if page["finished"] and not page["data"]:
+        quiet = quiet + 1 if page["finished"] and not page["data"] else 0
+        if quiet >= 2:
             yield {}, page["status"], True
             return
+        if quiet:
+            time.sleep(FINAL_GRACE)
 
 
 def follow(api: Api, run_id: str, console: Console) -> int:
