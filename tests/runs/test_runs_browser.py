@@ -115,10 +115,15 @@ async def test_onboarding_ends_with_a_first_run_on_the_demo_model(browser: Brows
 
 
 @pytest.mark.browser
-async def test_no_run_page_scrolls_sideways_on_a_phone(browser: Browser, stack: Stack, db: Database) -> None:
+async def test_no_run_page_scrolls_sideways_on_a_phone_in_the_dark(
+    browser: Browser, stack: Stack, db: Database
+) -> None:
     owner, workspace = await demo_workspace(db, stack, "runphone")
     # (axe is injected as a script of its own, which the page's CSP refuses: bypassed, as tests/web does.)
-    context = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
+    # In the dark theme (the laptop test checks the light one).
+    context = await browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, bypass_csp=True, color_scheme="dark"
+    )
     page = await context.new_page()
     await log_in(page, stack.base_url, owner.email)
     await expect(page).not_to_have_url(re.compile(r"/login"))
