@@ -149,6 +149,9 @@ async def test_a_refused_save_shows_the_draft_again_and_changes_nothing(
     assert response.status_code == 422 and "cannot change" in response.text  # type: ignore[attr-defined]
     response = post(client, f"{team.url}/new", team.url, {"yaml": "steps: {"})
     assert response.status_code == 422  # type: ignore[attr-defined]
+    shadowing = SMALL.replace("id: tiny", "id: new")  # /pipelines/new is the new-pipeline page
+    response = post(client, f"{team.url}/new", team.url, {"yaml": shadowing})
+    assert response.status_code == 422 and "another id" in response.text  # type: ignore[attr-defined]
     assert await versions_of(db, team.workspace.id) == {"bugfix": [1]}
 
 

@@ -25,6 +25,8 @@ logger = logging.getLogger("marid.pipelines")
 # A pipeline file is a few KB; 128 KB leaves room for long prompts and still fits the CSRF check's 1 MB form.
 MAX_YAML_CHARS = 128 * 1024
 NOTE_CHARS = 200
+# Page addresses under /pipelines/ that a pipeline id would shadow (its page could not be reached).
+RESERVED_IDS = frozenset({"new", "check", "starters"})
 
 
 def base_url(context: WorkspaceContext) -> str:

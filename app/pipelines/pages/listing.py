@@ -10,7 +10,7 @@ from starlette.responses import Response
 from app.errors import Invalid, ServiceError
 from app.onboarding.first_run import agents_needed, ensure_starter
 from app.pipelines import service
-from app.pipelines.pages.common import base_url, known_agents, read_yaml_form, review
+from app.pipelines.pages.common import RESERVED_IDS, base_url, known_agents, read_yaml_form, review
 from app.pipelines.service import PipelineRefused
 from app.pipelines.starters import load_starter, starter_ids
 from app.tenants.context import WorkspaceContext
@@ -130,6 +130,10 @@ async def create(request: Request, context: WorkspaceContext) -> Response:
     """Save a new pipeline (typed, pasted or loaded from a file); an existing id gets this as its next version."""
     values = await read_yaml_form(request)
     known = await known_agents(request, context)
+    draft = service.check(values.get("yaml", ""), known).pipeline
+    if draft is not None and draft.id in RESERVED_IDS:
+        taken = {"yaml": f"“{draft.id}” is the address of one of these pages; give the pipeline another id."}
+        return await show_new(request, context, values=values, errors=taken, status_code=422)
     try:
         async with workspace_changes(request, context.workspace.id) as session:
             version = await service.save_pipeline(
