@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
+
 from app.agents.service import list_agents
 from app.audit.actor import Actor
 from app.auth.models import User
@@ -74,6 +76,8 @@ def run_stack(server_env: dict[str, str], settings: Settings) -> Iterator[Stack]
     key = secrets.token_urlsafe(16)
     files = tempfile.mkdtemp(prefix="marid-stack-files-")
     redis_url = settings.redis_url.rsplit("/", 1)[0] + f"/{STACK_REDIS_DB}"
+    flush = redis.Redis.from_url(redis_url)
+    flush.flushdb()  # no job or event left by an earlier session
     with ScriptedServer(api_key=key) as demo:
         env = {
             **server_env,
@@ -95,6 +99,8 @@ def run_stack(server_env: dict[str, str], settings: Settings) -> Iterator[Stack]
                     stop_process(worker)
         finally:
             shutil.rmtree(files, ignore_errors=True)
+            flush.flushdb()
+            flush.close()
 
 
 async def demo_workspace(
@@ -112,3 +118,20 @@ async def demo_workspace(
             known = {agent.id for agent in await list_agents(session)}
             await save_pipeline(session, yaml=QUICK, actor=person(owner), known_agents=known)
     return owner, workspace
+
+
+# The run pages' HTTP tests start runs with no worker: their engine jobs go to a Redis database of their own,
+# flushed afterwards, so no worker of another test (the live tests run `marid worker` on database 0) picks them up.
+QUIET_REDIS_DB = 10
+
+
+@contextmanager
+def quiet_settings(settings: Settings) -> Iterator[Settings]:
+    url = settings.redis_url.rsplit("/", 1)[0] + f"/{QUIET_REDIS_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield settings.model_copy(update={"redis_url": url})
+    finally:
+        client.flushdb()
+        client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterator
 
 import pytest
 from redis.asyncio import Redis
@@ -16,6 +17,14 @@ from app.onboarding.first_run import ensure_starter
 from tests.agents.helpers import audit_of, workspace_changes
 from tests.api.helpers import Team, api_client, error_of, make_team
 from tests.helpers import person
+from tests.runs.stack import quiet_settings
+
+
+@pytest.fixture
+def quiet(settings: Settings) -> Iterator[Settings]:
+    """The settings with the engine's jobs (and the run events) on a Redis database of their own."""
+    with quiet_settings(settings) as quieter:
+        yield quieter
 
 
 @pytest.fixture
@@ -30,8 +39,8 @@ def base(team: Team) -> str:
     return f"/api/v1/workspaces/{team.workspace.slug}/runs"
 
 
-async def test_start_list_get_and_control(settings: Settings, db: Database, team: Team) -> None:
-    with api_client(settings, team.cookies["member"]) as client:
+async def test_start_list_get_and_control(quiet: Settings, db: Database, team: Team) -> None:
+    with api_client(quiet, team.cookies["member"]) as client:
         started = client.post(base(team), json={"pipeline": "bugfix", "task": "Fix the login"})
         assert started.status_code == 201, started.text
         run = started.json()
@@ -72,13 +81,13 @@ async def test_start_list_get_and_control(settings: Settings, db: Database, team
     assert actions.count("run.started") == 2 and "run.cancelled" in actions and "run.restarted" in actions
 
 
-async def test_events_are_a_cursor_list(settings: Settings, db: Database, team: Team) -> None:
-    redis = Redis.from_url(settings.redis_url)
+async def test_events_are_a_cursor_list(quiet: Settings, db: Database, team: Team) -> None:
+    redis = Redis.from_url(quiet.redis_url)
     bus = EventBus(redis)
     try:
         with (
-            api_client(settings, team.cookies["viewer"]) as viewer,
-            api_client(settings, team.cookies["member"]) as member,
+            api_client(quiet, team.cookies["viewer"]) as viewer,
+            api_client(quiet, team.cookies["member"]) as member,
         ):
             run = member.post(base(team), json={"pipeline": "bugfix", "task": "Fix it"}).json()
             topic = Topic.run(run["id"])
@@ -105,11 +114,11 @@ async def test_events_are_a_cursor_list(settings: Settings, db: Database, team: 
 
 
 async def test_viewers_read_only_and_other_workspaces_are_not_found(
-    settings: Settings, db: Database, team: Team
+    settings: Settings, quiet: Settings, db: Database, team: Team
 ) -> None:
-    with api_client(settings, team.cookies["member"]) as client:
+    with api_client(quiet, team.cookies["member"]) as client:
         run = client.post(base(team), json={"pipeline": "bugfix", "task": "Fix it"}).json()
-    with api_client(settings, team.cookies["viewer"]) as client:
+    with api_client(quiet, team.cookies["viewer"]) as client:
         assert client.get(f"{base(team)}/{run['id']}").status_code == 200
         assert client.post(base(team), json={"pipeline": "bugfix", "task": "Mine"}).status_code == 403
         for action in ("cancel", "pause", "resume", "restart"):
@@ -117,11 +126,11 @@ async def test_viewers_read_only_and_other_workspaces_are_not_found(
         assert client.post(f"{base(team)}/{run['id']}/inject", json={"text": "x"}).status_code == 403
         assert client.post(f"{base(team)}/{run['id']}/steps/FIX/restart", json={}).status_code == 403
     other = await make_team(db, settings, f"runapi2-{secrets.token_hex(2)}")
-    with api_client(settings, other.cookies["owner"]) as client:
+    with api_client(quiet, other.cookies["owner"]) as client:
         there = f"/api/v1/workspaces/{other.workspace.slug}/runs/{run['id']}"
         assert client.get(there).status_code == 404
         assert client.get(f"{there}/events").status_code == 404
         assert client.post(f"{there}/cancel").status_code == 404
         assert client.get(f"{base(team)}/{run['id']}").status_code == 404
-    with api_client(settings, team.cookies["member"]) as client:
+    with api_client(quiet, team.cookies["member"]) as client:
         assert client.get(base(team)).json()["data"][0]["status"] == "queued"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,11 +17,20 @@ from starlette.testclient import TestClient
 from app.auth.models import User
 from app.config import Settings
 from app.db import Database
+from app.main import create_app
 from app.onboarding.first_run import ensure_starter
 from app.runs.models import Run, RunStep
 from app.tenants.models import Workspace
 from tests.agents.helpers import audit_of, workspace_changes
-from tests.helpers import csrf_of, log_in, person, workspace_with
+from tests.helpers import csrf_of, http_client, log_in, person, workspace_with
+from tests.runs.stack import quiet_settings
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app with its engine jobs on a Redis database of their own (``quiet_settings``)."""
+    with quiet_settings(settings) as quiet, http_client(create_app(quiet)) as test_client:
+        yield test_client
 
 
 @dataclass

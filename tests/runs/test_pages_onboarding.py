@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
 
+import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.db import Database
+from app.main import create_app
 from app.onboarding.first_run import SAMPLE_TASK, agents_needed
 from app.onboarding.steps import STEPS, next_step
 from app.pipelines.models import PipelineRecord
 from app.runs.models import Run
 from tests.agents.helpers import add_models, agents_in
-from tests.helpers import csrf_of, log_in, workspace_with
+from tests.helpers import csrf_of, http_client, log_in, workspace_with
+from tests.runs.stack import quiet_settings
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app with its engine jobs on a Redis database of their own (``quiet_settings``)."""
+    with quiet_settings(settings) as quiet, http_client(create_app(quiet)) as test_client:
+        yield test_client
 
 
 def test_it_is_the_last_step_after_the_team() -> None:
