@@ -79,6 +79,17 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     await expect(page.locator("tr[data-run] .run-status")).to_have_text("completed")
     await page.click("tr[data-run] a")
     await expect(page.locator("#run-stream .run-end")).to_have_text("■ The run completed.")
+
+    # Run it again, and watch it from the list: the row follows the run without a reload.
+    await page.click("#restart-run")
+    await page.locator("#confirm-dialog #confirm-ok").click()
+    await expect(page.locator("#toasts")).to_contain_text("Started the run again.")
+    again = page.url.rsplit("/", 1)[1]
+    await page.goto(f"{stack.base_url}/w/{workspace.slug}/runs")
+    row = page.locator(f"tr[data-run='{again}'] .run-status")
+    assert await row.inner_text() != "completed", "the run is still under way when the list opens"
+    await expect(page.locator("#runs [data-live-status]")).to_have_text("Live")
+    await expect(row).to_have_text("completed", timeout=60_000)
     assert errors == []
     await context.close()
 

@@ -9,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import Invalid, NotFound, ServiceError
+from app.live.bus import Topic
+from app.live.sse import MAX_TOPICS, encode_cursor
 from app.runs import service
 from app.runs.pages.common import kick, pipeline_choices, run_url, runs_url
 from app.runs.views import RUN_STATUSES, RunFilters
@@ -18,10 +20,12 @@ from app.web.forms import read_form
 from app.web.guards import workspace_required
 from app.web.idempotency import submit_once
 from app.web.pages import redirect_with_flash
-from app.web.state import db_of, workspace_changes
+from app.web.state import bus_of, db_of, workspace_changes
 from app.web.templating import render
 
 PAGE_SIZE = 25
+ACTIVE = ("queued", "running", "paused")
+LIST_REFRESH_ON = ("STEP_STARTED", "STEP_COMPLETE", "STEP_FAILED", "RUN_COMPLETE", "RUN_FAILED", "RUN_STATUS_CHANGED")
 TASK_CHARS = service.MAX_TASK
 
 
@@ -62,6 +66,16 @@ async def show_runs(
     more = len(runs) > PAGE_SIZE
     runs = runs[:PAGE_SIZE]
     query = {key: value for key, value in values.items() if value}
+    if filters.before:
+        query["before"] = filters.before
+    # The runs still moving are followed live (their topics, from the position read now): the list re-reads
+    # itself when one of them starts or ends a step, or ends.
+    topics = [Topic.run(run.id) for run in runs if run.status in ACTIVE][:MAX_TOPICS]
+    live_url = None
+    if topics:
+        cursor = encode_cursor(topics, await bus_of(request).positions(context.workspace.id, topics))
+        names = ",".join(topic.name for topic in topics)
+        live_url = f"/w/{context.workspace.slug}/events?{urlencode({'topics': names, 'since': cursor})}"
     page: dict[str, Any] = {
         "runs": runs,
         "filters": values,
@@ -73,6 +87,9 @@ async def show_runs(
         "start_values": start_values or {"pipeline": values["pipeline"], "task": ""},
         "errors": errors or {},
         "start_url": runs_url(context),
+        "live_url": live_url,
+        "list_url": f"{runs_url(context)}?{urlencode(query)}" if query else runs_url(context),
+        "refresh_on": ",".join(LIST_REFRESH_ON),
     }
     return render(request, "runs/index.html", page, status_code=status_code)
 
