@@ -48,6 +48,10 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     stream = page.locator("#run-stream")
     # Steps stream in as they happen: each step's start, the demo model's tool calls as cards, each end.
     await expect(stream.locator(".stream-step[data-step=SPEC]").first).to_contain_text("started by", timeout=60_000)
+    # SPEC's output, opened while the run goes on, stays open as the page re-reads itself.
+    spec_output = page.locator("details.step-output").filter(has_text="SPEC:")
+    await expect(spec_output).to_be_visible(timeout=30_000)
+    await spec_output.locator("summary").click()
     await expect(stream.locator(".tool-card[data-step=SPEC]").first).to_be_visible(timeout=30_000)
     await expect(stream.locator(".tool-card code").first).to_have_text(re.compile("write|complete"))
     await expect(stream.locator(".run-end")).to_have_text("■ The run completed.", timeout=90_000)
@@ -55,6 +59,7 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     await expect(page.locator("#run-status")).to_have_text("completed", timeout=15_000)
     await expect(page.locator("#steps tr[data-status=completed]")).to_have_count(3)
     await expect(page.locator("svg.run-timeline rect.bar.status-completed")).to_have_count(3)
+    await expect(spec_output).to_have_attribute("open", "")
     order = await stream.locator(".stream-step").evaluate_all("items => items.map(i => i.textContent.trim())")
     starts = [line.split()[1] for line in order if line.startswith("▶")]
     assert starts == ["SPEC", "BUILD", "CHECK"], order
@@ -65,6 +70,8 @@ async def test_a_run_started_from_the_page_streams_live(browser: Browser, stack:
     check = page.locator("details.step-output").filter(has_text="CHECK")
     await check.locator("summary").click()
     await expect(check.locator(".output-text")).to_have_text("APPROVED")
+    # The live log, kept at its end by the reader, stayed there as items arrived.
+    assert await stream.evaluate("log => log.scrollHeight - log.scrollTop - log.clientHeight < 60")
     await expect(page.locator("#files")).to_contain_text("NOTES.md")
     await page.click("#steps a >> text=SPEC")
     await expect(page.locator("h1")).to_contain_text("SPEC")

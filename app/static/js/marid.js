@@ -384,6 +384,14 @@
   // status and steps): data-refresh-on="STEP_STARTED,STEP_COMPLETE,..." and data-refresh-url (the page; its
   // element of the same id is taken). Bursts (a replay on connect) make one request.
   var refreshTimers = {};
+  // Outputs the reader opened stay open across a re-read (noted at the very moment of the swap).
+  var openBeforeSwap = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.id || !target.hasAttribute || !target.hasAttribute("data-refresh-on")) return;
+    openBeforeSwap[target.id] = Array.prototype.map.call(target.querySelectorAll("details[open][data-visit]"),
+      function (details) { return details.getAttribute("data-visit"); });
+  });
   document.addEventListener("htmx:sseMessage", function (event) {
     var kind = event.detail && event.detail.type;
     if (!kind || !window.htmx) return;
@@ -395,8 +403,26 @@
         var current = document.getElementById(id);
         if (!current) return;
         window.htmx.ajax("GET", current.getAttribute("data-refresh-url"),
-          { target: "#" + id, select: "#" + id, swap: "outerHTML" });
+          { target: "#" + id, select: "#" + id, swap: "outerHTML" }).then(function () {
+          var fresh = document.getElementById(id);
+          (openBeforeSwap[id] || []).forEach(function (visit) {
+            var details = fresh && fresh.querySelector("details[data-visit='" + visit + "']");
+            if (details) details.open = true;
+          });
+        });
       }, 400);
     });
+  });
+
+  // A live log (role=log) that the reader keeps at its end stays at its end as items arrive.
+  var following = {};
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var log = event.target;
+    if (!log || log.getAttribute("role") !== "log" || !log.id) return;
+    following[log.id] = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  });
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var log = event.target;
+    if (log && log.id && following[log.id]) log.scrollTop = log.scrollHeight;
   });
 })();
