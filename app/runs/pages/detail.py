@@ -38,7 +38,7 @@ from app.web.guards import workspace_required
 from app.web.state import bus_of, db_of, settings_of
 from app.web.templating import render, templates
 
-# What the live log shows; every other event of the run only refreshes the state section.
+# What the live log shows (the events its sse-swap listens to).
 STREAMED = (
     "STEP_STARTED",
     "STEP_OUTPUT",
@@ -55,8 +55,10 @@ STREAMED = (
     "RUN_FAILED",
     "RUN_STATUS_CHANGED",
 )
-REFRESH_ON = ("STEP_STARTED", "STEP_COMPLETE", "STEP_FAILED", "STEP_RETRYING", "STEP_CANCELLED", "STEP_QUEUED",
+# The streamed events after which the state sections re-read themselves (marid.js, data-refresh-on).
+REFRESH_ON = ("STEP_STARTED", "STEP_COMPLETE", "STEP_FAILED", "STEP_RETRYING", "STEP_CANCELLED",
               "RUN_COMPLETE", "RUN_FAILED", "RUN_STATUS_CHANGED")  # fmt: skip
+assert set(REFRESH_ON) <= set(STREAMED), "marid.js only sees the events the log listens to"
 MAX_SHOWN = 4000  # characters of a tool's arguments or result shown in its card
 _event = templates.env.get_template("runs/_event.html")
 
