@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from app.onboarding.first_run import ensure_starter
-from app.runs.models import Run, RunStep
+from app.runs.models import Run, RunLoopItem, RunStep
 from app.tenants.models import Workspace
 from tests.agents.helpers import audit_of, workspace_changes
 from tests.helpers import csrf_of, http_client, log_in, person, workspace_with
@@ -221,3 +221,21 @@ def test_the_live_log_escapes_agent_output() -> None:
         assert "&lt;script&gt;" in html or "&#34;&lt;script&gt;" in html or "\\u003cscript" in html, (kind, html)
     long = shown(EventType.TOOL_CALL_END, {"stepId": "A", "toolName": "read", "result": "x" * 10_000})
     assert "more characters" in long and len(long) < 6_000
+
+
+async def test_a_runs_loop_items_show_with_their_status(client: TestClient, db: Database, team: Team) -> None:
+    log_in(client, team.member.email)
+    token = csrf_of(client.get(team.url).text)
+    client.post(team.url, data={"csrf_token": token, "pipeline": "bugfix", "task": "Fix it"})
+    [run] = await runs_in(db, team.workspace.id)
+    async with db.tenant_session(team.workspace.id) as session:
+        for index, (data, status) in enumerate(
+            [('{"title": "<b>One</b>"}', "completed"), ('{"title": "Two"}', "running")]
+        ):
+            session.add(
+                RunLoopItem(run_id=run.id, loop_step="FIX", index=index, item_id=f"i{index}", data=data, status=status)
+            )
+        await session.commit()
+    page = client.get(f"{team.url}/{run.id}")
+    assert "<code>FIX</code>: 1 of 2 done" in page.text
+    assert "&lt;b&gt;One&lt;/b&gt;" in page.text and 'data-loop-item="1"' in page.text
