@@ -105,6 +105,7 @@ async def test_a_member_starts_a_run_once_and_controls_it(client: TestClient, db
         assert visit is not None and "Try the form." in visit.human_context
     step_page = client.get(f"{team.url}/{run.id}/steps/{visit.id}")
     assert step_page.status_code == 200 and "[HUMAN RESTART] Try the form." in step_page.text
+    assert 'name="step" value="FIX"' in step_page.text and 'id="restart-this-step-button"' in step_page.text
     response = client.post(f"{team.url}/{run.id}/inject", data={"csrf_token": token, "text": "Also check the API."})
     assert response.status_code == 303
     client.post(f"{team.url}/{run.id}/cancel", data={"csrf_token": token})
