@@ -28,6 +28,11 @@ from app.llm import gateway as llm_gateway
 from app.llm import pages as llm_pages
 from app.members import api as members_api  # noqa: F401
 from app.members import pages as member_pages
+from app.onboarding import pages as onboarding_pages
+from app.pipelines import api as pipelines_api  # noqa: F401
+from app.pipelines import pages as pipeline_pages
+from app.runs import api as runs_api  # noqa: F401
+from app.runs import pages as run_pages
 from app.secrets import api as secrets_api  # noqa: F401
 from app.secrets import pages as secret_pages
 from app.sso import pages as sso_pages
@@ -51,6 +56,9 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *sso_pages.routes,
         *apikey_pages.routes,
         *agent_pages.routes,
+        *pipeline_pages.routes,
+        *run_pages.routes,
+        *onboarding_pages.routes,
         *swarm_pages.routes,
         *secret_pages.routes,
         *llm_pages.routes,

@@ -1,4 +1,4 @@
-"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``, ``keys``, ``swarm``."""
+"""The ``marid`` command: ``dev``, ``web``, ``worker``, ``migrate``, ``keys``, ``run``, ``swarm``."""
 
 from __future__ import annotations
 
@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = actions.add_parser("rotate", help="move every secret onto the primary key (safe while serving)")
     rotate.add_argument("--quiet", action="store_true", help="no progress bars")
     keys.set_defaults(handler=_cmd_keys)
+
+    from app.cli import run
+
+    run.add_parser(commands)
 
     from app.cli.swarm import add_parser as add_swarm_parser
 

@@ -18,6 +18,7 @@ STEPS: list[Step] = [
     Step("invite", "Invite your team", "/w/{slug}/onboarding/invite"),
     Step("llm", "Connect an LLM", "/w/{slug}/onboarding/llm"),
     Step("agents", "Add your team of agents", "/w/{slug}/onboarding/agents"),
+    Step("first_run", "Watch a first run", "/w/{slug}/onboarding/run"),
 ]
 
 

@@ -55,6 +55,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "ModelPatch": {"input_price": "0", "output_price": "0"},
     "BudgetIn": {"monthly_cap": "1000000"},
     "SwarmStart": {"agent_id": "sre", "tasks": [{"key": "a", "title": "A", "execution_prompt": "Do a."}]},
+    "PipelineSource": {"yaml": "id: intruder\nname: Intruder\nversion: 1\nagents: []\nsteps: []\n"},
+    "PipelineDraft": {"yaml": "id: intruder\n"},
+    "PipelineStarterAdd": {"starter": "engineering"},
+    "RunStart": {"pipeline": "engineering", "task": "Intrude"},
+    "StepRestart": {"context": "intruder context"},
+    "Injection": {"text": "intruder context"},
 }
 
 

@@ -347,4 +347,82 @@
     if (feed.__maridOpened) refreshFeed(feed);  // a reconnection; the first open follows the page's own render
     feed.__maridOpened = true;
   });
+
+  // Pipeline editor: a problem's "Line 12, column 5" puts the caret there in the YAML; a chosen file's text
+  // replaces the editor's and is checked like typing (an "input" event for htmx).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("[data-goto-line]") : null;
+    if (!link) return;
+    var area = document.querySelector(link.getAttribute("data-goto-target") || "textarea");
+    if (!area) return;
+    var line = parseInt(link.getAttribute("data-goto-line"), 10) || 1;
+    var column = parseInt(link.getAttribute("data-goto-column"), 10) || 1;
+    var lines = area.value.split("\n");
+    var offset = 0;
+    for (var i = 0; i < Math.min(line - 1, lines.length); i++) offset += lines[i].length + 1;
+    var lineText = lines[Math.min(line - 1, lines.length - 1)] || "";
+    offset += Math.min(column - 1, lineText.length);
+    area.focus();
+    area.setSelectionRange(offset, offset + Math.max(lineText.length - column + 1, 0));
+    var lineHeight = parseFloat(window.getComputedStyle(area).lineHeight) || 18;
+    area.scrollTop = Math.max((line - 3) * lineHeight, 0);
+  });
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-load-into]") || !input.files || !input.files[0]) return;
+    var area = document.querySelector(input.getAttribute("data-load-into"));
+    if (!area || !window.FileReader) return;
+    var reader = new FileReader();
+    reader.onload = function () {
+      area.value = String(reader.result || "");
+      area.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    reader.readAsText(input.files[0]);
+  });
+
+  // A section rendered from the database that re-reads itself when its page's stream says it changed (a run's
+  // status and steps): data-refresh-on="STEP_STARTED,STEP_COMPLETE,..." and data-refresh-url (the page; its
+  // element of the same id is taken). Bursts (a replay on connect) make one request.
+  var refreshTimers = {};
+  // Outputs the reader opened stay open across a re-read (noted at the very moment of the swap).
+  var openBeforeSwap = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.id || !target.hasAttribute || !target.hasAttribute("data-refresh-on")) return;
+    openBeforeSwap[target.id] = Array.prototype.map.call(target.querySelectorAll("details[open][data-visit]"),
+      function (details) { return details.getAttribute("data-visit"); });
+  });
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var kind = event.detail && event.detail.type;
+    if (!kind || !window.htmx) return;
+    document.querySelectorAll("[data-refresh-on][data-refresh-url][id]").forEach(function (section) {
+      if (section.getAttribute("data-refresh-on").split(",").indexOf(kind) < 0) return;
+      var id = section.id;
+      clearTimeout(refreshTimers[id]);
+      refreshTimers[id] = setTimeout(function () {
+        var current = document.getElementById(id);
+        if (!current) return;
+        window.htmx.ajax("GET", current.getAttribute("data-refresh-url"),
+          { target: "#" + id, select: "#" + id, swap: "outerHTML" }).then(function () {
+          var fresh = document.getElementById(id);
+          (openBeforeSwap[id] || []).forEach(function (visit) {
+            var details = fresh && fresh.querySelector("details[data-visit='" + visit + "']");
+            if (details) details.open = true;
+          });
+        });
+      }, 400);
+    });
+  });
+
+  // A live log (role=log) that the reader keeps at its end stays at its end as items arrive.
+  var following = {};
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var log = event.target;
+    if (!log || log.getAttribute("role") !== "log" || !log.id) return;
+    following[log.id] = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  });
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var log = event.target;
+    if (log && log.id && following[log.id]) log.scrollTop = log.scrollHeight;
+  });
 })();
