@@ -5,7 +5,7 @@ Order and headings are ours: who the agent is (name, role, then its Identity sec
 procedures, Decision framework, then the platform: the tools it has and how a step ends (``complete`` or
 ``fail``). Empty sections are left out. With a ``step``, the platform section also says which pipeline step
 this is and which outputs it must fill, in the machine-readable lines the runtime and the demo model read
-(``Outputs: a, b`` and ``Routing values for a: X, Y``).
+(``Outputs: a, b``, ``JSON array outputs: b`` and ``Routing values for a: X, Y``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class StepBrief:
     outputs: tuple[str, ...] = ()
     # output name -> the values the step's routing accepts for it
     routing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Outputs a later step loops over: each must be a JSON array.
+    json_arrays: tuple[str, ...] = ()
 
 
 def _section(title: str, body: str) -> str | None:
@@ -82,6 +84,8 @@ def _platform(agent: Persona, step: StepBrief | None) -> str:
         lines += ["", f"This is step {step.step} of the pipeline “{step.pipeline}”."]
         if step.outputs:
             lines.append(f"Outputs: {', '.join(step.outputs)}")
+        if step.json_arrays:
+            lines.append(f"JSON array outputs: {', '.join(step.json_arrays)}")
         lines += [f"Routing values for {name}: {', '.join(values)}" for name, values in step.routing.items() if values]
     return "\n".join(lines)
 

@@ -91,6 +91,8 @@ class StepRequest:
     pipeline_name: str = ""
     outputs: tuple[str, ...] = ()
     routing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Outputs that must be JSON arrays (a later step loops over them).
+    json_arrays: tuple[str, ...] = ()
     output_schema: OutputSchema | None = None
     settings: StepSettings = field(default_factory=StepSettings)
     # Model rule: with a pipeline, resolve_model(pipeline, pipeline_step, run_override=model); else ``model``.
@@ -198,6 +200,7 @@ async def execute_agent_step(
             step=request.step_name or request.step_id,
             outputs=request.outputs,
             routing=dict(request.routing),
+            json_arrays=request.json_arrays,
         )
         step = AgentStep(
             id=request.step_id,

@@ -31,7 +31,7 @@ from app.live.bus import EventType, Topic
 from app.llm.models import LlmCall
 from app.llm.tokens import GatewayTokens
 from app.pipelines import render_template, step_limits
-from app.pipelines.spec import Pipeline, Step
+from app.pipelines.spec import Pipeline, ResultBranch, Step
 from app.runs import files
 from app.runs.control import ACTIVE_WORKSPACES, Tuning, doorbell_channel, ring
 from app.runs.models import Run, RunLoopItem, RunStep
@@ -194,7 +194,8 @@ class Engine:
         text = render_template(step.input, variables)
         if claim.human_context.strip() and "{{human_context}}" not in step.input.replace(" ", ""):
             text = f"{text}\n\n{claim.human_context}"
-        routing = routing_hint(step)
+        routing = routing_hint(pipeline, step)
+        looped = {other.loop.over for other in pipeline.steps if other.loop is not None}
         schema = step.output_schema
         request = StepRequest(
             workspace_id=workspace_id,
@@ -206,6 +207,7 @@ class Engine:
             pipeline_name=pipeline.name,
             outputs=step.outputs,
             routing=routing,
+            json_arrays=tuple(name for name in step.outputs if name in looped),
             output_schema=OutputSchema(schema.name, schema.schema, schema.strict is not False) if schema else None,
             settings=StepSettings(
                 timeout_seconds=limits.timeout_seconds,
@@ -422,13 +424,23 @@ def step_cost_of(run_id: str, step_id: str) -> ScalarSelect[Any]:
     )
 
 
-def routing_hint(step: Step) -> dict[str, tuple[str, ...]]:
+def routing_hint(pipeline: Pipeline, step: Step) -> dict[str, tuple[str, ...]]:
     """The values the step's onResult routes on, for the prompt (``Routing values for X: A, B``): under the
-    output that looks like a verdict, else the first output. Any output's value routes; this is a hint."""
+    output that looks like a verdict, else the first output. Any output's value routes; this is a hint.
+
+    Values that move the run on come first, those that send it back (a retry, a goto to this step or an earlier
+    one) after them: the demo model answers the first value, so a demo run goes through to the end."""
     if not step.on_result or not step.outputs:
         return {}
+    order = {other.id: index for index, other in enumerate(pipeline.steps)}
+    here = order.get(step.id, 0)
+
+    def goes_back(branch: ResultBranch) -> bool:
+        return branch.retry or (branch.goto is not None and order.get(branch.goto, here + 1) <= here)
+
+    branches = sorted(step.on_result, key=goes_back)  # stable: the file's order within each group
     names = [o for o in step.outputs if o.endswith(("verdict", "status", "result", "decision"))]
-    return {(names or list(step.outputs))[0]: tuple(branch.value for branch in step.on_result)}
+    return {(names or list(step.outputs))[0]: tuple(branch.value for branch in branches)}
 
 
 def schema_problem(step: Step, outputs: dict[str, str] | Any) -> str | None:

@@ -186,9 +186,14 @@ def test_the_step_convention_lines() -> None:
         "  outputs:  architecture_doc , task_breakdown_json,deploy_status  \n"
         "Routing values for deploy_status: DEPLOYED , FAILED\n"
         "Routing values for nothing:\n"
+        "JSON array outputs: task_breakdown_json\n"
     )
     convention = StepConvention.parse(prompt)
     assert convention.outputs == ("architecture_doc", "task_breakdown_json", "deploy_status")
     assert convention.routing == {"deploy_status": ("DEPLOYED", "FAILED")}
     assert convention.outputs_object()["deploy_status"] == "DEPLOYED"
+    # An output a loop goes over is a JSON array of one task, so a demo loop runs once.
+    tasks = json.loads(convention.outputs_object()["task_breakdown_json"])
+    assert isinstance(tasks, list) and len(tasks) == 1 and tasks[0]["title"]
+    assert not convention.outputs_object()["architecture_doc"].startswith("[")
     assert StepConvention.parse("no convention here").outputs == ()

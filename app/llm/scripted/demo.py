@@ -18,9 +18,12 @@ request always gets the same answer. What it does, by what the request offers:
 these machine-readable lines, each on a line of its own, in the system prompt or a user message:
 
     Outputs: name1, name2
+    JSON array outputs: name1
     Routing values for name2: APPROVED, CHANGES_REQUESTED
 
 ``Outputs:`` lists the output names that ``complete(outputs, summary)`` must fill (the last such line counts).
+``JSON array outputs:`` names those that must be a JSON array (a later step loops over them): the demo model
+answers a one-item array, ``[{"title": ..., "details": ...}]``, so a demo loop runs once.
 ``Routing values for <output>:`` lists the values that the step's ``onResult`` routes on; the demo model picks
 the first, so a demo run follows the first branch. Any other output gets a short placeholder text. The same
 lines give the property values of a structured-output answer.
@@ -32,6 +35,7 @@ declares, other required properties from their schema); ``complete`` gets ``outp
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +50,7 @@ DEMO_LABEL = "Demo model (scripted, not an AI)"
 NOTES_FILE = "NOTES.md"
 
 _OUTPUTS = re.compile(r"^[ \t]*Outputs:[ \t]*(.*?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_ARRAYS = re.compile(r"^[ \t]*JSON array outputs:[ \t]*(.*?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _ROUTING = re.compile(r"^[ \t]*Routing values for[ \t]+(.+?):[ \t]*(.*?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 _PATH_NAMES = ("path", "file_path", "filepath", "filename", "file")
 _CONTENT_NAMES = ("content", "contents", "text", "data", "body")
@@ -61,17 +66,22 @@ class StepConvention:
 
     outputs: tuple[str, ...]
     routing: Mapping[str, tuple[str, ...]]
+    arrays: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, prompt: str) -> StepConvention:
         found = _OUTPUTS.findall(prompt)
         outputs = tuple(_names(found[-1])) if found else ()
         routing = {name.strip(): tuple(_names(values)) for name, values in _ROUTING.findall(prompt) if _names(values)}
-        return cls(outputs, routing)
+        arrays = frozenset(name for line in _ARRAYS.findall(prompt) for name in _names(line))
+        return cls(outputs, routing, arrays)
 
     def value(self, output: str) -> str:
         if output in self.routing:
             return self.routing[output][0]
+        if output in self.arrays:
+            item = {"title": "Demo task", "details": "A task written by the demo model (scripted, not an AI)."}
+            return json.dumps([item])
         return f"Demo {output}: written by the demo model (scripted, not an AI)."
 
     def outputs_object(self) -> dict[str, str]:
