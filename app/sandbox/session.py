@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -40,7 +41,7 @@ from app.sandbox.frames import (
 )
 from app.sandbox.llm_proxy import LlmEndpoint, PendingRequest, forward
 from app.sandbox.rpc import RpcCall, RpcTool, answer
-from app.sandbox.runner import Runner, Sandbox, SandboxSpec
+from app.sandbox.runner import OUTPUT_LOG, Runner, Sandbox, SandboxSpec
 from app.sandbox.step import AgentStep, StepControl, StepEvent, StepResult, StepStatus, Usage
 
 logger = logging.getLogger(__name__)
@@ -224,7 +225,11 @@ class StepSession:
             if listener.connected.done():
                 break
             if exited.done():
-                return _Ended("error", f"the runtime exited (status {exited.result()}) before saying hello")
+                said = _last_words(self.spec.channel_dir / OUTPUT_LOG)
+                return _Ended(
+                    "error",
+                    f"the runtime exited (status {exited.result()}) before saying hello{': ' + said if said else ''}",
+                )
             return _Ended("error", f"the sandbox did not say hello within {self.deadlines.hello_seconds:g} s")
         self.connection = connection = listener.connected.result()
         self._spawn(connection.pump(self.inbox.put_nowait, self.limits))
@@ -404,3 +409,15 @@ def _rpc_response(item: RpcRequest, result: Any, error: dict[str, str] | None) -
     if size > MAX_LINE:
         return frame("rpc_response", id=item.id, error={"code": "too_large", "message": "the result is over 1 MiB"})
     return reply
+
+
+def _last_words(path: Path, limit: int = 300) -> str:
+    """The last line the sandbox printed (its own output, shown to the step's workspace), to say why it died."""
+    try:
+        with path.open("rb") as output:
+            output.seek(max(0, output.seek(0, 2) - 4096))
+            tail = output.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""

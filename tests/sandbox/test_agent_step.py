@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from app.llm.scripted import CutStream, Hang, HttpError, Match, Reply, Script, ScriptedServer, ToolCall, Turn, Usage
+from app.sandbox import stepdirs
+from app.sandbox.llm_proxy import LlmEndpoint
 from app.sandbox.rpc import RpcCall, RpcError, RpcRegistry, RpcTool
+from app.sandbox.runner import Runner
+from app.sandbox.session import Deadlines
 from app.sandbox.step import AgentStep, FileChange, OutputSchema, StepControl
 from app.sandbox.supervisor import Supervisor
 from tests.processes import alive, eventually, pid_in
+from tests.sandbox.conftest import Box
 from tests.sandbox.supervision import TOKEN, MakeSupervisor, Recorder
 
 
@@ -424,3 +429,28 @@ async def test_a_hanging_llm_call_is_cancelled_at_the_steps_timeout(
     assert events.of("result")[0]["status"] == "timeout"  # the runtime's own answer, not the supervisor's kill
     assert asyncio.get_running_loop().time() - started < 15
     assert len(llm.requests) == 1
+
+
+async def test_the_real_runtime_completes_a_step_in_each_runner(
+    llm: ScriptedServer, runner: Runner, box: Box, channels_root: Path
+) -> None:
+    # Seen in `marid dev`: the local runner started the runtime without telling it where its channel is, so every
+    # pipeline step failed with "exited (status 2) before saying hello". The runner now says it, as it mounts it.
+    workdir = stepdirs.step_dir(box.files, "ws-a", "run-real", "step-real")
+    supervisor = Supervisor(
+        runner,
+        LlmEndpoint(llm.openai_base_url),
+        channels_root=channels_root,
+        deadlines=Deadlines(hello_seconds=60, idle_seconds=30, grace_seconds=3, exit_seconds=5),
+    )
+    try:
+        result = await supervisor.run_step(
+            agent_step(model="demo", outputs=["summary"], tools=["read", "write", "ls"]),
+            workspace_id="ws-a",
+            workdir=workdir,
+            llm_token=TOKEN,
+        )
+    finally:
+        await supervisor.aclose()
+    assert result.status == "complete", result.error
+    assert (workdir / "NOTES.md").is_file() and result.outputs["summary"]

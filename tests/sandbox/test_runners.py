@@ -20,14 +20,14 @@ async def test_runs_the_agent_runtimes_python_with_its_packages(runner: Runner, 
 
 
 async def test_environment_is_only_what_the_spec_gives(runner: Runner, box: Box) -> None:
-    spec = box.spec(
-        ["python3", "-c", "import json, os; print(json.dumps(dict(os.environ)))"],
-        env={"MARID_CHANNEL": "unix:/run/marid/channel.sock", "STEP": "1"},
-    )
+    spec = box.spec(["python3", "-c", "import json, os; print(json.dumps(dict(os.environ)))"], env={"STEP": "1"})
     outcome = await run_to_end(runner, spec)
     env = json.loads(outcome.output.strip().splitlines()[-1])
-    assert env["MARID_CHANNEL"] == "unix:/run/marid/channel.sock" and env["STEP"] == "1"
-    assert set(env) <= {"MARID_CHANNEL", "STEP", "PATH", "HOME", "LANG", "TMPDIR", "PWD", "HOSTNAME"}
+    assert env["STEP"] == "1"
+    # The runner says where it mounted the channel and the files (the runtime reads both).
+    assert env["MARID_CHANNEL"] == "unix:/run/marid/channel.sock" and env["MARID_WORKSPACE"] == "/workspace"
+    allowed = {"MARID_CHANNEL", "MARID_WORKSPACE", "STEP", "PATH", "HOME", "LANG", "TMPDIR", "PWD", "HOSTNAME"}
+    assert set(env) <= allowed
 
 
 async def test_files_written_in_the_workspace_stay_and_come_back_to_the_platform(runner: Runner, box: Box) -> None:

@@ -27,6 +27,7 @@ from docker.types import LogConfig, Ulimit
 from app.sandbox import hostpaths, stepdirs
 from app.sandbox.runner import (
     CHANNEL_MOUNT,
+    CHANNEL_SOCKET,
     OUTPUT_LOG,
     WORKSPACE_MOUNT,
     Ending,
@@ -50,6 +51,9 @@ BASE_ENV = {
     "HOME": WORKSPACE_MOUNT,
     "LANG": "C.UTF-8",
     "TMPDIR": "/tmp",
+    # Where the agent runtime finds its channel and its files (the mounts below; a step cannot move them).
+    "MARID_CHANNEL": f"unix:{CHANNEL_MOUNT}/{CHANNEL_SOCKET}",
+    "MARID_WORKSPACE": WORKSPACE_MOUNT,
 }
 DEADLINE_GRACE = 60.0
 

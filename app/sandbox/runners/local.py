@@ -28,6 +28,7 @@ from app.sandbox.cgroups import Cgroups
 from app.sandbox.records import LocalRecord, RecordStore, alive, start_time
 from app.sandbox.runner import (
     CHANNEL_MOUNT,
+    CHANNEL_SOCKET,
     OUTPUT_LOG,
     WORKSPACE_MOUNT,
     Ending,
@@ -47,6 +48,9 @@ BASE_ENV = {
     "HOME": WORKSPACE_MOUNT,
     "LANG": "C.UTF-8",
     "TMPDIR": "/tmp",
+    # Where the agent runtime finds its channel and its files (the mounts below; a step cannot move them).
+    "MARID_CHANNEL": f"unix:{CHANNEL_MOUNT}/{CHANNEL_SOCKET}",
+    "MARID_WORKSPACE": WORKSPACE_MOUNT,
 }
 # /etc inside: only what programs need to name users and hosts; the host's files (shadow, ssl keys) stay out.
 ETC_FILES = {
