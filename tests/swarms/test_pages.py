@@ -132,3 +132,22 @@ async def test_viewers_watch_but_do_not_start_and_others_get_404(client: TestCli
     assert client.get(f"{other.url}/{swarm_id}/tasks/a").status_code == 404
     token = csrf_of(client.get(other.url).text)
     assert client.post(f"{other.url}/{swarm_id}/cancel", data={"csrf_token": token}).status_code == 404
+
+
+async def test_a_finished_swarm_offers_no_cancel(client: TestClient, db: Database, team: Team) -> None:
+    # Seen in a browser: "Cancel the swarm" stayed on a completed swarm's page (it sat outside the live part).
+    from sqlalchemy import update
+
+    from app.swarms.models import Swarm
+
+    log_in(client, team.member.email)
+    started = client.post(team.url, data={**fields(client, f"{team.url}/new"), "request": YAML})
+    page_url = started.headers["location"]
+    assert "Cancel the swarm" in client.get(page_url).text
+    live = client.get(page_url, headers={"HX-Request": "true"}).text
+    swarm_id = page_url.rsplit("/", 1)[1]
+    async with db.tenant_session(team.workspace.id) as session:
+        await session.execute(update(Swarm).where(Swarm.id == swarm_id).values(status="completed"))
+    assert "Cancel the swarm" not in client.get(page_url).text
+    assert "Cancel the swarm" in live  # the live part carries it: refreshed after the end, it is gone
+    assert "Cancel the swarm" not in client.get(page_url, headers={"HX-Request": "true"}).text
