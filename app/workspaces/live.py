@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
-from sqlalchemy import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,20 +22,17 @@ from starlette.routing import Route
 from app.audit import catalogue
 from app.audit.models import AuditEvent
 from app.audit.service import recent_visible
-from app.auth.middleware import signed_in
-from app.auth.models import UserSession
 from app.db import Database
 from app.live.bus import Event, EventBus, EventType, Topic
 from app.live.permissions import TYPE_PERMISSIONS
 from app.live.sse import encode_cursor, event_stream, render_json
-from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
-from app.tenants.models import Membership
 from app.tenants.permissions import PERMISSIONS, permissions_of
 from app.web.guards import workspace_required
-from app.web.state import bus_of, db_of
+from app.web.state import bus_of
 from app.web.templating import templates
 from app.web.timezones import format_moment, zone, zone_label, zone_of
+from app.web.viewer import still_allowed
 
 _unknown = sorted(set(filter(None, TYPE_PERMISSIONS.values())) - PERMISSIONS.keys())
 if _unknown:  # app.live knows no domain, so its table is checked here: a typo would hide events from everyone
@@ -120,25 +116,9 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
         topics = [Topic.parse(name) for name in names]
     except ValueError:
         raise HTTPException(400, "Unknown topic.") from None
-    current = signed_in(request)
-    assert current is not None  # the guard saw to it
-    db = db_of(request)
-    workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
+    workspace_id = context.workspace.id
 
-    async def still_allowed() -> bool | frozenset[str]:
-        """Still signed in (session not revoked), still a member (not removed), and not now asked for the
-        workspace's single sign-on (required since the stream opened, or its identity unlinked)? Then what
-        their role holds now."""
-        async with db.public_session() as session:
-            role = await session.scalar(
-                select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
-            )
-            live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
-            if role is None or live is None:
-                return False
-            if await needs_step_up(session, workspace_id=workspace_id, role=role, session_id=session_id):
-                return False
-        return permissions_of(role)
+    allowed = still_allowed(request, context)
 
     return await event_stream(
         request,
@@ -146,7 +126,7 @@ async def workspace_events(request: Request, context: WorkspaceContext) -> Respo
         bus_of(request),
         workspace_id,
         topics,
-        still_allowed,
+        allowed,
         renderer(zone_label(zone_of(request, context.user.time_zone))),
         # Each event needs what the page showing the same thing needs: a viewer's feed shows a viewer's pages.
         permissions=permissions_of(context.role),

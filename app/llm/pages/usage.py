@@ -11,13 +11,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from app.auth.middleware import signed_in
-from app.auth.models import UserSession
 from app.errors import ServiceError
 from app.live.bus import Event, EventType, Topic
 from app.live.sse import encode_cursor, event_stream
@@ -36,9 +33,7 @@ from app.llm.usage import (
     month_spend,
     summarize,
 )
-from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
-from app.tenants.models import Membership
 from app.tenants.permissions import permissions_of
 from app.web.forms import read_form
 from app.web.guards import workspace_required
@@ -46,6 +41,7 @@ from app.web.pages import redirect_with_flash
 from app.web.state import bus_of, db_of
 from app.web.templating import is_htmx, render, templates
 from app.web.timezones import zone_of
+from app.web.viewer import still_allowed
 
 _row = templates.env.get_template("llm/_call_row.html")
 
@@ -259,22 +255,9 @@ async def usage_events(request: Request, context: WorkspaceContext) -> Response:
     """The call log's live stream: a row per call, for the viewer's filters."""
     filters = parse_filters(request.query_params)
     query = filters.query
-    current = signed_in(request)
-    assert current is not None  # the guard saw to it
-    db = db_of(request)
-    workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
+    workspace_id = context.workspace.id
 
-    async def still_allowed() -> bool | frozenset[str]:
-        async with db.public_session() as session:
-            role = await session.scalar(
-                select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
-            )
-            live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
-            if role is None or live is None:
-                return False
-            if await needs_step_up(session, workspace_id=workspace_id, role=role, session_id=session_id):
-                return False
-        return permissions_of(role)
+    allowed = still_allowed(request, context)
 
     zone = zone_of(request, context.user.time_zone)
 
@@ -289,7 +272,7 @@ async def usage_events(request: Request, context: WorkspaceContext) -> Response:
         bus_of(request),
         workspace_id,
         [Topic.usage()],
-        still_allowed,
+        allowed,
         render,
         permissions=permissions_of(context.role),
     )

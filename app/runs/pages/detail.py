@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.auth.middleware import signed_in
-from app.auth.models import UserSession
 from app.live.bus import Event, Topic
 from app.live.sse import event_stream
 from app.pipelines.svg import render_svg
@@ -30,13 +27,12 @@ from app.runs.pages.common import run_or_404, run_url
 from app.runs.pages.timeline import render_timeline
 from app.runs.state import pinned_pipeline
 from app.runs.views import RunView
-from app.sso.enforcement import needs_step_up
 from app.tenants.context import WorkspaceContext
-from app.tenants.models import Membership
 from app.tenants.permissions import permissions_of
 from app.web.guards import workspace_required
-from app.web.state import bus_of, db_of, settings_of
+from app.web.state import bus_of, settings_of
 from app.web.templating import render, templates
+from app.web.viewer import still_allowed
 
 # What the live log shows (the events its sse-swap listens to).
 STREAMED = (
@@ -144,23 +140,9 @@ def _diff_kind(line: str) -> str:
 async def run_events(request: Request, context: WorkspaceContext) -> Response:
     """The run's live stream as HTML items (``?since=0`` replays what Redis still keeps of it)."""
     run = await run_or_404(request, context)
-    current = signed_in(request)
-    assert current is not None  # the guard saw to it
-    db = db_of(request)
-    workspace_id, user_id, session_id = context.workspace.id, context.user.id, current.session.id
+    workspace_id = context.workspace.id
 
-    async def still_allowed() -> bool | frozenset[str]:
-        """Still signed in, still a member, not now asked for single sign-on: then what their role holds."""
-        async with db.public_session() as session:
-            role = await session.scalar(
-                select(Membership.role).where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
-            )
-            live = await session.scalar(select(UserSession.id).where(UserSession.id == session_id))
-            if role is None or live is None:
-                return False
-            if await needs_step_up(session, workspace_id=workspace_id, role=role, session_id=session_id):
-                return False
-        return permissions_of(role)
+    allowed = still_allowed(request, context)
 
     return await event_stream(
         request,
@@ -168,7 +150,7 @@ async def run_events(request: Request, context: WorkspaceContext) -> Response:
         bus_of(request),
         workspace_id,
         [Topic.run(run.id)],
-        still_allowed,
+        allowed,
         render_stream_event,
         permissions=permissions_of(context.role),
     )
