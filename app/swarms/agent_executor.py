@@ -21,7 +21,7 @@ from app.sandbox.llm_proxy import LlmEndpoint
 from app.sandbox.rpc import RpcRegistry
 from app.sandbox.step import StepControl
 from app.sandbox.supervisor import Supervisor
-from app.swarms.executor import OnTaskEvent, TaskOutcome, TaskRun
+from app.swarms.executor import OnTaskEvent, TaskExecutor, TaskOutcome, TaskRun, installed
 
 # One supervisor per worker process (its runner and HTTP client are reused across steps).
 _supervisors: dict[str, Supervisor] = {}
@@ -105,3 +105,8 @@ class AgentStepExecutor:
             output_tokens=outcome.usage.output_tokens,
             sandbox_id=None,
         )
+
+
+def executor_for(ctx: JobContext) -> TaskExecutor:
+    """The executor of this worker's swarm tasks: one installed for tests or the bench, else the real one."""
+    return installed() or AgentStepExecutor(ctx)

@@ -1,9 +1,9 @@
 """How a swarm task is run: a small protocol between the scheduler and whatever executes an agent step.
 
-The worker's jobs ask :func:`executor_for` for one. In production that is :class:`AgentStepExecutor` (the
-shared agent-step execution of ``app.execution``: a gateway token, the agent's prompt, a sandbox under the
-supervisor, events relayed, the token revoked); the benchmark installs a no-op executor, and tests may
-install one in the worker processes they start (``install``).
+The worker's jobs ask :func:`app.swarms.agent_executor.executor_for` for one. In production that is
+:class:`~app.swarms.agent_executor.AgentStepExecutor` (the shared agent-step execution of ``app.execution``: a
+gateway token, the agent's prompt, a sandbox under the supervisor, events relayed, the token revoked); the
+benchmark installs a no-op executor, and tests may install one in the worker processes they start (``install``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from app.sandbox.step import StepControl, StepEvent
 
 if TYPE_CHECKING:
-    from app.queues import JobContext
+    pass
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,9 @@ def install(executor: TaskExecutor | None) -> None:
     _installed = executor
 
 
-def executor_for(ctx: JobContext) -> TaskExecutor:
-    if _installed is not None:
-        return _installed
-    from app.swarms.agent_executor import AgentStepExecutor
-
-    return AgentStepExecutor(ctx)
+def installed() -> TaskExecutor | None:
+    """The executor :func:`install` put in place, if any (``app.swarms.agent_executor.executor_for`` asks)."""
+    return _installed
 
 
 def with_rules(prompt: str, deviation_rules: str) -> str:

@@ -30,7 +30,8 @@ from app.live.bus import EventBus, EventType, Topic
 from app.queues import JobContext, Queue, cron, job
 from app.sandbox.step import StepControl, StepEvent
 from app.swarms import scheduler
-from app.swarms.executor import TaskOutcome, TaskRun, executor_for, with_rules
+from app.swarms.agent_executor import executor_for
+from app.swarms.executor import TaskOutcome, TaskRun, with_rules
 from app.swarms.scheduler import Dispatch, Note
 
 log = logging.getLogger(__name__)
