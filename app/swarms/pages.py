@@ -231,8 +231,8 @@ async def _stream(request: Request, context: WorkspaceContext, swarm_id: str) ->
 
 @workspace_required("workspace.view")
 async def swarm_page(request: Request, context: WorkspaceContext) -> Response:
-    stream = await _stream(request, context, request.path_params["swarm"])
-    swarm, tasks = await _swarm(request, context)
+    swarm, tasks = await _swarm(request, context)  # first: an id that is no swarm's is a 404, not a topic
+    stream = await _stream(request, context, swarm.id)
     page = {**swarm_view(context, swarm, tasks), "stream_url": stream}
     if request.headers.get("HX-Request") == "true":  # the live part again, after the swarm ended
         return HTMLResponse(render_block(request, "swarms/detail.html", "live", page))

@@ -26,7 +26,7 @@ from app.live.bus import EventBus, EventType, Topic
 from app.queues import Enqueuer
 from app.swarms import scheduler
 from app.swarms.jobs import advance_swarm, mark_active, publish
-from app.swarms.models import Swarm, SwarmTask
+from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 from app.swarms.spec import Problem, SwarmLimits, SwarmSpec, load_text, parse_request
 
 ORIGINS = ("ui", "api", "cli", "agent")
@@ -49,7 +49,10 @@ def new_swarm_id() -> str:
 
 
 async def limits_of(session: AsyncSession) -> SwarmLimits:
-    row = await scheduler.limits_row(session)
+    """The workspace's limits, read only (a page that shows them changes nothing): the defaults without a row."""
+    row = await session.get(SwarmSettings, 1)
+    if row is None:
+        return SwarmLimits()
     return SwarmLimits(max_tasks=row.max_tasks, max_concurrent=row.max_concurrent)
 
 

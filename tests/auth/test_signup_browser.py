@@ -34,6 +34,8 @@ async def test_signup_to_dashboard(browser: Browser, base_url: str) -> None:
     await page.click("text=Skip for now")
     await expect(page.locator("h1")).to_have_text("Add your team of agents")
     await page.get_by_role("link", name="Skip", exact=True).click()
+    await expect(page.locator("h1")).to_have_text("Watch a first run")
+    await page.get_by_role("link", name="Skip", exact=True).click()
     await expect(page).to_have_url(f"{base_url}/w/{slug}")
     await expect(page.locator("main h1")).to_have_text("Analytical Engines")
     await expect(page.locator(".badge").first).to_have_text("owner")

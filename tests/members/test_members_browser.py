@@ -89,6 +89,8 @@ async def test_invite_a_viewer_who_can_change_nothing_then_promote_and_remove(
     await owner.click("text=Skip for now")
     await expect(owner.locator("h1")).to_have_text("Add your team of agents")
     await owner.get_by_role("link", name="Skip", exact=True).click()
+    await expect(owner.locator("h1")).to_have_text("Watch a first run")
+    await owner.get_by_role("link", name="Skip", exact=True).click()
     await owner.click("nav.sidebar >> text=Members")
     await expect(owner.locator("main h1")).to_have_text("Members")
     await expect(owner.locator("table.permissions")).to_contain_text("Transfer ownership to another member")
