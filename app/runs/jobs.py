@@ -8,18 +8,15 @@ bench install their own engine for a worker id (:func:`install_engine`) before t
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 from app.execution import ExecutionDeps
-from app.llm.tokens import gateway_base_url
+from app.execution.worker import worker_supervisor
 from app.queues import Enqueuer, JobContext, Queue, cron, job
 from app.runs.control import ACTIVE_WORKSPACES
 from app.runs.engine import Engine
-from app.sandbox.configured import runner_for
-from app.sandbox.llm_proxy import LlmEndpoint
 from app.sandbox.rpc import RpcRegistry
 from app.sandbox.supervisor import Supervisor
 from app.swarms.tool import swarm_execute_tool
@@ -61,13 +58,9 @@ async def engine_of(ctx: JobContext, *, sandboxes: bool = True) -> Engine:
             settings = ctx["settings"]
             supervisor: Supervisor | None = None
             if sandboxes:
-                runner = await asyncio.to_thread(runner_for, settings, worker_id=worker_id)
-                # Unix socket paths are short: the channels live right under the temporary folder.
-                channels = Path(tempfile.mkdtemp(prefix="mgr-"))
-                endpoint = LlmEndpoint(gateway_base_url(settings))
                 # The platform tools a pipeline step may call (when its agent's tools allow them).
                 tools = RpcRegistry([swarm_execute_tool(ctx["db"], ctx["bus"], ctx["jobs"])])
-                supervisor = Supervisor(runner, endpoint, channels_root=channels, rpc=tools, worker_id=worker_id)
+                supervisor = await worker_supervisor(settings, worker_id, tools)
             deps = ExecutionDeps(
                 db=ctx["db"],
                 redis=ctx["redis"],

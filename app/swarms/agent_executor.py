@@ -8,16 +8,12 @@ with the task's key in every payload, so the swarm page can stream each task's o
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from pathlib import Path
 
 from app.execution import ExecutionDeps, StepRequest, StepSettings, execute_agent_step
+from app.execution.worker import worker_supervisor
 from app.live.bus import Topic
-from app.llm.tokens import gateway_base_url
 from app.queues import JobContext
-from app.sandbox.configured import runner_for
-from app.sandbox.llm_proxy import LlmEndpoint
 from app.sandbox.rpc import RpcRegistry
 from app.sandbox.step import StepControl
 from app.sandbox.supervisor import Supervisor
@@ -32,18 +28,7 @@ async def _supervisor(ctx: JobContext) -> Supervisor:
     async with _lock:
         found = _supervisors.get(ctx["worker_id"])
         if found is None:
-            settings = ctx["settings"]
-            runner = await asyncio.to_thread(runner_for, settings, worker_id=ctx["worker_id"])
-            # Unix socket paths are short (107 bytes): the channels live in a folder right under the temp dir.
-            channels = Path(tempfile.mkdtemp(prefix="msw-", dir="/tmp"))
-            os.chmod(channels, 0o711)
-            found = Supervisor(
-                runner,
-                LlmEndpoint(gateway_base_url(settings)),
-                channels_root=channels,
-                rpc=registry(),
-                worker_id=ctx["worker_id"],
-            )
+            found = await worker_supervisor(ctx["settings"], ctx["worker_id"], registry())
             _supervisors[ctx["worker_id"]] = found
         return found
 
