@@ -9,7 +9,9 @@ conditional UPDATEs, one arq job per task attempt on the long queue (a worker wi
 leases renewed every 2 s. Reported:
 
 - **scheduling overhead per task**: how long after it could have started each task did (a slot free, its
-  dependencies done), replaying the run's own start and end times: the mean, p50 and p99;
+  dependencies done, the swarm's start committed), replaying the run's own start and end times: the mean, p50
+  and p99. The launch before that commit (validating the request, inserting the tasks) happens once per swarm
+  and is reported on its own;
 - the wall time of the scheduler's transactions (tick, begin, finish) per task as this process saw them (lock,
   connection and event-loop waits included; one process here stands for several workers), and how dispatched
   tasks reached a slot: through the queue, or straight on in the job whose task had just finished;
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
 import os
 import random
@@ -176,6 +179,9 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         began = time.perf_counter()
         async with workspace_change(db, bus, ws) as session:
             swarm = await service.start_swarm(session, bus, ws, Actor.system("bench"), request, origin="api")
+        # The launch (validating the request, inserting its tasks) is done once the start commits: from here on,
+        # every wait is the scheduler's.
+        committed = time.perf_counter()
         await service.kick_off(enqueuer, bus, ws, swarm)
         while True:
             async with db.tenant_session(ws) as session:
@@ -194,7 +200,8 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             for worker in made:
-                await worker.close()
+                with contextlib.suppress(asyncio.CancelledError):  # a job lingering for work when we stopped
+                    await worker.close()
         await enqueuer.close()
         await redis.aclose()
         await db.dispose()
@@ -204,10 +211,10 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
     scheduler_seconds = sum(seconds for name, (seconds, _) in jobs.timings.items() if name != "queued")
     queued_seconds, queued_jobs = jobs.timings["queued"]
     critical, total, bound = lower_bound(tasks, durations, args.concurrency)
-    in_order = scheduling_delays(tasks, waiting.spans, args.concurrency, began)
+    in_order = scheduling_delays(tasks, waiting.spans, args.concurrency, committed)
     delays = sorted(in_order)
-    # After the first wave (the first max_concurrent starts wait for the start itself: validation, the insert, a
-    # short-queue and a long-queue hop): the scheduler's cost per task while the swarm runs.
+    # After the first wave (the first max_concurrent starts wait for the first pass: a short-queue and a
+    # long-queue hop): the scheduler's cost per task while the swarm runs.
     steady = in_order[args.concurrency :]
     peak = max_overlap(rows)
     return {
@@ -218,7 +225,8 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         "first_wave_ms": 1000 * sum(in_order[: args.concurrency]) / args.concurrency,
         "delay_mean_ms": 1000 * sum(delays) / len(delays), "delay_p50_ms": 1000 * delays[len(delays) // 2],
         "delay_p99_ms": 1000 * delays[int(len(delays) * 0.99)],
-        "queued_jobs": queued_jobs, "queued_ms": queued_seconds * 1000 / max(queued_jobs, 1), "peak": peak,
+        "launch_ms": (committed - began) * 1000, "queued_jobs": queued_jobs,
+        "queued_ms": queued_seconds * 1000 / max(queued_jobs, 1), "peak": peak,
     }  # fmt: skip
 
 
@@ -240,6 +248,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     print(f"swarm bench: {r['tasks']} tasks, max_concurrent {args.concurrency}, mean task {args.mean:.2f} s")
     print(f"  this machine: {os.cpu_count()} cores, load average {load} (other work shares them)")
     print(f"  work: total {r['total']:.1f} s, critical path {r['critical']:.1f} s")
+    print(f"  launch: {r['launch_ms']:.0f} ms to validate the request and insert its tasks (once, before scheduling)")
     print(
         f"  scheduling delay per task: mean {r['delay_mean_ms']:.1f} ms, p50 {r['delay_p50_ms']:.1f} ms,"
         f" p99 {r['delay_p99_ms']:.1f} ms (from a free slot and done dependencies to the task's start)"
@@ -253,7 +262,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     print(f"            {chained} run straight on by the job whose task had just finished")
     print(f"  makespan {r['makespan']:.2f} s vs lower bound {r['bound']:.2f} s: {ratio:.3f}x")
     print(f"  peak concurrency {r['peak']} (max_concurrent {args.concurrency})")
-    ok = r["delay_mean_ms"] <= OVERHEAD_TARGET_MS and ratio <= MAKESPAN_TARGET and r["peak"] <= args.concurrency
+    ok = bool(r["delay_mean_ms"] <= OVERHEAD_TARGET_MS and ratio <= MAKESPAN_TARGET and r["peak"] <= args.concurrency)
     print(f"  goals (<= {OVERHEAD_TARGET_MS} ms/task, <= {MAKESPAN_TARGET}x): {'met' if ok else 'NOT met'}")
     return ok
 

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     pass
 
 
+def step_id_of(swarm_id: str, key: str, attempt: int) -> str:
+    """An id for one attempt of a task (sandbox labels, the gateway token's purpose, the events' ``runId``)."""
+    return f"{swarm_id}-{key}-{attempt}"[:64]
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """One attempt at one task, with everything the executor needs (and nothing from the request itself)."""
@@ -37,7 +42,7 @@ class TaskRun:
     @property
     def step_id(self) -> str:
         """An id for the step (sandbox labels, the gateway token's purpose): unique per attempt."""
-        return f"{self.swarm_id}-{self.key}-{self.attempt}"[:64]
+        return step_id_of(self.swarm_id, self.key, self.attempt)
 
 
 @dataclass(frozen=True)

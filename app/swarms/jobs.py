@@ -19,15 +19,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.live.bus import EventBus, EventType, Topic
-from app.queues import JobContext, Queue, cron, job
+from app.live.bus import EventBus, Topic
+from app.queues import Enqueuer, JobContext, Queue, cron, job
 from app.sandbox.step import StepControl, StepEvent
 from app.swarms import scheduler
 from app.swarms.agent_executor import executor_for
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 ACTIVE_KEY = "marid:swarms:active"
 # Time spent in scheduling transactions by this process (the benchmark reads it): seconds, calls.
-timings = {"tick": [0.0, 0], "begin": [0.0, 0], "finish": [0.0, 0], "queued": [0.0, 0]}
+timings = {"tick": [0.0, 0], "begin": [0.0, 0], "queued": [0.0, 0]}
 # A task's job goes on with the next dispatched task for this long; then it hands over to the queue again (arq's
 # job timeout bounds one job, and a task's own timeout is at most an hour).
 CHAIN_BUDGET = timedelta(minutes=10)
@@ -82,21 +83,50 @@ async def active_swarms(redis: Redis) -> list[tuple[str, str]]:
 
 
 async def publish(bus: EventBus, workspace_id: str, swarm_id: str, notes: list[Note]) -> None:
-    topic = Topic.swarm(swarm_id)
-    for note in notes:
-        try:
-            await bus.publish(workspace_id, topic, note.type, note.payload)
-        except Exception:  # Postgres holds the state: pages re-read it when their stream reconnects
-            log.warning("could not publish %s for swarm %s", note.type, swarm_id, exc_info=True)
+    """Publish a pass's events in order, in one round trip."""
+    try:
+        await bus.publish_many(workspace_id, Topic.swarm(swarm_id), [(note.type, note.payload) for note in notes])
+    except Exception:  # Postgres holds the state: pages re-read it when their stream reconnects
+        log.warning("could not publish %d event(s) for swarm %s", len(notes), swarm_id, exc_info=True)
+
+
+async def enqueue_tasks(jobs: Enqueuer, workspace_id: str, swarm_id: str, dispatch: Sequence[Dispatch]) -> None:
+    """Queue one job per dispatched attempt, side by side (each enqueue is a few Redis round trips)."""
+    await asyncio.gather(
+        *(
+            jobs.enqueue(
+                run_swarm_task.with_options(job_id=f"swarm-task:{workspace_id}:{swarm_id}:{each.key}:{each.attempt}"),
+                workspace_id,
+                swarm_id,
+                each.key,
+                each.attempt,
+            )
+            for each in dispatch
+        )
+    )
 
 
 # Records a task's outcome in the caller's transaction; the events to publish after it commits.
-# (Its second argument: whether the caller holds the workspace's lock.)
-Finishing = Callable[[AsyncSession, bool], Awaitable[list[Note]]]
-# Swarms this process is ticking now -> whether another pass was asked for meanwhile; and the jobs of this
-# process waiting for that pass to hand them a task to run next.
-_ticking: dict[tuple[str, str], bool] = {}
-_hungry: dict[tuple[str, str], list[asyncio.Future[Dispatch | None]]] = {}
+# (The caller holds the workspace's lock.)
+Finishing = Callable[[AsyncSession], Awaitable[list[Note]]]
+# A job whose pass handed it nothing waits this long for a later pass of this process to hand it a task (one
+# of those a finishing dependency makes ready) before it gives its slot back: no queue hop for that task.
+LINGER = timedelta(seconds=1.5)
+
+
+@dataclass
+class _Swarm:
+    """This process's scheduling of one swarm while a pass runs: whether another pass was asked for, the
+    outcomes waiting to be recorded in it, and the jobs waiting for a task from it (or from any later pass)."""
+
+    again: bool = False
+    finished: bool = False
+    outcomes: list[tuple[Finishing, asyncio.Future[None]]] = field(default_factory=list)
+    hungry: list[asyncio.Future[Dispatch | None]] = field(default_factory=list)
+
+
+_ticking: dict[tuple[str, str], _Swarm] = {}
+_idle: dict[tuple[str, str], list[asyncio.Future[Dispatch | None]]] = {}
 
 
 async def advance(
@@ -106,74 +136,105 @@ async def advance(
     decided (after its commit). With ``keep``, one dispatched task is handed back instead of enqueued: the
     caller (a task's job) runs it at once itself.
 
-    Ticks of one swarm in one process are coalesced: while one runs, another caller records its outcome on its
-    own and only asks for one more pass (with ``keep``, it waits for that pass to hand it a task). Thirty tasks
-    finishing together cost a couple of ticks, not thirty queued on the workspace's lock (ticks of other
-    processes still serialize on it). Otherwise the outcome and the tick share one transaction.
+    Passes over one swarm in one process are batched: while one runs, another caller leaves its outcome for the
+    next pass and waits for it (with ``keep``, for the task that pass hands it). Thirty tasks finishing together
+    cost a couple of transactions, not thirty queued on the workspace's lock (passes of other processes still
+    serialize on it).
     """
     wanted = (workspace_id, swarm_id)
-    if finishing is not None and wanted in _ticking:
-        await _finish_alone(ctx, workspace_id, swarm_id, finishing)
-        finishing = None
-    if wanted in _ticking:
-        _ticking[wanted] = True
-        if not keep:
-            return scheduler.Tick(), None
-        waiting: asyncio.Future[Dispatch | None] = asyncio.get_running_loop().create_future()
-        _hungry.setdefault(wanted, []).append(waiting)
-        return scheduler.Tick(), await waiting
-    _ticking[wanted] = False
+    running = _ticking.get(wanted)
+    if running is not None:
+        running.again = True
+        if finishing is not None:
+            recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            running.outcomes.append((finishing, recorded))
+        if keep:
+            waiting: asyncio.Future[Dispatch | None] = asyncio.get_running_loop().create_future()
+            running.hungry.append(waiting)
+        if finishing is not None:
+            await recorded  # raises what the pass that recorded it raised
+        handed = await waiting if keep else None
+        return scheduler.Tick(finished=running.finished), handed
+    state = _ticking[wanted] = _Swarm()
     kept: Dispatch | None = None
     result = scheduler.Tick()
     try:
+        own: list[Finishing] = [finishing] if finishing is not None else []
         while True:
-            result = await _tick_once(ctx, workspace_id, swarm_id, finishing)
-            finishing = None
+            outcomes, state.outcomes = state.outcomes, []
+            state.again = False
+            try:
+                result = await _tick_once(ctx, workspace_id, swarm_id, own + [f for f, _ in outcomes])
+            except BaseException as failed:
+                for _, recorded in outcomes:
+                    recorded.set_exception(failed if isinstance(failed, Exception) else RuntimeError("cancelled"))
+                raise
+            state.finished = result.finished
+            for _, recorded in outcomes:
+                recorded.set_result(None)
+            own = []
             dispatch = list(result.dispatch)
             if keep and kept is None and dispatch:
                 kept = dispatch.pop(0)
-            hungry = _hungry.get(wanted, [])
-            while hungry and dispatch:
-                hungry.pop(0).set_result(dispatch.pop(0))
-            for each in dispatch:
-                job_id = f"swarm-task:{workspace_id}:{swarm_id}:{each.key}:{each.attempt}"
-                await ctx["jobs"].enqueue(run_swarm_task.with_options(job_id=job_id), workspace_id, swarm_id,
-                                          each.key, each.attempt)  # fmt: skip
-            if result.finished or not _ticking[wanted]:
-                return result, kept
-            _ticking[wanted] = False
+            dispatch = _hand_over(state.hungry, dispatch)
+            dispatch = _hand_over(_idle.get(wanted, []), dispatch)
+            await enqueue_tasks(ctx["jobs"], workspace_id, swarm_id, dispatch)
+            if result.finished or not state.again:
+                break
     finally:
         del _ticking[wanted]
-        for waiting in _hungry.pop(wanted, []):
+        for waiting in state.hungry:
             if not waiting.done():
                 waiting.set_result(None)
+        if result.finished:
+            for waiting in _idle.pop(wanted, []):
+                if not waiting.done():
+                    waiting.set_result(None)
+    return result, kept
 
 
-async def _tick_once(
-    ctx: JobContext, workspace_id: str, swarm_id: str, finishing: Finishing | None = None
-) -> scheduler.Tick:
+def _hand_over(waiters: list[asyncio.Future[Dispatch | None]], dispatch: list[Dispatch]) -> list[Dispatch]:
+    """Give dispatched tasks to waiting jobs, first come first served; the tasks left over."""
+    while waiters and dispatch:
+        waiting = waiters.pop(0)
+        if not waiting.done():  # a lingering job may have given up meanwhile
+            waiting.set_result(dispatch.pop(0))
+    return dispatch
+
+
+async def linger(workspace_id: str, swarm_id: str, seconds: float) -> Dispatch | None:
+    """Wait up to ``seconds`` for a pass of this process to hand this job a task of the swarm."""
+    waiting: asyncio.Future[Dispatch | None] = asyncio.get_running_loop().create_future()
+    waiters = _idle.setdefault((workspace_id, swarm_id), [])
+    waiters.append(waiting)
+    try:
+        return await asyncio.wait_for(asyncio.shield(waiting), seconds)
+    except TimeoutError:
+        if waiting.done() and not waiting.cancelled():
+            return waiting.result()  # handed a task just as the wait ran out: it is ours to run
+        waiting.cancel()
+        return None
+    finally:
+        if waiting in waiters:
+            waiters.remove(waiting)
+        if not waiters and _idle.get((workspace_id, swarm_id)) is waiters:
+            del _idle[(workspace_id, swarm_id)]
+
+
+async def _tick_once(ctx: JobContext, workspace_id: str, swarm_id: str, outcomes: list[Finishing]) -> scheduler.Tick:
     started = time.perf_counter()
     notes: list[Note] = []
     async with ctx["db"].tenant_session(workspace_id) as session:
-        settings = None
-        if finishing is not None:
-            # The workspace's lock first, as every tick and cancel takes it: no deadlock with a stop.
-            settings = await scheduler.limits_row(session, lock=True)
-            notes = await finishing(session, True)
-        result = await scheduler.tick(session, swarm_id, now=_now(), settings=settings)
+        # The workspace's lock first, as every pass and cancel takes it: no deadlock with a stop.
+        concurrency = await scheduler.lock_workspace(session)
+        for finishing in outcomes:
+            notes += await finishing(session)
+        result = await scheduler.tick(session, swarm_id, now=_now(), workspace_concurrency=concurrency)
     _timed("tick", started)
     await publish(ctx["bus"], workspace_id, swarm_id, notes + result.notes)
     if result.finished:
         await mark_active(ctx["bus"].redis, workspace_id, swarm_id, False)
     return result
-
-
-async def _finish_alone(ctx: JobContext, workspace_id: str, swarm_id: str, finishing: Finishing) -> None:
-    started = time.perf_counter()
-    async with ctx["db"].tenant_session(workspace_id) as session:
-        notes = await finishing(session, False)
-    _timed("finish", started)
-    await publish(ctx["bus"], workspace_id, swarm_id, notes)
 
 
 @job(Queue.SHORT)
@@ -201,13 +262,15 @@ async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key:
         record = await _attempt(ctx, workspace_id, swarm_id, current)
         ran += 1
         keep = time.monotonic() < budget
-        _, current = await advance(ctx, workspace_id, swarm_id, keep=keep, finishing=record)
+        tick, current = await advance(ctx, workspace_id, swarm_id, keep=keep, finishing=record)
+        if current is None and keep and not tick.finished:
+            current = await linger(workspace_id, swarm_id, LINGER.total_seconds())
     return f"ran {ran}"
 
 
 async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: Dispatch) -> Finishing | None:
     """Run the attempt; how to record its outcome (None when the task was cancelled or taken back meanwhile)."""
-    db, bus = ctx["db"], ctx["bus"]
+    db = ctx["db"]
     key, attempt, task = dispatch.key, dispatch.attempt, dispatch.task
     run = TaskRun(
         workspace_id=workspace_id,
@@ -220,13 +283,7 @@ async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: 
         model=task.model,
         timeout_seconds=task.timeout_seconds,
     )
-    topic = Topic.swarm(swarm_id)
-    await bus.publish(
-        workspace_id,
-        topic,
-        EventType.SWARM_TASK_STARTED,
-        {"swarmId": swarm_id, "taskKey": key, "taskTitle": task.title, "runId": run.step_id, "attempt": attempt},
-    )
+    # SWARM_TASK_STARTED went out with the pass that marked the task running.
     output: list[str] = []
 
     async def relay(event: StepEvent) -> None:
@@ -265,9 +322,8 @@ async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: 
         return None
     text = "".join(output) or outcome.summary
 
-    async def record(session: AsyncSession, locked: bool) -> list[Note]:
-        now = _now()
-        return await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=now, locked=locked)
+    async def record(session: AsyncSession) -> list[Note]:
+        return await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=_now())
 
     return record
 

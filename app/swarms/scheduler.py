@@ -15,18 +15,19 @@ Events are returned as :class:`Note` values and published by the caller after th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.live.bus import EventType
-from app.swarms.executor import TaskOutcome
+from app.swarms import statements
+from app.swarms.executor import TaskOutcome, step_id_of
 from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 from app.swarms.spec import SwarmSpec, levels_of
 
@@ -151,22 +152,37 @@ async def limits_row(session: AsyncSession, *, lock: bool = False) -> SwarmSetti
     return found
 
 
-async def tick(session: AsyncSession, swarm_id: str, *, now: datetime, settings: SwarmSettings | None = None) -> Tick:
-    """One scheduling pass over a swarm (see the module's docstring); ``settings``: the caller already holds the
-    workspace's lock (the row it locked)."""
+async def lock_workspace(session: AsyncSession) -> int:
+    """Take the workspace's scheduling lock (every pass, finish and cancel does, first); its concurrency limit."""
+    found = (await (await session.connection()).execute(statements.LOCK_WORKSPACE)).scalar_one_or_none()
+    if found is None:  # the first swarm of the workspace: its settings row is made with the defaults
+        return (await limits_row(session, lock=True)).workspace_concurrency
+    return int(found)
+
+
+async def tick(
+    session: AsyncSession, swarm_id: str, *, now: datetime, workspace_concurrency: int | None = None
+) -> Tick:
+    """One scheduling pass over a swarm (see the module's docstring); ``workspace_concurrency``: the caller
+    already holds the workspace's lock (:func:`lock_workspace` gave it).
+
+    Every change to a swarm's state (a pass, a finishing task, a cancel) happens under the workspace's lock, so
+    the swarm row needs no lock of its own here. The usual pass is one statement (:func:`_dispatch`); only a pass
+    that starts nothing looks at the whole swarm, to stop it or to close it.
+    """
     result = Tick()
     # One lock per workspace: the count of running tasks across its swarms is exact while it is held.
-    if settings is None:
-        settings = await limits_row(session, lock=True)
-    # FOR NO KEY UPDATE: tasks finishing meanwhile (FOR KEY SHARE on the swarm) do not wait for the tick.
-    query = select(Swarm).where(Swarm.id == swarm_id).with_for_update(key_share=True)
-    swarm = (await session.execute(query)).scalar_one_or_none()
+    if workspace_concurrency is None:
+        workspace_concurrency = await lock_workspace(session)
+    result.dispatch = await _dispatch(session, swarm_id, workspace_concurrency, now=now)
+    if result.dispatch:
+        result.notes = [_started(swarm_id, each) for each in result.dispatch]
+        return result
+    swarm = await session.get(Swarm, swarm_id, populate_existing=True)
     if swarm is None or swarm.status != "running":
         result.finished = True
         return result
     if swarm.cancel_requested or now >= swarm.deadline_at:
-        # Stopping touches every unfinished task: wait for finishing tasks to be done first (FOR UPDATE).
-        await session.execute(select(Swarm.id).where(Swarm.id == swarm_id).with_for_update())
         timed_out = not swarm.cancel_requested
         reason = f"the swarm's global timeout of {swarm.global_timeout_seconds} s ran out" if timed_out else "cancelled"
         result.notes += await stop(
@@ -174,65 +190,61 @@ async def tick(session: AsyncSession, swarm_id: str, *, now: datetime, settings:
         )
         result.finished = True
         return result
-    # This swarm's tasks by status (its key's prefix) and the tasks running in the whole workspace (the status
-    # index), in one statement: neither reads the tasks of the workspace's finished swarms.
-    here = SwarmTask.swarm_id == swarm_id
-    running_all = select(func.count()).select_from(SwarmTask).where(SwarmTask.status == "running").scalar_subquery()
-    rows = await session.execute(
-        select(SwarmTask.status, func.count(), running_all).where(here).group_by(SwarmTask.status)
+    # Nothing started: is anything left to wait for?
+    left = await session.scalar(
+        select(func.count())
+        .select_from(SwarmTask)
+        .where(SwarmTask.swarm_id == swarm_id, SwarmTask.status.in_(("pending", "ready", "running")))
     )
-    counts: dict[str, int] = {}
-    running_everywhere = 0
-    for status, count, everywhere in rows.all():
-        counts[status] = count
-        running_everywhere = everywhere
-    running_here = counts.get("running", 0)
-    slots = min(swarm.max_concurrent - running_here, settings.workspace_concurrency - running_everywhere)
-    if slots > 0 and counts.get("ready", 0):
-        # The ready tasks with the longest chain ahead first, marked running in the same statement.
-        picked = (
-            select(SwarmTask.key)
-            .where(here, SwarmTask.status == "ready")
-            .order_by(SwarmTask.height.desc(), SwarmTask.position)
-            .limit(slots)
-            .scalar_subquery()
+    if not left:
+        failed = await session.scalar(
+            select(func.count())
+            .select_from(SwarmTask)
+            .where(SwarmTask.swarm_id == swarm_id, SwarmTask.status == "failed")
         )
-        # The clock read after the counts: a task that finished just before them ended before this start
-        # (the recorded times never show more tasks at once than ran).
-        dispatched_at = max(now, datetime.now(UTC))
-        started = await session.execute(
-            update(SwarmTask)
-            .where(here, SwarmTask.key.in_(picked), SwarmTask.status == "ready")
-            .values(
-                status="running",
-                attempts=SwarmTask.attempts + 1,
-                started_at=dispatched_at,
-                finished_at=None,
-                lease_owner=None,
-                lease_expires_at=now + LEASE,
-            )
-            .returning(
-                SwarmTask.key,
-                SwarmTask.attempts,
-                SwarmTask.title,
-                SwarmTask.execution_prompt,
-                SwarmTask.model,
-                SwarmTask.timeout_seconds,
-            )  # fmt: skip
-        )
-        result.dispatch = [
-            Dispatch(key, attempt, Claimed(title, prompt, model, timeout, swarm.agent_id, swarm.deviation_rules))
-            for key, attempt, title, prompt, model, timeout in started.all()
-        ]
-        counts["running"] = running_here + len(result.dispatch)
-        counts["ready"] -= len(result.dispatch)
-    if not any(counts.get(s, 0) for s in ("pending", "ready", "running")):
-        failed = counts.get("failed", 0)
         status = "failed" if failed else "completed"
         error = f"{failed} task(s) failed" if failed else None
         result.notes += await _close(session, swarm, status=status, now=now, error=error)
         result.finished = True
     return result
+
+
+async def _dispatch(
+    session: AsyncSession, swarm_id: str, workspace_concurrency: int, *, now: datetime
+) -> list[Dispatch]:
+    """Start what the free slots allow (:func:`app.swarms.statements.dispatch`)."""
+    # The clock read as late as possible: a task that finished just before this pass ended before this start
+    # (the recorded times never show more tasks at once than ran).
+    dispatched_at = max(now, datetime.now(UTC))
+    started = await (await session.connection()).execute(
+        statements.DISPATCH,
+        {
+            "p_swarm_id": swarm_id,
+            "p_now": now,
+            "p_workspace_concurrency": workspace_concurrency,
+            "p_started_at": dispatched_at,
+            "p_lease_expires_at": dispatched_at + LEASE,
+        },
+    )
+    return [
+        Dispatch(key, attempt, Claimed(title, prompt, model, timeout, agent_id, rules))
+        for key, attempt, title, prompt, model, timeout, agent_id, rules in started.all()
+    ]
+
+
+def _started(swarm_id: str, dispatch: Dispatch) -> Note:
+    """``SWARM_TASK_STARTED``, published with the pass that marked the task running."""
+    key, attempt = dispatch.key, dispatch.attempt
+    return Note(
+        EventType.SWARM_TASK_STARTED,
+        {
+            "swarmId": swarm_id,
+            "taskKey": key,
+            "taskTitle": dispatch.task.title,
+            "runId": step_id_of(swarm_id, key, attempt),
+            "attempt": attempt,
+        },
+    )
 
 
 async def summary_of(session: AsyncSession, swarm: Swarm, *, now: datetime) -> dict[str, Any]:
@@ -349,89 +361,40 @@ async def finish(
     *,
     output: str,
     now: datetime,
-    locked: bool = False,
 ) -> list[Note]:
-    """Record the attempt's outcome if the task is still running under it; the events to publish. ``locked``:
-    the caller holds the workspace's lock, so no stop can run meanwhile (and the swarm row needs no lock)."""
-    running = and_(
-        SwarmTask.swarm_id == swarm_id,
-        SwarmTask.key == key,
-        SwarmTask.status == "running",
-        SwarmTask.attempts == attempt,
-    )
-    # FOR KEY SHARE on the swarm: finishing tasks run side by side and beside a tick, but never beside a stop
-    # (cancel, timeout), which takes FOR UPDATE; the order swarm -> task rows keeps both free of deadlocks.
-    if not locked:
-        await session.execute(select(Swarm.id).where(Swarm.id == swarm_id).with_for_update(read=True, key_share=True))
-    # One conditional UPDATE records the outcome (and, for a failure, decides between a retry and the end).
+    """Record the attempt's outcome if the task is still running under it (:func:`app.swarms.statements.finish`,
+    one statement); the events to publish. The caller holds the workspace's lock (:func:`lock_workspace`), so no
+    pass or stop of the swarm runs meanwhile."""
     error = None if outcome.ok else (outcome.error or "the task failed")[:4000]
-    retry = SwarmTask.failures + 1 <= SwarmTask.max_retries
-    if outcome.ok:
-        status: Any = "completed"
-        changes: dict[str, Any] = {"finished_at": now, "error": None}
-    else:
-        status = case((retry, "ready"), else_="failed")
-        changes = {
-            "failures": SwarmTask.failures + 1,
-            "error": error,
-            "finished_at": case((retry, None), else_=now),
-            "ready_at": case((retry, now), else_=SwarmTask.ready_at),
-        }
-    recorded = await session.execute(
-        update(SwarmTask)
-        .where(running)
-        .values(
-            status=status,
-            output=output[-MAX_OUTPUT_CHARS:],
-            outputs=dict(outcome.outputs),
-            cost_usd=SwarmTask.cost_usd + outcome.cost_usd,
-            input_tokens=SwarmTask.input_tokens + outcome.input_tokens,
-            output_tokens=SwarmTask.output_tokens + outcome.output_tokens,
-            sandbox_id=outcome.sandbox_id,
-            lease_expires_at=None,
-            lease_owner=None,
-            **changes,
+    row = (
+        await (await session.connection()).execute(
+            statements.FINISH_OK if outcome.ok else statements.FINISH_FAILED,
+            {
+                "p_swarm_id": swarm_id,
+                "p_key": key,
+                "p_attempt": attempt,
+                "p_now": now,
+                "p_output": output[-MAX_OUTPUT_CHARS:],
+                "p_outputs": dict(outcome.outputs),
+                "p_cost_usd": outcome.cost_usd,
+                "p_input_tokens": outcome.input_tokens,
+                "p_output_tokens": outcome.output_tokens,
+                "p_sandbox_id": outcome.sandbox_id,
+                "p_error": error,
+            },
         )
-        .returning(
-            SwarmTask.status,
-            SwarmTask.title,
-            SwarmTask.started_at,
-            SwarmTask.dependents,
-            SwarmTask.failures,
-            SwarmTask.max_retries,
-        )  # fmt: skip
-    )
-    row = recorded.one_or_none()
+    ).one_or_none()
     if row is None:
         return []  # cancelled, timed out or taken back meanwhile: this attempt no longer counts
-    new_status, title, started_at, dependents, failures, max_retries = row
+    new_status, title, started_at, _dependents, failures, max_retries = row
     duration = int((now - (started_at or now)).total_seconds() * 1000)
     base = {"swarmId": swarm_id, "taskKey": key, "taskTitle": title, "attempt": attempt, "durationMs": duration}
     if new_status == "completed":
-        await _release_dependents(session, swarm_id, dependents, now=now)
         return [Note(EventType.SWARM_TASK_COMPLETED, {**base, "outputs": dict(outcome.outputs)})]
     if new_status == "ready":
         return [Note(EventType.STEP_RETRYING, {**base, "error": error, "retry": failures, "maxRetries": max_retries})]
     notes = [Note(EventType.SWARM_TASK_FAILED, {**base, "error": error, "outputs": dict(outcome.outputs)})]
     return notes + await _skip_descendants(session, swarm_id, key, now=now)
-
-
-async def _release_dependents(
-    session: AsyncSession, swarm_id: str, dependents: Sequence[str], *, now: datetime
-) -> None:
-    if not dependents:
-        return
-    # Row locks serialize two dependencies finishing at once: each sees the other's decrement.
-    last = SwarmTask.waiting_on <= 1
-    await session.execute(
-        update(SwarmTask)
-        .where(SwarmTask.swarm_id == swarm_id, SwarmTask.key.in_(list(dependents)), SwarmTask.status == "pending")
-        .values(
-            waiting_on=SwarmTask.waiting_on - 1,
-            status=case((last, "ready"), else_=SwarmTask.status),
-            ready_at=case((last, now), else_=SwarmTask.ready_at),
-        )
-    )
 
 
 async def _skip_descendants(session: AsyncSession, swarm_id: str, failed: str, *, now: datetime) -> list[Note]:
