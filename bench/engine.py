@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
 from redis.asyncio import Redis
 
 from app.agents.models import Agent
@@ -57,6 +56,7 @@ from app.sandbox.llm_proxy import LlmEndpoint
 from app.sandbox.runner import CHANNEL_SOCKET, SandboxRecord, SandboxSpec
 from app.sandbox.supervisor import Supervisor
 from app.workspaces.service import create_workspace
+from worker.arq_worker import MaridWorker
 from worker.settings import WORKER_SETTINGS, worker_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ async def measure(settings: Settings, steps: int, round_trips: int, files: Path,
         "worker_id": "bench",
     }  # fmt: skip
     workers = [
-        Worker(
+        MaridWorker(
             **worker_options(WORKER_SETTINGS[queue], (runs_jobs, module)),
             redis_settings=RedisSettings.from_dsn(settings.redis_url),
             ctx={**ctx, "queue": queue},

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import heapq
 import os
 import random
@@ -41,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
 from redis.asyncio import Redis
 from sqlalchemy import update
 
@@ -58,6 +56,7 @@ from app.swarms import executor, jobs, scheduler, service
 from app.swarms.executor import OnTaskEvent, TaskOutcome, TaskRun
 from app.swarms.models import SwarmSettings
 from app.workspaces.service import create_workspace
+from worker.arq_worker import MaridWorker
 from worker.settings import DOMAINS, WORKER_SETTINGS, worker_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +123,9 @@ def lower_bound(
     return critical, total, max(critical, total / concurrency)
 
 
-def workers_for(settings: Settings, db: Database, bus: EventBus, concurrency: int) -> tuple[list[Worker], Enqueuer]:
+def workers_for(
+    settings: Settings, db: Database, bus: EventBus, concurrency: int
+) -> tuple[list[MaridWorker], Enqueuer]:
     enqueuer = Enqueuer(settings.redis_url)
     keyring = settings.keyring()
     shared: dict[str, Any] = {
@@ -139,7 +140,7 @@ def workers_for(settings: Settings, db: Database, bus: EventBus, concurrency: in
         if queue is Queue.LONG:
             limits = replace(limits, max_jobs=concurrency)
         made.append(
-            Worker(
+            MaridWorker(
                 **worker_options(limits, DOMAINS),
                 redis_settings=RedisSettings.from_dsn(settings.redis_url),
                 ctx={**shared, "queue": queue},
@@ -200,8 +201,7 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             for worker in made:
-                with contextlib.suppress(asyncio.CancelledError):  # a job lingering for work when we stopped
-                    await worker.close()
+                await worker.close()
         await enqueuer.close()
         await redis.aclose()
         await db.dispose()

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker, async_check_health
+from arq.worker import async_check_health
 from redis.asyncio import Redis
 
 from app.config import Settings, get_settings
@@ -25,6 +25,7 @@ from app.live.bus import EventBus
 from app.queues import Enqueuer, Queue
 from app.sandbox.workers import heartbeat, new_worker_id
 from app.security.secrets import SecretsService
+from worker.arq_worker import MaridWorker
 from worker.settings import DOMAINS, WORKER_SETTINGS, worker_options
 
 
@@ -60,7 +61,7 @@ async def serve(queues: Sequence[Queue], settings: Settings, domains: Sequence[M
     """Serve ``queues`` until SIGINT or SIGTERM (or until one of their workers fails, which stops the others)."""
     async with dependencies(settings) as shared:
         workers = [
-            Worker(
+            MaridWorker(
                 **worker_options(WORKER_SETTINGS[queue], domains),
                 redis_settings=RedisSettings.from_dsn(settings.redis_url),
                 # Its own copy: arq adds its connection for this queue under "redis".

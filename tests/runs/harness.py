@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker
 
 from app.audit.actor import Actor
 from app.audit.unit_of_work import workspace_change
@@ -28,6 +27,7 @@ from app.runs.engine import Engine
 from app.runs.jobs import step_enqueuer, use_engine_factory
 from app.runs.service import get_run, start_run
 from app.runs.views import RunView
+from worker.arq_worker import MaridWorker
 from worker.settings import WORKER_SETTINGS, worker_options
 
 ENGINE_REDIS_DB = 8
@@ -75,7 +75,7 @@ async def engine_workers(
         "worker_id": worker_id,
     }
     workers = [
-        Worker(
+        MaridWorker(
             **worker_options(WORKER_SETTINGS[queue], (runs_jobs,)),
             redis_settings=RedisSettings.from_dsn(url),
             ctx={**ctx, "queue": queue},

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from arq.connections import RedisSettings
-from arq.worker import Worker
 from redis.asyncio import Redis
 
 from app.audit.actor import Actor
@@ -42,6 +41,7 @@ from tests.execution.conftest import (
     redis,
     tenant,
 )
+from worker.arq_worker import MaridWorker
 from worker.settings import DOMAINS, WORKER_SETTINGS, worker_options
 
 __all__ = [
@@ -75,13 +75,13 @@ class Workers:
             "locks": defaultdict(asyncio.Lock),
             "worker_id": "swarm-tests",
         }
-        self.workers: list[Worker] = []
+        self.workers: list[MaridWorker] = []
         for queue in (Queue.SHORT, Queue.LONG):
             limits = WORKER_SETTINGS[queue]
             if queue is Queue.LONG:
                 limits = replace(limits, max_jobs=long_slots)
             self.workers.append(
-                Worker(
+                MaridWorker(
                     **worker_options(limits, DOMAINS),
                     redis_settings=RedisSettings.from_dsn(settings.redis_url),
                     ctx={**shared, "queue": queue},
