@@ -108,7 +108,7 @@ async def enqueue_tasks(jobs: Enqueuer, workspace_id: str, swarm_id: str, dispat
 
 # Records a task's outcome in the caller's transaction; the events to publish after it commits.
 # (The caller holds the workspace's lock.)
-Finishing = Callable[[AsyncSession], Awaitable[list[Note]]]
+Finishing = Callable[[AsyncSession], Awaitable[scheduler.Recorded]]
 # A job whose pass handed it nothing waits this long for a later pass of this process to hand it a task (one
 # of those a finishing dependency makes ready) before it gives its slot back: no queue hop for that task.
 LINGER = timedelta(seconds=1.5)
@@ -225,10 +225,15 @@ async def _tick_once(ctx: JobContext, workspace_id: str, swarm_id: str, outcomes
     started = time.perf_counter()
     notes: list[Note] = []
     async with ctx["db"].tenant_session(workspace_id) as session:
-        # The workspace's lock first, as every pass and cancel takes it: no deadlock with a stop.
-        concurrency = await scheduler.lock_workspace(session)
+        # The workspace's lock first, as every pass and cancel takes it: no deadlock with a stop. Recording an
+        # outcome takes it in the same statement.
+        concurrency: int | None = None
         for finishing in outcomes:
-            notes += await finishing(session)
+            recorded = await finishing(session)
+            notes += recorded.notes
+            concurrency = recorded.workspace_concurrency
+        if concurrency is None:
+            concurrency = await scheduler.lock_workspace(session)
         result = await scheduler.tick(session, swarm_id, now=_now(), workspace_concurrency=concurrency)
     _timed("tick", started)
     await publish(ctx["bus"], workspace_id, swarm_id, notes + result.notes)
@@ -322,7 +327,7 @@ async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: 
         return None
     text = "".join(output) or outcome.summary
 
-    async def record(session: AsyncSession) -> list[Note]:
+    async def record(session: AsyncSession) -> scheduler.Recorded:
         return await scheduler.finish(session, swarm_id, key, attempt, outcome, output=text, now=_now())
 
     return record

@@ -352,6 +352,14 @@ async def renew(session: AsyncSession, swarm_id: str, key: str, attempt: int, *,
     return renewed.scalar_one_or_none() is not None
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What recording an outcome gave: the events to publish, and the workspace's concurrency (read with its lock)."""
+
+    notes: list[Note]
+    workspace_concurrency: int
+
+
 async def finish(
     session: AsyncSession,
     swarm_id: str,
@@ -361,34 +369,51 @@ async def finish(
     *,
     output: str,
     now: datetime,
-) -> list[Note]:
-    """Record the attempt's outcome if the task is still running under it (:func:`app.swarms.statements.finish`,
-    one statement); the events to publish. The caller holds the workspace's lock (:func:`lock_workspace`), so no
-    pass or stop of the swarm runs meanwhile."""
+) -> Recorded:
+    """Take the workspace's lock and record the attempt's outcome if the task is still running under it
+    (:func:`app.swarms.statements.finish`, one statement); no pass or stop of the swarm runs meanwhile."""
     error = None if outcome.ok else (outcome.error or "the task failed")[:4000]
-    row = (
-        await (await session.connection()).execute(
-            statements.FINISH_OK if outcome.ok else statements.FINISH_FAILED,
-            {
-                "p_swarm_id": swarm_id,
-                "p_key": key,
-                "p_attempt": attempt,
-                "p_now": now,
-                "p_output": output[-MAX_OUTPUT_CHARS:],
-                "p_outputs": dict(outcome.outputs),
-                "p_cost_usd": outcome.cost_usd,
-                "p_input_tokens": outcome.input_tokens,
-                "p_output_tokens": outcome.output_tokens,
-                "p_sandbox_id": outcome.sandbox_id,
-                "p_error": error,
-            },
-        )
-    ).one_or_none()
-    if row is None:
-        return []  # cancelled, timed out or taken back meanwhile: this attempt no longer counts
-    new_status, title, started_at, _dependents, failures, max_retries = row
+    values = {
+        "p_swarm_id": swarm_id,
+        "p_key": key,
+        "p_attempt": attempt,
+        "p_now": now,
+        "p_output": output[-MAX_OUTPUT_CHARS:],
+        "p_outputs": dict(outcome.outputs),
+        "p_cost_usd": outcome.cost_usd,
+        "p_input_tokens": outcome.input_tokens,
+        "p_output_tokens": outcome.output_tokens,
+        "p_sandbox_id": outcome.sandbox_id,
+        "p_error": error,
+    }
+    statement = statements.FINISH_OK if outcome.ok else statements.FINISH_FAILED
+    connection = await session.connection()
+    row = (await connection.execute(statement, values)).one_or_none()
+    if row is None:  # no settings row to lock yet: make it (with the defaults), then record
+        await limits_row(session, lock=True)
+        row = (await connection.execute(statement, values)).one()
+    concurrency, new_status, title, started_at, _dependents, failures, max_retries = row
+    if new_status is None:
+        return Recorded([], concurrency)  # cancelled, timed out or taken back meanwhile: this attempt no longer counts
     duration = int((now - (started_at or now)).total_seconds() * 1000)
     base = {"swarmId": swarm_id, "taskKey": key, "taskTitle": title, "attempt": attempt, "durationMs": duration}
+    return Recorded(await _outcome_notes(session, swarm_id, key, new_status, base, outcome, error, failures,
+                                         max_retries, now=now), concurrency)  # fmt: skip
+
+
+async def _outcome_notes(
+    session: AsyncSession,
+    swarm_id: str,
+    key: str,
+    new_status: str,
+    base: dict[str, Any],
+    outcome: TaskOutcome,
+    error: str | None,
+    failures: int,
+    max_retries: int,
+    *,
+    now: datetime,
+) -> list[Note]:
     if new_status == "completed":
         return [Note(EventType.SWARM_TASK_COMPLETED, {**base, "outputs": dict(outcome.outputs)})]
     if new_status == "ready":

@@ -11,7 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BindParameter, DateTime, Integer, Numeric, Select, Update, bindparam, case, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    DateTime,
+    Integer,
+    Numeric,
+    Select,
+    Update,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+    true,
+    update,
+)
 
 from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 
@@ -85,14 +99,25 @@ def finish(ok: bool) -> Select[Any]:
     dependents' waits (the last one makes a dependent ready); for a failure, a retry or the end.
 
     Parameters: ``p_swarm_id``, ``p_key``, ``p_attempt``, ``p_now``, ``p_output``, ``p_outputs``, ``p_cost_usd``,
-    ``p_input_tokens``, ``p_output_tokens``, ``p_sandbox_id``, ``p_error``. Returns the recorded row (none when the
-    attempt no longer counts): status, title, started_at, dependents, failures, max_retries.
+    ``p_input_tokens``, ``p_output_tokens``, ``p_sandbox_id``, ``p_error``.
+
+    It takes the workspace's scheduling lock first (a caller that already holds it takes it again at no cost): the
+    outcome is recorded under it, and the task's row and then its dependents' rows are locked after it, in the
+    order every pass and stop uses. The rows it updates are re-checked on their newest version (PostgreSQL's rule
+    for an UPDATE in READ COMMITTED), so a change committed while it waited for the lock is not overwritten.
+
+    Returns no row when the workspace has no settings row yet; otherwise one row: the workspace's concurrency, then
+    the recorded task's status, title, started_at, dependents, failures, max_retries (all NULL when the attempt no
+    longer counts).
     """
+    lock = lock_workspace().cte("scheduling_lock")
     running = (
         (SwarmTask.swarm_id == _SWARM)
         & (SwarmTask.key == bindparam("p_key"))
         & (SwarmTask.status == "running")
         & (SwarmTask.attempts == bindparam("p_attempt", type_=Integer))
+        # Evaluated once, before any row is looked at (an uncorrelated subquery): the lock comes first.
+        & exists(select(lock.c.workspace_concurrency))
     )
     retry = SwarmTask.failures + 1 <= SwarmTask.max_retries
     changes: dict[str, Any]
@@ -130,7 +155,7 @@ def finish(ok: bool) -> Select[Any]:
         )  # fmt: skip
         .cte("recorded")
     )
-    statement = select(recorded)
+    statement = select(lock.c.workspace_concurrency, *recorded.c).select_from(lock.outerjoin(recorded, true()))
     if ok:
         # The dependents this completion may release (other rows than the recorded one: one statement may update
         # both). A dependent that is no longer pending (skipped, cancelled) keeps its state.
