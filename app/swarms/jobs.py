@@ -37,7 +37,11 @@ from app.swarms.scheduler import Dispatch, Note
 
 log = logging.getLogger(__name__)
 
-ACTIVE_KEY = "marid:swarms:active"
+# Swarms the reaper visits: a hash of "<workspace id>:<swarm id>" -> when it was listed (Unix seconds).
+ACTIVE_KEY = "marid:swarms:listed"
+# A listed swarm the reaper cannot see may still be starting (listed before its start commits, so that a crash
+# after the commit cannot strand it): it is unlisted only once it has been missing for this long.
+MISSING_GRACE = timedelta(minutes=2)
 # Time spent in scheduling transactions by this process (the benchmark reads it): seconds, calls.
 timings = {"tick": [0.0, 0], "begin": [0.0, 0], "queued": [0.0, 0]}
 # A task's job goes on with the next dispatched task for this long; then it hands over to the queue again (arq's
@@ -66,19 +70,20 @@ def _member(workspace_id: str, swarm_id: str) -> str:
 
 
 async def mark_active(redis: Redis, workspace_id: str, swarm_id: str, active: bool) -> None:
-    """List or unlist a swarm for the reaper (redis-py types set commands as sync-or-async: say which)."""
+    """List or unlist a swarm for the reaper (redis-py types hash commands as sync-or-async: say which)."""
     if active:
-        await cast("Awaitable[int]", redis.sadd(ACTIVE_KEY, _member(workspace_id, swarm_id)))
+        await cast("Awaitable[int]", redis.hset(ACTIVE_KEY, _member(workspace_id, swarm_id), str(int(time.time()))))
     else:
-        await cast("Awaitable[int]", redis.srem(ACTIVE_KEY, _member(workspace_id, swarm_id)))
+        await cast("Awaitable[int]", redis.hdel(ACTIVE_KEY, _member(workspace_id, swarm_id)))
 
 
-async def active_swarms(redis: Redis) -> list[tuple[str, str]]:
-    members = await cast("Awaitable[set[bytes | str]]", redis.smembers(ACTIVE_KEY))
+async def active_swarms(redis: Redis) -> list[tuple[str, str, float]]:
+    """The listed swarms: workspace id, swarm id, when it was listed (Unix seconds)."""
+    listed = await cast("Awaitable[dict[bytes | str, bytes | str]]", redis.hgetall(ACTIVE_KEY))
     found = []
-    for raw in members:
+    for raw, since in listed.items():
         workspace_id, _, swarm_id = (raw.decode() if isinstance(raw, bytes) else raw).partition(":")
-        found.append((workspace_id, swarm_id))
+        found.append((workspace_id, swarm_id, float(since)))
     return found
 
 
@@ -237,7 +242,7 @@ async def _tick_once(ctx: JobContext, workspace_id: str, swarm_id: str, outcomes
         result = await scheduler.tick(session, swarm_id, now=_now(), workspace_concurrency=concurrency)
     _timed("tick", started)
     await publish(ctx["bus"], workspace_id, swarm_id, notes + result.notes)
-    if result.finished:
+    if result.finished and not result.missing:
         await mark_active(ctx["bus"].redis, workspace_id, swarm_id, False)
     return result
 
@@ -337,14 +342,16 @@ async def _attempt(ctx: JobContext, workspace_id: str, swarm_id: str, dispatch: 
 async def reap_swarms(ctx: JobContext) -> int:
     """Take back expired leases and tick every active swarm; the number of tasks taken back."""
     taken = 0
-    for workspace_id, swarm_id in await active_swarms(ctx["bus"].redis):
+    for workspace_id, swarm_id, listed_at in await active_swarms(ctx["bus"].redis):
         try:
             async with ctx["db"].tenant_session(workspace_id) as session:
                 keys = await scheduler.reap(session, swarm_id, now=_now())
             if keys:
                 taken += len(keys)
                 log.warning("swarm %s: took back %s (lease expired)", swarm_id, ", ".join(keys))
-            await advance(ctx, workspace_id, swarm_id)
+            result, _ = await advance(ctx, workspace_id, swarm_id)
+            if result.missing and time.time() - listed_at > MISSING_GRACE.total_seconds():
+                await mark_active(ctx["bus"].redis, workspace_id, swarm_id, False)  # its start never committed
         except Exception:
             log.exception("could not reap swarm %s", swarm_id)
     return taken

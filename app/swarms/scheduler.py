@@ -70,6 +70,8 @@ class Tick:
     dispatch: list[Dispatch] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     finished: bool = False
+    # No such swarm here: deleted, or its start has not committed yet (the reaper may see it listed before).
+    missing: bool = False
 
 
 def _heights(spec: SwarmSpec) -> dict[str, int]:
@@ -181,6 +183,7 @@ async def tick(
     swarm = await session.get(Swarm, swarm_id, populate_existing=True)
     if swarm is None or swarm.status != "running":
         result.finished = True
+        result.missing = swarm is None
         return result
     if swarm.cancel_requested or now >= swarm.deadline_at:
         timed_out = not swarm.cancel_requested
@@ -311,25 +314,11 @@ async def begin(
     session: AsyncSession, swarm_id: str, key: str, attempt: int, *, worker_id: str, now: datetime
 ) -> Claimed | None:
     """Take the lease of this attempt; None when the attempt is no longer the task's (stale job)."""
-    taken = await session.execute(
-        update(SwarmTask)
-        .where(
-            SwarmTask.swarm_id == swarm_id,
-            SwarmTask.key == key,
-            SwarmTask.status == "running",
-            SwarmTask.attempts == attempt,
-            Swarm.id == SwarmTask.swarm_id,
-        )
-        .values(lease_owner=worker_id[:64], lease_expires_at=now + LEASE, started_at=now)
-        .returning(
-            SwarmTask.title,
-            SwarmTask.execution_prompt,
-            SwarmTask.model,
-            SwarmTask.timeout_seconds,
-            Swarm.agent_id,
-            Swarm.deviation_rules,
-        )  # fmt: skip
-    )
+    taken = await (await session.connection()).execute(
+        statements.BEGIN,
+        {"p_swarm_id": swarm_id, "p_key": key, "p_attempt": attempt, "p_worker": worker_id[:64], "p_now": now,
+         "p_lease_expires_at": now + LEASE},
+    )  # fmt: skip
     row = taken.one_or_none()
     if row is None:
         return None
@@ -338,16 +327,9 @@ async def begin(
 
 async def renew(session: AsyncSession, swarm_id: str, key: str, attempt: int, *, now: datetime) -> bool:
     """Extend the lease; False when the task was cancelled or taken back (the job must stop)."""
-    renewed = await session.execute(
-        update(SwarmTask)
-        .where(
-            SwarmTask.swarm_id == swarm_id,
-            SwarmTask.key == key,
-            SwarmTask.status == "running",
-            SwarmTask.attempts == attempt,
-        )
-        .values(lease_expires_at=now + LEASE)
-        .returning(SwarmTask.key)
+    renewed = await (await session.connection()).execute(
+        statements.RENEW,
+        {"p_swarm_id": swarm_id, "p_key": key, "p_attempt": attempt, "p_lease_expires_at": now + LEASE},
     )
     return renewed.scalar_one_or_none() is not None
 

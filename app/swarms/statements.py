@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     DateTime,
     Integer,
     Numeric,
@@ -111,14 +112,8 @@ def finish(ok: bool) -> Select[Any]:
     longer counts).
     """
     lock = lock_workspace().cte("scheduling_lock")
-    running = (
-        (SwarmTask.swarm_id == _SWARM)
-        & (SwarmTask.key == bindparam("p_key"))
-        & (SwarmTask.status == "running")
-        & (SwarmTask.attempts == bindparam("p_attempt", type_=Integer))
-        # Evaluated once, before any row is looked at (an uncorrelated subquery): the lock comes first.
-        & exists(select(lock.c.workspace_concurrency))
-    )
+    # The lock's subquery is evaluated once, before any row is looked at (it is uncorrelated): the lock comes first.
+    running = _this_attempt_running() & exists(select(lock.c.workspace_concurrency))
     retry = SwarmTask.failures + 1 <= SwarmTask.max_retries
     changes: dict[str, Any]
     if ok:
@@ -176,7 +171,48 @@ def finish(ok: bool) -> Select[Any]:
     return statement
 
 
+def _this_attempt_running() -> ColumnElement[bool]:
+    """The task ``p_swarm_id``/``p_key`` is running under attempt ``p_attempt`` (a stale job matches nothing)."""
+    return (
+        (SwarmTask.swarm_id == _SWARM)
+        & (SwarmTask.key == bindparam("p_key"))
+        & (SwarmTask.status == "running")
+        & (SwarmTask.attempts == bindparam("p_attempt", type_=Integer))
+    )
+
+
+def begin() -> Update:
+    """Take an attempt's lease. Parameters: ``p_swarm_id``, ``p_key``, ``p_attempt``, ``p_worker``, ``p_now``,
+    ``p_lease_expires_at``; returns what the attempt needs of its task and swarm (no row: a stale job)."""
+    return (
+        update(SwarmTask)
+        .where(_this_attempt_running(), Swarm.id == SwarmTask.swarm_id)
+        .values(lease_owner=bindparam("p_worker"), lease_expires_at=bindparam("p_lease_expires_at"), started_at=_NOW)
+        .returning(
+            SwarmTask.title,
+            SwarmTask.execution_prompt,
+            SwarmTask.model,
+            SwarmTask.timeout_seconds,
+            Swarm.agent_id,
+            Swarm.deviation_rules,
+        )  # fmt: skip
+    )
+
+
+def renew() -> Update:
+    """Extend an attempt's lease. Parameters: ``p_swarm_id``, ``p_key``, ``p_attempt``, ``p_lease_expires_at``;
+    no row returned when the task was cancelled or taken back."""
+    return (
+        update(SwarmTask)
+        .where(_this_attempt_running())
+        .values(lease_expires_at=bindparam("p_lease_expires_at"))
+        .returning(SwarmTask.key)
+    )
+
+
 LOCK_WORKSPACE = lock_workspace()
+BEGIN = begin()
+RENEW = renew()
 DISPATCH = dispatch()
 FINISH_OK = finish(ok=True)
 FINISH_FAILED = finish(ok=False)
