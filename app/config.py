@@ -8,7 +8,7 @@ import ipaddress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import Database
@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # Seconds the gateway waits for a provider: to connect, and for the next piece of an answer.
     llm_connect_timeout: float = 10.0
     llm_read_timeout: float = 300.0
+    # Swarms (docs/swarms.md). A long-queue slot runs one swarm's tasks back to back for this long at most, then
+    # queues the next one behind the jobs already waiting: one workspace's big swarm cannot keep other
+    # workspaces' steps and tasks out of the workers.
+    swarm_slot_turn_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("dns_nameservers")
     @classmethod

@@ -4,13 +4,15 @@
   ``run_swarm_task`` with the job id ``swarm-task:<ws>:<swarm>:<key>:<attempt>`` (one job per attempt).
 - ``run_swarm_task`` takes the attempt's lease, runs the executor while renewing it (a renewal that fails means
   the task was cancelled or taken back: the step is aborted, its sandbox destroyed), records the outcome with
-  a conditional UPDATE and ticks the swarm itself, in one transaction; then, for up to ``CHAIN_BUDGET``, it runs
-  one of the tasks that tick dispatched (no queue hop between a task and the next one in its slot).
+  a conditional UPDATE and ticks the swarm itself, in one transaction; then, for up to its turn on the slot (the
+  setting ``swarm_slot_turn_seconds``), it runs one of the tasks that tick dispatched (no queue hop between a
+  task and the next one in its slot). After its turn the next task is queued behind the jobs already waiting,
+  other workspaces' included.
 - ``reap_swarms`` (every 5 s) takes back tasks whose lease expired and ticks every active swarm, which also
   enforces global timeouts and picks up a tick lost between a commit and an enqueue.
 
-Active swarms are listed in one Redis set (members ``<workspace id>:<swarm id>``) so the reaper visits only
-them rather than every workspace's schema.
+Active swarms are listed in one Redis hash (``<workspace id>:<swarm id>`` -> when it was listed) so the reaper
+visits only them rather than every workspace's schema.
 """
 
 from __future__ import annotations
@@ -44,9 +46,6 @@ ACTIVE_KEY = "marid:swarms:listed"
 MISSING_GRACE = timedelta(minutes=2)
 # Time spent in scheduling transactions by this process (the benchmark reads it): seconds, calls.
 timings = {"tick": [0.0, 0], "begin": [0.0, 0], "queued": [0.0, 0]}
-# A task's job goes on with the next dispatched task for this long; then it hands over to the queue again (arq's
-# job timeout bounds one job, and a task's own timeout is at most an hour).
-CHAIN_BUDGET = timedelta(minutes=10)
 
 
 def _now() -> datetime:
@@ -266,7 +265,8 @@ async def run_swarm_task(ctx: JobContext, workspace_id: str, swarm_id: str, key:
     if claimed is None:
         return "stale"
     current: Dispatch | None = Dispatch(key, attempt, claimed)
-    budget = time.monotonic() + CHAIN_BUDGET.total_seconds()
+    # Its turn on this slot: then the next task goes to the back of the queue, behind other workspaces' jobs.
+    budget = time.monotonic() + ctx["settings"].swarm_slot_turn_seconds
     ran = 0
     while current is not None:
         record = await _attempt(ctx, workspace_id, swarm_id, current)
