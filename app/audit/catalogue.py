@@ -357,6 +357,20 @@ CATALOGUE: Mapping[str, Action] = {
         example={"swarm_id": "swarm_0123456789ab", "title": "Build the API"},
         short="{actor} cancelled a swarm",
     ),
+    "swarm.limits_changed": Action(
+        "Changed the swarm limits",
+        "{actor} set the swarm limits to {max_tasks} tasks a swarm, {max_concurrent} at once in a swarm and "
+        "{workspace_concurrency} across the workspace",
+        "workspace.view",
+        example={
+            "max_tasks": 200,
+            "max_concurrent": 8,
+            "workspace_concurrency": 16,
+            "from": {"max_tasks": 500, "max_concurrent": 32, "workspace_concurrency": 32},
+            "to": {"max_tasks": 200, "max_concurrent": 8, "workspace_concurrency": 16},
+        },
+        short="{actor} changed the swarm limits",
+    ),
     # API keys: the keys page lists everyone's keys only to those who manage members (others: their own).
     "apikey.created": Action(
         "Created an API key",

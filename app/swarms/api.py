@@ -3,6 +3,7 @@ cursor (what ``marid swarm start --follow`` polls), calling the same services as
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -12,12 +13,14 @@ from app.api.pagination import PageQuery, envelope, newest_first, paginate
 from app.api.principal import Scope
 from app.errors import Invalid
 from app.live.bus import Topic, parse_stream_id
-from app.swarms import service
+from app.swarms import limits, service
 from app.swarms.models import Swarm, SwarmTask
 from app.swarms.schemas import (
     EventOut,
     SwarmDetail,
     SwarmEvents,
+    SwarmLimitsIn,
+    SwarmLimitsOut,
     SwarmList,
     SwarmOut,
     SwarmPreview,
@@ -144,6 +147,33 @@ async def list_swarms(call: Call) -> BaseModel:
         rows = await service.list_swarms(session, status=call.query.status, limit=500)
     page = paginate(rows, lambda r: (newest_first(r.swarm.created_at), r.swarm.id), (int, str), call.query)
     return envelope(SwarmList, page, lambda r: SwarmOut(**swarm_out(r)))
+
+
+def _limits_out(current: limits.WorkspaceLimits) -> SwarmLimitsOut:
+    return SwarmLimitsOut(**asdict(current), ceilings=asdict(limits.CEILINGS))
+
+
+# Registered before /swarms/{swarm}: "limits" is no swarm's id.
+@api_route(
+    "GET", "/workspaces/{slug}/swarms/limits", scope=Scope.READ, permission="workspace.view",
+    response=SwarmLimitsOut, summary="The workspace's swarm limits", tags=TAGS,
+)  # fmt: skip
+async def get_swarm_limits(call: Call) -> SwarmLimitsOut:
+    async with db_of(call.request).tenant_session(call.workspace.workspace.id) as session:
+        return _limits_out(await limits.read_limits(session))
+
+
+@api_route(
+    "PUT", "/workspaces/{slug}/swarms/limits", scope=Scope.ADMIN, permission="settings.edit", body=SwarmLimitsIn,
+    response=SwarmLimitsOut, summary="Set the workspace's swarm limits", tags=TAGS,
+)  # fmt: skip
+async def set_swarm_limits(call: Call) -> SwarmLimitsOut:
+    """Each limit from 1 to the platform's ceiling; swarms already running keep the limits they started with."""
+    body: SwarmLimitsIn = call.body
+    wanted = limits.WorkspaceLimits(body.max_tasks, body.max_concurrent, body.workspace_concurrency)
+    async with workspace_changes(call.request, call.workspace.workspace.id) as session:
+        await limits.save_limits(session, actor=call.workspace.actor, limits=wanted)
+    return _limits_out(wanted)
 
 
 @api_route(

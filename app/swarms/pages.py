@@ -5,6 +5,7 @@ page (its prompt, outputs and output text, streamed while it runs)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +17,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.agents.service import list_agents
-from app.errors import NotFound, ServiceError
+from app.errors import Invalid, NotFound, ServiceError
 from app.live.bus import Topic
 from app.live.sse import encode_cursor
-from app.swarms import service
+from app.swarms import limits, service
 from app.swarms.models import Swarm, SwarmTask
 from app.swarms.spec import DEFAULT_GLOBAL_TIMEOUT, DEFAULT_MAX_CONCURRENT, SwarmSpec, levels_of, load_text, preview
 from app.swarms.svg import Node, dag_svg, gantt_svg
@@ -269,10 +270,47 @@ async def task_page(request: Request, context: WorkspaceContext) -> Response:
     return render(request, "swarms/task.html", page)
 
 
+# --- the workspace's limits ----------------------------------------------------------------------------------
+
+
+async def _limits_page(
+    request: Request, context: WorkspaceContext, values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, status_code: int = 200,
+) -> Response:  # fmt: skip
+    async with db_of(request).tenant_session(context.workspace.id) as session:
+        current = await limits.read_limits(session)
+    shown = values or {name: str(value) for name, value in asdict(current).items()}
+    page = {"current": current, "values": shown, "errors": errors or {}, "ceilings": limits.CEILINGS,
+            "labels": limits.LABELS}  # fmt: skip
+    return render(request, "swarms/limits.html", page, status_code=status_code)
+
+
+@workspace_required("workspace.view")
+async def limits_page(request: Request, context: WorkspaceContext) -> Response:
+    return await _limits_page(request, context)
+
+
+@workspace_required("settings.edit")
+async def save_limits(request: Request, context: WorkspaceContext) -> Response:
+    form = await read_form(request)
+    values = {name: form.get(name, "") for name in limits.LABELS}
+    try:
+        wanted = limits.parse_limits(values)
+        async with workspace_changes(request, context.workspace.id) as session:
+            changed = await limits.save_limits(session, actor=context.actor, limits=wanted)
+    except Invalid as invalid:
+        return await _limits_page(request, context, values, invalid.errors, status_code=422)
+    url = f"{_base(context)}/limits"
+    return redirect_with_flash(request, url, "Saved the swarm limits." if changed else "Nothing to change.")
+
+
 routes: list[BaseRoute] = [
     Route("/w/{slug}/swarms", swarms_page, methods=["GET"]),
     Route("/w/{slug}/swarms", create, methods=["POST"]),
     Route("/w/{slug}/swarms/new", new_page, methods=["GET"]),
+    # Before /swarms/{swarm}: "limits" is no swarm's id.
+    Route("/w/{slug}/swarms/limits", limits_page, methods=["GET"]),
+    Route("/w/{slug}/swarms/limits", save_limits, methods=["POST"]),
     Route("/w/{slug}/swarms/preview", preview_fragment, methods=["POST"]),
     Route("/w/{slug}/swarms/{swarm}", swarm_page, methods=["GET"]),
     Route("/w/{slug}/swarms/{swarm}/cancel", cancel, methods=["POST"]),

@@ -109,3 +109,18 @@ class SwarmEvents(BaseModel):
 
 
 SwarmList = page_of(SwarmOut, "SwarmList")
+
+
+class SwarmLimitsIn(Body):
+    model_config = {"extra": "forbid", "strict": True}
+
+    max_tasks: int = Field(description="Tasks in one swarm, 1 up to the platform's 500.")
+    max_concurrent: int = Field(description="Tasks of one swarm at once, 1 up to 32 (and not above the next).")
+    workspace_concurrency: int = Field(description="Tasks of all the workspace's swarms at once, 1 up to 32.")
+
+
+class SwarmLimitsOut(BaseModel):
+    max_tasks: int
+    max_concurrent: int
+    workspace_concurrency: int
+    ceilings: dict[str, int] = Field(description="The platform's ceilings for each limit.")

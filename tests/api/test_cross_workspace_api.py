@@ -55,6 +55,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "ModelPatch": {"input_price": "0", "output_price": "0"},
     "BudgetIn": {"monthly_cap": "1000000"},
     "SwarmStart": {"agent_id": "sre", "tasks": [{"key": "a", "title": "A", "execution_prompt": "Do a."}]},
+    "SwarmLimitsIn": {"max_tasks": 1, "max_concurrent": 1, "workspace_concurrency": 1},
     "PipelineSource": {"yaml": "id: intruder\nname: Intruder\nversion: 1\nagents: []\nsteps: []\n"},
     "PipelineDraft": {"yaml": "id: intruder\n"},
     "PipelineStarterAdd": {"starter": "engineering"},
