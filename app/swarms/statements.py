@@ -32,6 +32,15 @@ from app.swarms.models import Swarm, SwarmSettings, SwarmTask
 
 _SWARM: BindParameter[str] = bindparam("p_swarm_id")
 _NOW = bindparam("p_now", type_=DateTime(timezone=True))
+# What an attempt's job needs of its task and swarm (app.swarms.scheduler.Claimed, in its order).
+_CLAIMED = (
+    SwarmTask.title,
+    SwarmTask.execution_prompt,
+    SwarmTask.model,
+    SwarmTask.timeout_seconds,
+    Swarm.agent_id,
+    Swarm.deviation_rules,
+)
 
 
 def lock_workspace() -> Select[Any]:
@@ -82,16 +91,7 @@ def dispatch() -> Update:
             lease_owner=None,
             lease_expires_at=bindparam("p_lease_expires_at", type_=DateTime(timezone=True)),
         )
-        .returning(
-            SwarmTask.key,
-            SwarmTask.attempts,
-            SwarmTask.title,
-            SwarmTask.execution_prompt,
-            SwarmTask.model,
-            SwarmTask.timeout_seconds,
-            Swarm.agent_id,
-            Swarm.deviation_rules,
-        )  # fmt: skip
+        .returning(SwarmTask.key, SwarmTask.attempts, *_CLAIMED)
     )
 
 
@@ -188,14 +188,7 @@ def begin() -> Update:
         update(SwarmTask)
         .where(_this_attempt_running(), Swarm.id == SwarmTask.swarm_id)
         .values(lease_owner=bindparam("p_worker"), lease_expires_at=bindparam("p_lease_expires_at"), started_at=_NOW)
-        .returning(
-            SwarmTask.title,
-            SwarmTask.execution_prompt,
-            SwarmTask.model,
-            SwarmTask.timeout_seconds,
-            Swarm.agent_id,
-            Swarm.deviation_rules,
-        )  # fmt: skip
+        .returning(*_CLAIMED)
     )
 
 
