@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from app.db.base import TENANT_SCHEMA, schema_for
+from app.db.local import local_connect_args
 from app.db.pinging import ping_when_idle
 from app.db.roles import RoleSecrets
 from app.db.tenant_engines import TenantEngines
@@ -35,9 +36,10 @@ class Database:
         url: str,
         *,
         pool_size: int = 10,
+        overflow: int | None = None,
         keyring: Keyring | None = None,
         tenant_workspaces: int = 32,
-        tenant_connections: int = 2,
+        tenant_connections: int = 4,
         tenant_url: str | None = None,
         echo: bool = False,
     ) -> None:
@@ -45,10 +47,15 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            # SQLAlchemy closes an overflow connection when it is checked in, so a steady load above
+            # ``pool_size`` opened a new connection (fork, SCRAM, an SSL attempt) on most requests. The web app
+            # and the worker keep every connection they may use (``overflow=0``, see ``Settings.database``);
+            # short scripts keep the old headroom of as many again.
+            max_overflow=pool_size if overflow is None else overflow,
             # Recycle connections so one backend does not collect the relcache of thousands of schemas.
             pool_recycle=900,
             echo=echo,
+            connect_args=local_connect_args(make_url(url)),
         )
         ping_when_idle(self.engine)
         self.role_secrets = RoleSecrets(keyring) if keyring is not None else None
