@@ -40,6 +40,7 @@ from app.auth.sessions import now
 from app.db import Database
 from app.security.ratelimit import RateLimiter, RateResult
 from app.security.tokens import constant_time_equals, token_hash
+from app.tenants.context import KEY_WORKSPACE, KeyWorkspace
 from app.tenants.models import Membership, Workspace
 from app.web.forms import client_ip
 
@@ -136,6 +137,9 @@ def require_scope(request: Request, scope: Scope) -> ApiPrincipal:
 class Authenticated:
     principal: ApiPrincipal
     rate: RateResult
+    # The key's workspace and its owner's membership, read with the key: resolving the workspace of the call
+    # needs no query of its own (``app.tenants.context.access_of_key``).
+    target: KeyWorkspace
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -156,7 +160,7 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     async with database.public_session() as db:
         row = (
             await db.execute(
-                select(ApiKey, User, Membership, Workspace.require_2fa)
+                select(ApiKey, User, Membership, Workspace)
                 .join(Workspace, Workspace.id == ApiKey.workspace_id)
                 .outerjoin(User, User.id == ApiKey.user_id)
                 .outerjoin(
@@ -169,7 +173,8 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     if row is None or not constant_time_equals(row[0].token_hash, presented):
         await limiter.hit("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
         raise _invalid("invalid_api_key", "Unknown API key.")
-    key, owner, membership, require_2fa = row
+    key, owner, membership, workspace = row
+    require_2fa = workspace.require_2fa
     moment = now()
     if key.revoked_at is not None:
         raise _invalid("revoked_api_key", "This API key was revoked.")
@@ -201,7 +206,8 @@ async def authenticate(request: Request, token: str) -> Authenticated:
         key_id=key.id,
     )
     headers = {"X-RateLimit-Limit": str(per_minute), "X-RateLimit-Remaining": str(rate.remaining)}
-    return Authenticated(principal=principal, rate=rate, headers=headers)
+    target = KeyWorkspace(workspace, membership if key.kind == KeyKind.PERSONAL else None)
+    return Authenticated(principal=principal, rate=rate, target=target, headers=headers)
 
 
 async def _mark_used(database: Database, key: ApiKey, ip: str) -> None:
@@ -249,6 +255,7 @@ class ApiKeyMiddleware:
         state = scope.setdefault("state", {})
         state["signed_in"] = None
         state["api_principal"] = None
+        state[KEY_WORKSPACE] = None
         if scope["path"].startswith(GATEWAY_PREFIX):
             await self.app(scope, receive, send)
             return
@@ -262,6 +269,7 @@ class ApiKeyMiddleware:
             await refused.response()(scope, receive, send)
             return
         state["api_principal"] = authenticated.principal
+        state[KEY_WORKSPACE] = authenticated.target
         await self._api(scope, receive, _with_headers(send, authenticated.headers))
 
     async def _api(self, scope: AsgiScope, receive: Receive, send: Send) -> None:

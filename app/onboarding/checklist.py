@@ -115,8 +115,13 @@ async def _run(check: Check, session: AsyncSession, workspace: Workspace, key: s
         return False
 
 
-async def progress(db: Database, workspace: Workspace, permissions: frozenset[str]) -> list[ItemState]:
-    """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable)."""
+async def progress(
+    db: Database, workspace: Workspace, permissions: frozenset[str], *, tenant: AsyncSession | None = None
+) -> list[ItemState]:
+    """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable).
+
+    ``tenant``: the caller's open tenant session of ``workspace``, for the checks of its own tables (one
+    transaction for the whole dashboard instead of one more here)."""
     done: dict[str, bool] = {}
     platform = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.PLATFORM]
     own = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.WORKSPACE]
@@ -124,7 +129,10 @@ async def progress(db: Database, workspace: Workspace, permissions: frozenset[st
         async with db.public_session() as session:
             for key, check in platform:
                 done[key] = await _run(check, session, workspace, key)
-    if own:
+    if own and tenant is not None:
+        for key, check in own:
+            done[key] = await _run(check, tenant, workspace, key)
+    elif own:
         async with db.tenant_session(workspace.id) as session:
             for key, check in own:
                 done[key] = await _run(check, session, workspace, key)

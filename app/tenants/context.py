@@ -159,6 +159,36 @@ def access_from(
     return None
 
 
+# request.state key: the KeyWorkspace of a Bearer request (set by app.apikeys.auth.ApiKeyMiddleware).
+KEY_WORKSPACE = "api_key_workspace"
+
+
+@dataclass(frozen=True)
+class KeyWorkspace:
+    """A key's workspace and its owner's membership there, as the request's key lookup read them (one query)."""
+
+    workspace: Workspace
+    # The personal key's owner's membership (None for a service key).
+    membership: Membership | None
+
+
+def access_of_key(loaded: KeyWorkspace, principal: Principal, slug: str, *, ip: str = "") -> WorkspaceAccess | None:
+    """:func:`resolve_access` for a key principal whose workspace the key lookup already read (no query).
+
+    A key acts in its own workspace only, so any other slug is None, as :func:`resolve_access` answers for it.
+    """
+    workspace = loaded.workspace
+    if principal.kind == "session" or not SLUG_PATTERN.match(slug) or workspace.slug != slug:
+        return None
+    membership = loaded.membership if principal.user is not None else None
+    if principal.user is not None and membership is None:
+        return None
+    role = effective_role(principal, workspace.id, membership.role if membership is not None else None)
+    if role is None:
+        return None
+    return WorkspaceAccess(workspace, role.value, principal, actor_of(principal, ip), membership, principal.user)
+
+
 async def workspaces_of(db: AsyncSession, user: User) -> list[tuple[Workspace, str]]:
     rows = await db.execute(
         select(Workspace, Membership.role)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -84,11 +85,24 @@ async def recent_activity(
     The cursor is read first: whatever is published after it comes through the stream, and whatever committed
     before the read is in the list; an entry in both is shown once (by its audit id).
     """
-    topic = Topic.activity()
-    cursor = encode_cursor([topic], await bus.positions(workspace_id, [topic]))
+    cursor = await activity_cursor(bus, workspace_id)
     async with db.tenant_session(workspace_id) as session:
-        entries = await recent_visible(session, permissions, count)
-    return [entry_item(entry, zone) for entry in entries], cursor
+        items = await activity_items(session, permissions, count, zone)
+    return items, cursor
+
+
+async def activity_cursor(bus: EventBus, workspace_id: str) -> str:
+    """Where the activity stream stands now; read it *before* :func:`activity_items` (see above)."""
+    topic = Topic.activity()
+    return encode_cursor([topic], await bus.positions(workspace_id, [topic]))
+
+
+async def activity_items(
+    session: AsyncSession, permissions: frozenset[str], count: int = FEED_SIZE, zone: tzinfo = UTC
+) -> list[FeedItem]:
+    """The newest activity the viewer may see, in the caller's tenant transaction (the dashboard shares one
+    with its checklist)."""
+    return [entry_item(entry, zone) for entry in await recent_visible(session, permissions, count)]
 
 
 @lru_cache(maxsize=128)

@@ -27,7 +27,7 @@ from app.web.state import bus_of, changes, db_of
 from app.web.templating import is_htmx, render
 from app.web.timezones import zone_of
 from app.workspaces import service
-from app.workspaces.live import recent_activity
+from app.workspaces.live import activity_cursor, activity_items
 from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
 
 
@@ -127,10 +127,16 @@ async def create_workspace_view(request: Request, user: User) -> Response:
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     permissions = permissions_of(context.role)
     zone = zone_of(request, context.user.time_zone)
-    items, cursor = await recent_activity(db_of(request), bus_of(request), context.workspace.id, permissions, zone=zone)
     # The feed alone when it asks for itself again (marid.js, after its stream reconnected).
     block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
-    steps = await checklist.progress(db_of(request), context.workspace, permissions) if block == "content" else []
+    db = db_of(request)
+    cursor = await activity_cursor(bus_of(request), context.workspace.id)
+    # The feed and the checklist's checks of the workspace's own tables: one tenant transaction.
+    async with db.tenant_session(context.workspace.id) as session:
+        items = await activity_items(session, permissions, zone=zone)
+        steps: list[checklist.ItemState] = []
+        if block == "content":
+            steps = await checklist.progress(db, context.workspace, permissions, tenant=session)
     open_steps = [step for step in steps if step.available and not step.done]
     return render(
         request,
