@@ -28,12 +28,16 @@ from app.web.csrf import CSRFMiddleware
 from app.web.errors import http_exception, server_error, service_unavailable
 from app.web.input_guard import InputGuardMiddleware
 from app.web.security_headers import SecurityHeadersMiddleware
+from app.web.templating import templates
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.check()
     logging.basicConfig(level=settings.log_level.upper())
+    # Jinja2 checks every template file's mtime on each use when auto_reload is on (extends, imports and
+    # includes: a dozen stat calls per page); only `marid dev`, where templates are edited, needs it.
+    templates.env.auto_reload = settings.env == "dev"
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
