@@ -65,10 +65,12 @@ class AuthenticationMiddleware:
             return None
         if not isinstance(token, str):
             return None
-        async with db.public_session() as session:
-            loaded = await load_session(session, settings, token)
+        # One public transaction, Core statements (no ORM loading): this runs before every signed-in request.
+        # Nothing is cached: a revoked session or a removed membership counts from the very next request.
+        async with db.public_connection() as connection:
+            loaded = await load_session(connection, settings, token)
             if loaded is not None:
-                loaded.memberships = await memberships_of(session, loaded.user.id)
+                loaded.memberships = await memberships_of(connection, loaded.user.id)
             return loaded
 
 

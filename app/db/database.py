@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from app.db.base import TENANT_SCHEMA, schema_for
 from app.db.local import local_connect_args
@@ -94,6 +94,13 @@ class Database:
             if self.role_secrets is not None:
                 session.info[_ROLE_SECRETS] = self.role_secrets
             yield session
+
+    @asynccontextmanager
+    async def public_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on platform tables without the ORM's session, for Core statements on the per-request
+        hot path (authentication); commits when the block ends without an exception."""
+        async with self.engine.begin() as connection:
+            yield connection
 
     @asynccontextmanager
     async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:

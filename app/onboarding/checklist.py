@@ -29,11 +29,14 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
+from app.tenants.context import MemberOf
 from app.tenants.models import Workspace
 
 logger = logging.getLogger("marid.onboarding")
 
 Check = Callable[[AsyncSession, Workspace], Awaitable[bool]]
+# The same answer from what the request already loaded with the person's session (no query).
+Known = Callable[[MemberOf], bool]
 
 
 class Tables(StrEnum):
@@ -94,13 +97,22 @@ ITEMS: tuple[Item, ...] = (
 )
 
 _CHECKS: dict[str, tuple[Check, Tables]] = {}
+_KNOWN: dict[str, Known] = {}
 
 
-def register(key: str, check: Check, *, tables: Tables = Tables.WORKSPACE) -> None:
-    """Tick item ``key`` (one of ``ITEMS``) with ``check``; registering the same key again replaces it."""
+def register(key: str, check: Check, *, tables: Tables = Tables.WORKSPACE, known: Known | None = None) -> None:
+    """Tick item ``key`` (one of ``ITEMS``) with ``check``; registering the same key again replaces it.
+
+    ``known``: the same answer read from the person's loaded membership (``app.tenants.context.MemberOf``),
+    used instead of ``check`` when the caller passes it (the dashboard: no public transaction of its own).
+    """
     if key not in {item.key for item in ITEMS}:
         raise KeyError(f"no checklist item {key!r}; declare it in app.onboarding.checklist.ITEMS first")
     _CHECKS[key] = (check, tables)
+    if known is None:
+        _KNOWN.pop(key, None)
+    else:
+        _KNOWN[key] = known
 
 
 def registered() -> frozenset[str]:
@@ -116,15 +128,29 @@ async def _run(check: Check, session: AsyncSession, workspace: Workspace, key: s
 
 
 async def progress(
-    db: Database, workspace: Workspace, permissions: frozenset[str], *, tenant: AsyncSession | None = None
+    db: Database,
+    workspace: Workspace,
+    permissions: frozenset[str],
+    *,
+    tenant: AsyncSession | None = None,
+    member: MemberOf | None = None,
 ) -> list[ItemState]:
     """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable).
 
     ``tenant``: the caller's open tenant session of ``workspace``, for the checks of its own tables (one
-    transaction for the whole dashboard instead of one more here)."""
+    transaction for the whole dashboard instead of one more here). ``member``: the viewer's membership of
+    ``workspace`` as loaded with their session, for the checks that can answer from it."""
     done: dict[str, bool] = {}
-    platform = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.PLATFORM]
-    own = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.WORKSPACE]
+    if member is not None:
+        if member.workspace.id != workspace.id:
+            raise ValueError("the membership is of another workspace")
+        for key, known in _KNOWN.items():
+            if key in _CHECKS:
+                done[key] = bool(known(member))
+    platform = [
+        (key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.PLATFORM and key not in done
+    ]
+    own = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.WORKSPACE and key not in done]
     if platform:
         async with db.public_session() as session:
             for key, check in platform:

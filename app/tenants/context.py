@@ -13,15 +13,17 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.audit.actor import Actor, person_label
 from app.auth.models import User
 from app.auth.principal import Principal, effective_role
+from app.db.rows import detached, shape_of
 from app.errors import Forbidden
 from app.sso.models import SsoConnection
-from app.tenants.models import Membership, Workspace
+from app.tenants.models import Invitation, Membership, Workspace
 from app.tenants.permissions import can
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
@@ -120,26 +122,48 @@ class MemberOf:
     membership: Membership
     # Its single sign-on is on and required (members then need a step-up per session; see app.sso.enforcement).
     requires_sso: bool
+    # Someone besides the owner is a member, or was invited (the dashboard's "Invite your team" item reads it
+    # from here rather than in a transaction of its own; app.members.checklist).
+    has_team: bool = False
 
 
-async def memberships_of(db: AsyncSession, user_id: uuid.UUID) -> list[MemberOf]:
-    """Every workspace of a person, by name, in one query (the request's public transaction loads it once)."""
-    requires_sso = (
+_WORKSPACE = shape_of(Workspace)
+_MEMBERSHIP = shape_of(Membership)
+_others = aliased(Membership)
+# Built once (the authentication middleware runs it on every request): every workspace of a person, with
+# whether it requires its single sign-on, and whether someone besides the owner is a member or was invited.
+_MEMBERSHIPS = (
+    select(
+        *_WORKSPACE.columns,
+        *_MEMBERSHIP.columns,
         select(SsoConnection.workspace_id)
         .where(
             SsoConnection.workspace_id == Workspace.id,
             SsoConnection.enabled.is_(True),
             SsoConnection.enforce_sso.is_(True),
         )
-        .exists()
+        .exists(),
+        or_(
+            select(_others.user_id).where(_others.workspace_id == Workspace.id, _others.role != "owner").exists(),
+            select(Invitation.id).where(Invitation.workspace_id == Workspace.id).exists(),
+        ),
     )
-    rows = await db.execute(
-        select(Workspace, Membership, requires_sso)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user_id)
-        .order_by(Workspace.name)
-    )
-    return [MemberOf(workspace, membership, bool(sso)) for workspace, membership, sso in rows]
+    .join_from(Workspace, Membership, Membership.workspace_id == Workspace.id)
+    .where(Membership.user_id == bindparam("user_id"))
+    .order_by(Workspace.name)
+)
+
+
+async def memberships_of(db: AsyncSession | AsyncConnection, user_id: uuid.UUID) -> list[MemberOf]:
+    """Every workspace of a person, by name, in one Core query (the request's public transaction loads it once);
+    the workspaces and memberships come back detached (``app.db.rows``)."""
+    rows = await db.execute(_MEMBERSHIPS, {"user_id": user_id})
+    start = len(_WORKSPACE)
+    end = start + len(_MEMBERSHIP)
+    return [
+        MemberOf(detached(_WORKSPACE, row), detached(_MEMBERSHIP, row, start), bool(row[end]), bool(row[end + 1]))
+        for row in rows
+    ]
 
 
 def access_from(

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.auth.middleware import signed_in
 from app.auth.models import User
 from app.db import Database
 from app.errors import ServiceError
@@ -17,7 +18,7 @@ from app.llm.demo import offer_demo_model
 from app.members.service import list_members, transfer_ownership
 from app.onboarding import checklist
 from app.onboarding.steps import STEPS, next_step
-from app.tenants.context import WorkspaceContext, person_actor, start_page_for, workspaces_of
+from app.tenants.context import MemberOf, WorkspaceContext, person_actor, start_page_for, workspaces_of
 from app.tenants.permissions import permissions_of
 from app.web.forms import client_ip, give_back, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
@@ -37,7 +38,6 @@ def suggest_slug(name: str) -> str:
 
 
 async def home(request: Request) -> Response:
-    from app.auth.middleware import signed_in
 
     current = signed_in(request)
     if current is not None:
@@ -136,7 +136,9 @@ async def dashboard(request: Request, context: WorkspaceContext) -> Response:
         items = await activity_items(session, permissions, zone=zone)
         steps: list[checklist.ItemState] = []
         if block == "content":
-            steps = await checklist.progress(db, context.workspace, permissions, tenant=session)
+            steps = await checklist.progress(
+                db, context.workspace, permissions, tenant=session, member=_member_of(request, context)
+            )
     open_steps = [step for step in steps if step.available and not step.done]
     return render(
         request,
@@ -151,6 +153,13 @@ async def dashboard(request: Request, context: WorkspaceContext) -> Response:
         },
         block=block,
     )
+
+
+def _member_of(request: Request, context: WorkspaceContext) -> MemberOf | None:
+    """The viewer's membership of the workspace, as the authentication middleware loaded it."""
+    current = signed_in(request)
+    memberships = current.memberships if current is not None else []
+    return next((entry for entry in memberships if entry.workspace.id == context.workspace.id), None)
 
 
 # How the dashboard says the reader's role, in a sentence of its own (the members page has the full table).
