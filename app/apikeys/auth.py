@@ -20,10 +20,12 @@ error body by this middleware (or by any exception handler that calls ``error.re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,6 +40,7 @@ from app.auth.models import User
 from app.auth.principal import ApiPrincipal, Scope, implied
 from app.auth.sessions import now
 from app.db import Database
+from app.db.rows import detached, shape_of
 from app.security.ratelimit import RateLimiter, RateResult
 from app.security.tokens import constant_time_equals, token_hash
 from app.tenants.context import KEY_WORKSPACE, KeyWorkspace
@@ -157,23 +160,13 @@ async def authenticate(request: Request, token: str) -> Authenticated:
         raise _invalid("invalid_api_key", f"Malformed API key. {malformed}") from None
 
     database: Database = request.app.state.db
-    async with database.public_session() as db:
-        row = (
-            await db.execute(
-                select(ApiKey, User, Membership, Workspace)
-                .join(Workspace, Workspace.id == ApiKey.workspace_id)
-                .outerjoin(User, User.id == ApiKey.user_id)
-                .outerjoin(
-                    Membership, and_(Membership.workspace_id == ApiKey.workspace_id, Membership.user_id == User.id)
-                )
-                .where(ApiKey.lookup_id == parsed.lookup_id)
-            )
-        ).first()
+    async with database.public_connection() as connection:
+        row = (await connection.execute(_BY_LOOKUP_ID, {"lookup_id": parsed.lookup_id})).first()
     presented = token_hash(token)
-    if row is None or not constant_time_equals(row[0].token_hash, presented):
+    if row is None or not constant_time_equals(row[_TOKEN_HASH], presented):
         await limiter.hit("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
         raise _invalid("invalid_api_key", "Unknown API key.")
-    key, owner, membership, workspace = row
+    key, owner, membership, workspace = _loaded(row)
     require_2fa = workspace.require_2fa
     moment = now()
     if key.revoked_at is not None:
@@ -208,6 +201,28 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     headers = {"X-RateLimit-Limit": str(per_minute), "X-RateLimit-Remaining": str(rate.remaining)}
     target = KeyWorkspace(workspace, membership if key.kind == KeyKind.PERSONAL else None)
     return Authenticated(principal=principal, rate=rate, target=target, headers=headers)
+
+
+_KEY, _OWNER, _MEMBERSHIP, _WORKSPACE = shape_of(ApiKey), shape_of(User), shape_of(Membership), shape_of(Workspace)
+_TOKEN_HASH = _KEY.keys.index("token_hash")
+_OWNER_ID = len(_KEY) + _OWNER.keys.index("id")
+_MEMBERSHIP_USER = len(_KEY) + len(_OWNER) + _MEMBERSHIP.keys.index("user_id")
+# Built once, run on every API request: the key, its owner, the owner's membership and the key's workspace, in
+# one Core statement (no ORM loading; the objects come back detached, ``app.db.rows``).
+_BY_LOOKUP_ID = (
+    select(*_KEY.columns, *_OWNER.columns, *_MEMBERSHIP.columns, *_WORKSPACE.columns)
+    .join_from(ApiKey, Workspace, Workspace.id == ApiKey.workspace_id)
+    .outerjoin(User, User.id == ApiKey.user_id)
+    .outerjoin(Membership, and_(Membership.workspace_id == ApiKey.workspace_id, Membership.user_id == User.id))
+    .where(ApiKey.lookup_id == bindparam("lookup_id"))
+)
+
+
+def _loaded(row: Sequence[Any]) -> tuple[ApiKey, User | None, Membership | None, Workspace]:
+    start = len(_KEY) + len(_OWNER)
+    owner = detached(_OWNER, row, len(_KEY)) if row[_OWNER_ID] is not None else None
+    membership = detached(_MEMBERSHIP, row, start) if row[_MEMBERSHIP_USER] is not None else None
+    return detached(_KEY, row), owner, membership, detached(_WORKSPACE, row, start + len(_MEMBERSHIP))
 
 
 async def _mark_used(database: Database, key: ApiKey, ip: str) -> None:
