@@ -11,7 +11,6 @@ from app.auth.sessions import SignedIn, load_session
 from app.config import Settings
 from app.db import Database
 from app.security.tokens import BadToken, sign, unsign
-from app.tenants.context import memberships_of
 
 SKIP_PREFIXES = ("/static/", "/healthz", "/readyz")
 PURPOSE = "session"
@@ -65,13 +64,11 @@ class AuthenticationMiddleware:
             return None
         if not isinstance(token, str):
             return None
-        # One public transaction, Core statements (no ORM loading): this runs before every signed-in request.
-        # Nothing is cached: a revoked session or a removed membership counts from the very next request.
+        # One Core statement for the session, its person and their workspaces (no ORM loading): this runs before
+        # every signed-in request. Nothing is cached: a revoked session or a removed membership counts from the
+        # very next request.
         async with db.public_connection() as connection:
-            loaded = await load_session(connection, settings, token)
-            if loaded is not None:
-                loaded.memberships = await memberships_of(connection, loaded.user.id)
-            return loaded
+            return await load_session(connection, settings, token)
 
 
 def _clearing_cookie(send: Send, settings: Settings) -> Send:

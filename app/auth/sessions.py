@@ -19,6 +19,8 @@ from app.auth.models import User, UserSession
 from app.config import Settings
 from app.db.rows import detached, shape_of
 from app.security.tokens import new_token, token_hash
+from app.tenants.context import MEMBER_OF_COLUMNS, member_of_row
+from app.tenants.models import Membership, Workspace
 
 # Writing last_seen_at on every request would turn each page view into a write; once a minute is plenty.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -59,11 +61,16 @@ async def start_session(
 
 _SESSION = shape_of(UserSession)
 _USER = shape_of(User)
-# Built once: the request's authentication runs it on every request (a Core statement, no ORM loading).
-_BY_TOKEN = (
-    select(*_SESSION.columns, *_USER.columns)
+_MEMBERS_AT = len(_SESSION) + len(_USER)
+# Built once, run before every signed-in request: the session, its person and their workspaces (one row per
+# workspace, or one with empty workspace columns) in one Core statement: one round trip, no ORM loading.
+_SIGNED_IN = (
+    select(*_SESSION.columns, *_USER.columns, *MEMBER_OF_COLUMNS)
     .join_from(UserSession, User, User.id == UserSession.user_id)
+    .outerjoin(Membership, Membership.user_id == User.id)
+    .outerjoin(Workspace, Workspace.id == Membership.workspace_id)
     .where(UserSession.token_hash == bindparam("token_hash"))
+    .order_by(Workspace.name)
 )
 _LAST_SEEN, _EXPIRES, _ID = (_SESSION.keys.index(key) for key in ("last_seen_at", "expires_at", "id"))
 _END = delete(UserSession).where(UserSession.id == bindparam("session_id"))
@@ -71,13 +78,16 @@ _SEEN = update(UserSession).where(UserSession.id == bindparam("session_id")).val
 
 
 async def load_session(connection: AsyncConnection, settings: Settings, token: str) -> SignedIn | None:
-    """The live session for a cookie token, or None (unknown, revoked, idle too long, or past its end: the row is
-    deleted). One Core statement (``Database.public_connection`` on every request); ``user`` and ``session``
-    come back detached (``app.db.rows``), as a closed session would leave them."""
-    row = (await connection.execute(_BY_TOKEN, {"token_hash": token_hash(token)})).first()
-    if row is None:
+    """The live session for a cookie token with the person's workspaces, or None (unknown, revoked, idle too
+    long, or past its end: then the row is deleted).
+
+    One statement (on ``Database.public_connection``, before every request; nothing cached, so a revoked
+    session or a removed membership counts from the very next request); ``user``, ``session`` and the
+    memberships come back detached (``app.db.rows``), as a closed session would leave them."""
+    rows = (await connection.execute(_SIGNED_IN, {"token_hash": token_hash(token)})).all()
+    if not rows:
         return None
-    values = list(row)
+    values = list(rows[0])
     moment = now()
     last_seen_at: datetime = values[_LAST_SEEN]
     expires_at: datetime = values[_EXPIRES]
@@ -88,7 +98,10 @@ async def load_session(connection: AsyncConnection, settings: Settings, token: s
     if moment - last_seen_at > LAST_SEEN_RESOLUTION:
         await connection.execute(_SEEN, {"session_id": session_id, "moment": moment})
         values[_LAST_SEEN] = moment
-    return SignedIn(user=detached(_USER, values, len(_SESSION)), session=detached(_SESSION, values))
+    memberships = [found for row in rows if (found := member_of_row(row, _MEMBERS_AT)) is not None]
+    return SignedIn(
+        user=detached(_USER, values, len(_SESSION)), session=detached(_SESSION, values), memberships=memberships
+    )
 
 
 async def list_sessions(db: AsyncSession, user_id: uuid.UUID) -> list[UserSession]:

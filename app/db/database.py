@@ -58,6 +58,9 @@ class Database:
             connect_args=local_connect_args(make_url(url)),
         )
         ping_when_idle(self.engine)
+        # The same pool, its connections switched to autocommit while checked out (a flag in asyncpg's adapter,
+        # no round trip; reset when they go back).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.role_secrets = RoleSecrets(keyring) if keyring is not None else None
         self.tenants = TenantEngines(
             make_url(tenant_url or url),
@@ -97,10 +100,20 @@ class Database:
 
     @asynccontextmanager
     async def public_connection(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction on platform tables without the ORM's session, for Core statements on the per-request
-        hot path (authentication); commits when the block ends without an exception."""
-        async with self.engine.begin() as connection:
+        """A connection on platform tables without the ORM's session, where **each statement commits by itself**
+        (autocommit): for the per-request hot path (authentication) that reads with one statement and at most
+        writes with one more. No BEGIN and COMMIT round trips; nothing in it is atomic across statements."""
+        async with self._autocommit.connect() as connection:
             yield connection
+
+    @asynccontextmanager
+    async def public_reads(self) -> AsyncIterator[AsyncSession]:
+        """A session on platform tables where each statement commits by itself, for a request that only reads
+        with one statement (a page's or the API's list): no BEGIN and COMMIT round trips. Not for changes:
+        those go through ``public_session`` (or the unit-of-work helpers), which commit them together."""
+        async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
+            session.info[_PUBLIC] = True
+            yield session
 
     @asynccontextmanager
     async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:

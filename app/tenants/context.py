@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -130,40 +132,52 @@ class MemberOf:
 _WORKSPACE = shape_of(Workspace)
 _MEMBERSHIP = shape_of(Membership)
 _others = aliased(Membership)
-# Built once (the authentication middleware runs it on every request): every workspace of a person, with
-# whether it requires its single sign-on, and whether someone besides the owner is a member or was invited.
-_MEMBERSHIPS = (
-    select(
-        *_WORKSPACE.columns,
-        *_MEMBERSHIP.columns,
-        select(SsoConnection.workspace_id)
-        .where(
-            SsoConnection.workspace_id == Workspace.id,
-            SsoConnection.enabled.is_(True),
-            SsoConnection.enforce_sso.is_(True),
-        )
-        .exists(),
-        or_(
-            select(_others.user_id).where(_others.workspace_id == Workspace.id, _others.role != "owner").exists(),
-            select(Invitation.id).where(Invitation.workspace_id == Workspace.id).exists(),
-        ),
+# What a MemberOf is read from, after Workspace and Membership are joined: the workspace, the membership, whether
+# it requires its single sign-on, and whether someone besides the owner is a member or was invited.
+MEMBER_OF_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    *_WORKSPACE.columns,
+    *_MEMBERSHIP.columns,
+    select(SsoConnection.workspace_id)
+    .where(
+        SsoConnection.workspace_id == Workspace.id,
+        SsoConnection.enabled.is_(True),
+        SsoConnection.enforce_sso.is_(True),
     )
+    .exists(),
+    or_(
+        select(_others.user_id).where(_others.workspace_id == Workspace.id, _others.role != "owner").exists(),
+        select(Invitation.id).where(Invitation.workspace_id == Workspace.id).exists(),
+    ),
+)
+# Built once: every workspace of a person, by name.
+_MEMBERSHIPS = (
+    select(*MEMBER_OF_COLUMNS)
     .join_from(Workspace, Membership, Membership.workspace_id == Workspace.id)
     .where(Membership.user_id == bindparam("user_id"))
     .order_by(Workspace.name)
 )
 
 
+def member_of_row(row: Sequence[Any], start: int = 0) -> MemberOf | None:
+    """The MemberOf in ``row[start:]`` (columns :data:`MEMBER_OF_COLUMNS`); None for an outer join's empty side.
+
+    The workspace and membership come back detached (``app.db.rows``)."""
+    if row[start] is None:
+        return None
+    end = start + len(_WORKSPACE) + len(_MEMBERSHIP)
+    return MemberOf(
+        detached(_WORKSPACE, row, start),
+        detached(_MEMBERSHIP, row, start + len(_WORKSPACE)),
+        bool(row[end]),
+        bool(row[end + 1]),
+    )
+
+
 async def memberships_of(db: AsyncSession | AsyncConnection, user_id: uuid.UUID) -> list[MemberOf]:
-    """Every workspace of a person, by name, in one Core query (the request's public transaction loads it once);
-    the workspaces and memberships come back detached (``app.db.rows``)."""
+    """Every workspace of a person, by name, in one Core query. (The authentication middleware reads them with
+    the session itself, in the same statement: ``app.auth.sessions.load_session``.)"""
     rows = await db.execute(_MEMBERSHIPS, {"user_id": user_id})
-    start = len(_WORKSPACE)
-    end = start + len(_MEMBERSHIP)
-    return [
-        MemberOf(detached(_WORKSPACE, row), detached(_MEMBERSHIP, row, start), bool(row[end]), bool(row[end + 1]))
-        for row in rows
-    ]
+    return [found for row in rows if (found := member_of_row(row)) is not None]
 
 
 def access_from(
