@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +53,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.bus = EventBus(app.state.redis, retention=settings.event_retention())
         app.state.hub = Hub(app.state.redis)
         app.state.llm = build_gateway(settings, app.state.db, app.state.secrets, app.state.redis, app.state.bus)
+        # Everything built so far (modules, routes, templates, mappers: hundreds of thousands of objects) lives
+        # as long as the process: move it out of the collector's sight, so its full collections stop walking it
+        # on every few requests (measured: 7% of a dashboard request's time was such pauses).
+        gc.freeze()
         try:
             yield
         finally:
