@@ -125,7 +125,9 @@ async def recent_visible(session: AsyncSession, permissions: frozenset[str], lim
 
     Every dashboard view runs it: a Core statement built once per set of permissions, rows turned into detached
     ``AuditEvent`` objects (``app.db.rows``) without ORM loading."""
-    rows = await session.execute(_visible_statement(permissions), {"limit": limit})
+    # On the session's connection (same transaction): a Core statement needs none of the ORM's execute path.
+    connection = await session.connection()
+    rows = await connection.execute(_visible_statement(permissions), {"limit": limit})
     return [detached(_EVENT, row) for row in rows]
 
 

@@ -143,7 +143,9 @@ def _combined(keys: tuple[str, ...]) -> Select[Any]:
 
 async def _run_probes(keys: list[str], session: AsyncSession, workspace: Workspace) -> dict[str, bool]:
     try:
-        row = (await session.execute(_combined(tuple(keys)))).one()
+        # On the session's connection (same transaction): no ORM execute path for a Core statement.
+        connection = await session.connection()
+        row = (await connection.execute(_combined(tuple(keys)))).one()
     except Exception:  # a broken check must not break the dashboard
         logger.warning("checklist checks %r failed for workspace %s", keys, workspace.id, exc_info=True)
         return dict.fromkeys(keys, False)
