@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -127,15 +128,22 @@ async def recent_visible(session: AsyncSession, permissions: frozenset[str], lim
     ``AuditEvent`` objects (``app.db.rows``) without ORM loading."""
     # On the session's connection (same transaction): a Core statement needs none of the ORM's execute path.
     connection = await session.connection()
-    rows = await connection.execute(_visible_statement(permissions), {"limit": limit})
+    rows = await connection.execute(visible_statement(permissions), {"limit": limit})
     return [detached(_EVENT, row) for row in rows]
 
 
 _EVENT = shape_of(AuditEvent)
 
 
+def event_of(row: Sequence[Any], start: int = 0) -> AuditEvent:
+    """The detached event in ``row[start:]`` (the columns of :func:`visible_statement`)."""
+    return detached(_EVENT, row, start)
+
+
 @lru_cache(maxsize=64)  # one per set of permissions: a handful of roles (and key scopes)
-def _visible_statement(permissions: frozenset[str]) -> Select[Any]:
+def visible_statement(permissions: frozenset[str]) -> Select[Any]:
+    """:func:`recent_visible`'s statement (the event's columns, newest first; parameter ``limit``), for a caller
+    that reads it within a statement of its own (the dashboard); :func:`event_of` reads its rows."""
     # One array parameter, not an IN list: the statement compiles once and is cached (an IN list is re-rendered
     # at every call, which measured a tenth of a dashboard request).
     shown = bindparam("shown", sorted(catalogue.visible_actions(permissions)), type_=ARRAY(String))

@@ -116,6 +116,18 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def tenant_reads(self, workspace_id: str) -> AsyncIterator[AsyncConnection]:
+        """A connection logged in as the workspace's role where each statement commits by itself (autocommit),
+        for a request that reads the workspace with one statement (the dashboard): no BEGIN and COMMIT round
+        trips. Changes go through ``tenant_session`` (or the unit-of-work helpers)."""
+        engine = await self.tenants.engine(workspace_id)
+        bound = engine.execution_options(
+            schema_translate_map={TENANT_SCHEMA: schema_for(workspace_id)}, isolation_level="AUTOCOMMIT"
+        )
+        async with bound.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
     async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:
         """A unit of work inside one workspace, on a connection logged in as that workspace's role."""
         schema = schema_for(workspace_id)

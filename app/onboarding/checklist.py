@@ -20,13 +20,13 @@ The dashboard hides the checklist once every item is done.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
@@ -122,6 +122,7 @@ def register(
         check = _probe_check(check)
     _CHECKS[key] = (check, tables)
     _combined.cache_clear()
+    workspace_probes.cache_clear()
     if known is None:
         _KNOWN.pop(key, None)
     else:
@@ -173,6 +174,18 @@ async def _run(check: Check, session: AsyncSession, workspace: Workspace, key: s
         return False
 
 
+@lru_cache(maxsize=1)  # the same tuple until the registry changes (callers may cache statements built on it)
+def workspace_probes() -> tuple[tuple[str, ColumnElement[bool]], ...]:
+    """The items of the workspace's own tables registered as selects, each as an ``EXISTS`` column: for a caller
+    that asks them inside a statement of its own (the dashboard, with its feed) and passes the answers to
+    :func:`progress` as ``answered``."""
+    return tuple(
+        (key, _PROBES[key].exists().label(f"probe_{key}"))
+        for key, (_, tables) in _CHECKS.items()
+        if key in _PROBES and tables == Tables.WORKSPACE
+    )
+
+
 async def progress(
     db: Database,
     workspace: Workspace,
@@ -180,13 +193,15 @@ async def progress(
     *,
     tenant: AsyncSession | None = None,
     member: MemberOf | None = None,
+    answered: Mapping[str, bool] | None = None,
 ) -> list[ItemState]:
     """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable).
 
     ``tenant``: the caller's open tenant session of ``workspace``, for the checks of its own tables (one
     transaction for the whole dashboard instead of one more here). ``member``: the viewer's membership of
-    ``workspace`` as loaded with their session, for the checks that can answer from it."""
-    done: dict[str, bool] = {}
+    ``workspace`` as loaded with their session, for the checks that can answer from it. ``answered``: items the
+    caller already asked (:func:`workspace_probes`)."""
+    done: dict[str, bool] = {key: bool(value) for key, value in (answered or {}).items() if key in _CHECKS}
     if member is not None:
         if member.workspace.id != workspace.id:
             raise ValueError("the membership is of another workspace")

@@ -28,7 +28,7 @@ from app.web.state import bus_of, changes, db_of
 from app.web.templating import is_htmx, render
 from app.web.timezones import zone_of
 from app.workspaces import service
-from app.workspaces.live import activity_cursor, activity_items
+from app.workspaces.live import activity_cursor, feed_and_checks
 from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
 
 
@@ -131,14 +131,16 @@ async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
     db = db_of(request)
     cursor = await activity_cursor(bus_of(request), context.workspace.id)
-    # The feed and the checklist's checks of the workspace's own tables: one tenant transaction.
-    async with db.tenant_session(context.workspace.id) as session:
-        items = await activity_items(session, permissions, zone=zone)
-        steps: list[checklist.ItemState] = []
-        if block == "content":
-            steps = await checklist.progress(
-                db, context.workspace, permissions, tenant=session, member=_member_of(request, context)
-            )
+    # The feed and the checklist's checks of the workspace's own tables: one statement, one round trip.
+    probes = checklist.workspace_probes() if block == "content" else ()
+    async with db.tenant_reads(context.workspace.id) as connection:
+        items, answered = await feed_and_checks(connection, permissions, probes, zone=zone)
+    steps: list[checklist.ItemState] = []
+    if block == "content":
+        # Items registered as functions (none today) still get a tenant session of their own.
+        steps = await checklist.progress(
+            db, context.workspace, permissions, member=_member_of(request, context), answered=answered
+        )
     open_steps = [step for step in steps if step.available and not step.done]
     return render(
         request,
