@@ -20,13 +20,12 @@ error body by this middleware (or by any exception handler that calls ``error.re
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
-from sqlalchemy import Row, and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,7 +41,7 @@ from app.auth.principal import ApiPrincipal, Scope, implied
 from app.auth.sessions import now
 from app.db import Database
 from app.db.rows import detached, shape_of
-from app.security.ratelimit import RateLimiter, RateResult
+from app.security.ratelimit import Limit, RateLimiter, RateResult
 from app.security.tokens import constant_time_equals, token_hash
 from app.tenants.context import KEY_WORKSPACE, KeyWorkspace
 from app.tenants.models import Membership, Workspace
@@ -154,47 +153,32 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     try:
         parsed = key_format.parse(token)
     except MalformedKey as malformed:
-        failures = await limiter.peek("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
-        if not failures.allowed:
-            raise _too_many(failures, "Too many invalid API keys from your address.") from None
-        await limiter.hit("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
-        raise _invalid("invalid_api_key", f"Malformed API key. {malformed}") from None
+        await _refuse(limiter, ip, _invalid("invalid_api_key", f"Malformed API key. {malformed}"), failure=True)
 
-    # The address's allowance of failures and the key are read at the same time (Redis and PostgreSQL, two
-    # round trips in parallel instead of one after the other); an address over its allowance is refused with
-    # 429 whatever the key, before anything about the key is told or counted.
+    # The key first, then (one Redis round trip) the address's allowance of failures and the key's own rate.
+    # Whatever the key, an address over its allowance is answered 429 before anything about the key is told or
+    # counted, as when the allowance was looked at first.
     database: Database = request.app.state.db
-    failures, row = await asyncio.gather(
-        limiter.peek("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60),
-        _lookup(database, parsed.lookup_id),
-    )
-    if not failures.allowed:
-        raise _too_many(failures, "Too many invalid API keys from your address.")
+    async with database.public_connection() as connection:
+        row = (await connection.execute(_BY_LOOKUP_ID, {"lookup_id": parsed.lookup_id})).first()
     presented = token_hash(token)
     if row is None or not constant_time_equals(row[_TOKEN_HASH], presented):
-        await limiter.hit("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
-        raise _invalid("invalid_api_key", "Unknown API key.")
+        await _refuse(limiter, ip, _invalid("invalid_api_key", "Unknown API key."), failure=True)
     key, owner, membership, workspace = _loaded(row)
-    require_2fa = workspace.require_2fa
     moment = now()
-    if key.revoked_at is not None:
-        raise _invalid("revoked_api_key", "This API key was revoked.")
-    if key.expires_at is not None and key.expires_at <= moment:
-        raise _invalid("expired_api_key", f"This API key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC.")
-    if key.kind == KeyKind.PERSONAL:
-        if owner is None or not membership_covers(key, membership):
-            raise _invalid("invalid_api_key", "The owner of this API key is no longer a member of its workspace.")
-        if require_2fa and not owner.has_2fa:
-            raise _invalid(
-                "invalid_api_key",
-                "This workspace requires two-factor authentication, which the key's owner has not turned on.",
-            )
+    refusal = _unusable(key, owner, membership, workspace, moment)
+    if refusal is not None:
+        await _refuse(limiter, ip, refusal, failure=False)
     scope = key_effective_scope(key, membership.role if membership is not None else None)
     assert scope is not None  # a service key, or a personal key whose owner is a member (checked above)
 
     per_minute: int = request.app.state.settings.api_key_requests_per_minute
-    rate = await limiter.hit("apikey", str(key.id), limit=per_minute, window_seconds=60)
+    rate = await limiter.hit_unless(
+        Limit(_FAILURES, ip, FAILURES_PER_MINUTE, 60), Limit("apikey", str(key.id), per_minute, 60)
+    )
     if not rate.allowed:
+        if rate.scope == _FAILURES:
+            raise _too_many(rate, "Too many invalid API keys from your address.")
         raise _too_many(rate, "This API key made too many requests.")
     if key.last_used_at is None or moment - key.last_used_at >= LAST_USED_RESOLUTION:
         await _mark_used(database, key, ip)
@@ -211,6 +195,39 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     return Authenticated(principal=principal, rate=rate, target=target, headers=headers)
 
 
+_FAILURES = "apikey.fail"
+
+
+async def _refuse(limiter: RateLimiter, ip: str, error: ApiAuthError, *, failure: bool) -> NoReturn:
+    """Raise ``error``, or 429 if the address is over its allowance of failures; ``failure`` counts one."""
+    failures = await limiter.peek(_FAILURES, ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
+    if not failures.allowed:
+        raise _too_many(failures, "Too many invalid API keys from your address.")
+    if failure:
+        await limiter.hit(_FAILURES, ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
+    raise error
+
+
+def _unusable(
+    key: ApiKey, owner: User | None, membership: Membership | None, workspace: Workspace, moment: datetime
+) -> ApiAuthError | None:
+    """Why a genuine key cannot be used now (revoked, expired, its owner out of the workspace or without the
+    2FA it requires), or None."""
+    if key.revoked_at is not None:
+        return _invalid("revoked_api_key", "This API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= moment:
+        return _invalid("expired_api_key", f"This API key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC.")
+    if key.kind == KeyKind.PERSONAL:
+        if owner is None or not membership_covers(key, membership):
+            return _invalid("invalid_api_key", "The owner of this API key is no longer a member of its workspace.")
+        if workspace.require_2fa and not owner.has_2fa:
+            return _invalid(
+                "invalid_api_key",
+                "This workspace requires two-factor authentication, which the key's owner has not turned on.",
+            )
+    return None
+
+
 _KEY, _OWNER, _MEMBERSHIP, _WORKSPACE = shape_of(ApiKey), shape_of(User), shape_of(Membership), shape_of(Workspace)
 _TOKEN_HASH = _KEY.keys.index("token_hash")
 _OWNER_ID = len(_KEY) + _OWNER.keys.index("id")
@@ -224,11 +241,6 @@ _BY_LOOKUP_ID = (
     .outerjoin(Membership, and_(Membership.workspace_id == ApiKey.workspace_id, Membership.user_id == User.id))
     .where(ApiKey.lookup_id == bindparam("lookup_id"))
 )
-
-
-async def _lookup(database: Database, lookup_id: str) -> Row[Any] | None:
-    async with database.public_connection() as connection:
-        return (await connection.execute(_BY_LOOKUP_ID, {"lookup_id": lookup_id})).first()
 
 
 def _loaded(row: Sequence[Any]) -> tuple[ApiKey, User | None, Membership | None, Workspace]:
