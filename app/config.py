@@ -69,13 +69,14 @@ class Settings(BaseSettings):
     # DNS servers Marid asks ("127.0.0.1:5353, [::1]:53"; a missing port is 53); empty: the system's resolver.
     # Used to check SSO domain-verification records and to resolve SSO providers' addresses.
     dns_nameservers: str = ""
-    db_pool_size: int = 10
+    # Connections to the platform tables each process keeps open (no overflow: see app/db/database.py).
+    db_pool_size: int = 20
     # Requests each API key may make per minute (a burst of this many, then a steady trickle).
     api_key_requests_per_minute: int = 600
     # Tenant connections log in as each workspace's role: keep pools for this many recently used workspaces,
-    # with this many connections each (plus as many again in bursts).
+    # with at most this many connections each, kept open (at most workspaces x connections per process).
     tenant_pool_workspaces: int = 32
-    tenant_pool_connections: int = 2
+    tenant_pool_connections: int = 4
     # Where tenant connections go, if not where MARID_DATABASE_URL points (say, PgBouncer); its user and
     # password are ignored (each workspace logs in as itself).
     tenant_database_url: str = ""
@@ -157,6 +158,9 @@ class Settings(BaseSettings):
         return Database(
             self.database_url,
             pool_size=pool_size or self.db_pool_size,
+            # The app and the worker keep what they use (an overflow connection is closed at check-in: a new
+            # log-in per busy request); a command that asks for a small pool keeps the headroom for nesting.
+            overflow=0 if pool_size is None else None,
             keyring=keyring,
             tenant_workspaces=self.tenant_pool_workspaces,
             tenant_connections=self.tenant_pool_connections,

@@ -46,6 +46,9 @@ from app.workspaces import pages as workspace_pages
 
 def build_routes(settings: Settings) -> list[BaseRoute]:
     routes: list[BaseRoute] = [
+        # First: Starlette tries routes in order, and no page lives under /api/v1, so an API call need not be
+        # matched against the ~140 page routes' patterns first (measured: 4% of an API request).
+        Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
         *health.routes,
         *auth_pages.routes,
         *workspace_pages.routes,
@@ -63,7 +66,6 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         *secret_pages.routes,
         *llm_pages.routes,
         *llm_gateway.routes,
-        Mount(api_routes.PREFIX, routes=api_routes.api_routes()),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     if settings.dev_routes_enabled:  # only in processes `marid dev` started (or a test that asks)

@@ -68,6 +68,7 @@ class Target:
     headers: dict[str, str]
     rps: list[float] = field(default_factory=list)
     transactions: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -155,10 +156,15 @@ async def transactions(pg_dsn: str) -> int:
         await connection.close()
 
 
-async def hammer(target: Target, concurrency: int, seconds: float) -> tuple[int, float]:
-    """Requests completed in ``seconds`` by ``concurrency`` keep-alive clients; refuses any non-200."""
+async def hammer(
+    target: Target, concurrency: int, seconds: float, latencies: list[float] | None = None
+) -> tuple[int, float]:
+    """Requests completed in ``seconds`` by ``concurrency`` keep-alive clients; refuses any non-200.
+
+    ``latencies`` (if given) receives each request's time in seconds."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     done = 0
+    times = latencies if latencies is not None else []
     async with httpx.AsyncClient(headers=target.headers, limits=limits, timeout=30) as client:
         for _ in range(concurrency):  # warm the connections
             (await client.get(target.url)).raise_for_status()
@@ -167,10 +173,11 @@ async def hammer(target: Target, concurrency: int, seconds: float) -> tuple[int,
 
         async def loop() -> None:
             nonlocal done
-            while time.monotonic() < deadline:
+            while (sent := time.monotonic()) < deadline:
                 answer = await client.get(target.url)
                 if answer.status_code != 200:
                     raise RuntimeError(f"{target.label}: {answer.status_code} {answer.text[:200]}")
+                times.append(time.monotonic() - sent)
                 done += 1
 
         await asyncio.gather(*(loop() for _ in range(concurrency)))
@@ -181,7 +188,9 @@ async def measure(targets: list[Target], pg_dsn: str, concurrency: int, seconds:
     for round_number in range(rounds):
         for target in targets:
             before = await transactions(pg_dsn)
-            count, elapsed = await hammer(target, concurrency, seconds)
+            latencies: list[float] = []
+            count, elapsed = await hammer(target, concurrency, seconds, latencies)
+            target.p50_ms.append(statistics.median(latencies) * 1000)
             await asyncio.sleep(1.2)  # backends report their statistics at most once a second
             after = await transactions(pg_dsn)
             target.rps.append(count / elapsed)
@@ -189,7 +198,8 @@ async def measure(targets: list[Target], pg_dsn: str, concurrency: int, seconds:
             target.transactions.append(max(0, after - before - 2) / (count + concurrency))
             print(
                 f"  round {round_number + 1}: {target.label:<44} {count / elapsed:8.0f} req/s "
-                f"{target.transactions[-1]:5.2f} transactions/request",
+                f"{target.transactions[-1]:5.2f} transactions/request, p50 {target.p50_ms[-1]:5.1f} ms, "
+                f"load {os.getloadavg()[0]:.2f}",
                 file=sys.stderr,
             )
 
@@ -282,15 +292,15 @@ def main(argv: list[str] | None = None) -> int:
         f"Marid page benchmark: {args.concurrency} concurrent clients, median of {args.rounds} rounds, "
         f"{os.cpu_count()} CPUs"
     )
-    print(f"  {'':<44} {'req/s':>8} {'ratio':>7} {'transactions/request':>21}")
+    print(f"  {'':<44} {'req/s':>8} {'ratio':>7} {'transactions/request':>21} {'p50 ms':>7}")
     for target in targets:
         rps = statistics.median(target.rps)
         verdict = "" if target is targets[2] else (" ok" if rps / floor >= TARGET_RATIO else " UNDER TARGET")
         print(
             f"  {target.label:<44} {rps:8.0f} {rps / floor:6.2f}x {statistics.median(target.transactions):21.2f}"
-            f"{verdict}"
+            f" {statistics.median(target.p50_ms):7.1f}{verdict}"
         )
-    print(f"  goal: (a) and (b) at >= {TARGET_RATIO}x of (c)")
+    print(f"  goal: (a) and (b) at >= {TARGET_RATIO}x of (c); load average now {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -34,7 +34,10 @@ async def dependencies(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     """What every job's context holds but its queue and arq's own keys (see ``app.queues.JobContext``)."""
     # The one keyring of this worker: jobs get it, and the secrets service, from their context.
     keyring = settings.keyring()
-    db = settings.database(keyring)
+    # Half the web app's kept pool plus as many again in bursts (as before the web app's pools dropped their
+    # overflow): dozens of short jobs at once may nest a second public session, which a pool without overflow
+    # would make wait on itself.
+    db = settings.database(keyring, pool_size=max(1, settings.db_pool_size // 2))
     events_redis = Redis.from_url(settings.redis_url)
     jobs = Enqueuer(settings.redis_url)
     worker_id = new_worker_id()

@@ -21,7 +21,14 @@ from app.api.errors import ApiError
 from app.api.principal import ApiPrincipal, Scope
 from app.auth.middleware import signed_in
 from app.sso.enforcement import needs_step_up
-from app.tenants.context import WorkspaceAccess, resolve_access
+from app.tenants.context import (
+    KEY_WORKSPACE,
+    KeyWorkspace,
+    WorkspaceAccess,
+    access_from,
+    access_of_key,
+    resolve_access,
+)
 from app.web.forms import client_ip
 from app.web.state import db_of
 
@@ -64,17 +71,26 @@ def require_scope(principal: ApiPrincipal, scope: Scope) -> None:
 async def resolve(request: Request, principal: ApiPrincipal, slug: str) -> WorkspaceAccess:
     """The workspace named by ``slug`` as ``principal`` may see it (``app.tenants.context``); 404 when it may not."""
     current = signed_in(request) if principal.kind == "session" else None
-    async with db_of(request).public_session() as session:
-        access = await resolve_access(session, principal, slug, ip=client_ip(request))
+    loaded: KeyWorkspace | None = getattr(request.state, KEY_WORKSPACE, None)
+    step_up = False
+    if current is not None:
+        # What the authentication middleware loaded with the session, as the pages' guard reads it.
+        access = access_from(current.memberships, principal, slug, ip=client_ip(request))
         # A browser session owes a workspace that requires single sign-on its step-up, as its pages do; keys are
         # made by someone who was let in and carry their own checks.
-        step_up = (
-            access is not None
-            and current is not None
-            and await needs_step_up(
-                session, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
-            )
-        )
+        if access is not None and any(
+            entry.requires_sso for entry in current.memberships if entry.workspace.id == access.workspace.id
+        ):
+            async with db_of(request).public_session() as session:
+                step_up = await needs_step_up(
+                    session, workspace_id=access.workspace.id, role=access.role, session_id=current.session.id
+                )
+    elif loaded is not None and principal.kind != "session":
+        # The key lookup of this request read the key's workspace and its owner's membership.
+        access = access_of_key(loaded, principal, slug, ip=client_ip(request))
+    else:
+        async with db_of(request).public_session() as session:
+            access = await resolve_access(session, principal, slug, ip=client_ip(request))
     if access is None:
         raise ApiError(404, "No such workspace.")
     if step_up:

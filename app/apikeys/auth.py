@@ -20,10 +20,12 @@ error body by this middleware (or by any exception handler that calls ``error.re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,8 +40,10 @@ from app.auth.models import User
 from app.auth.principal import ApiPrincipal, Scope, implied
 from app.auth.sessions import now
 from app.db import Database
-from app.security.ratelimit import RateLimiter, RateResult
+from app.db.rows import detached, shape_of
+from app.security.ratelimit import Limit, RateLimiter, RateResult
 from app.security.tokens import constant_time_equals, token_hash
+from app.tenants.context import KEY_WORKSPACE, KeyWorkspace
 from app.tenants.models import Membership, Workspace
 from app.web.forms import client_ip
 
@@ -136,6 +140,9 @@ def require_scope(request: Request, scope: Scope) -> ApiPrincipal:
 class Authenticated:
     principal: ApiPrincipal
     rate: RateResult
+    # The key's workspace and its owner's membership, read with the key: resolving the workspace of the call
+    # needs no query of its own (``app.tenants.context.access_of_key``).
+    target: KeyWorkspace
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -143,52 +150,35 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     """Check a Bearer key; raises :class:`ApiAuthError` (401/429) with the reason when it cannot be used."""
     limiter: RateLimiter = request.app.state.rate_limiter
     ip = client_ip(request)
-    failures = await limiter.peek("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
-    if not failures.allowed:
-        raise _too_many(failures, "Too many invalid API keys from your address.")
     try:
         parsed = key_format.parse(token)
     except MalformedKey as malformed:
-        await limiter.hit("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
-        raise _invalid("invalid_api_key", f"Malformed API key. {malformed}") from None
+        await _refuse(limiter, ip, _invalid("invalid_api_key", f"Malformed API key. {malformed}"), failure=True)
 
+    # The key first, then (one Redis round trip) the address's allowance of failures and the key's own rate.
+    # Whatever the key, an address over its allowance is answered 429 before anything about the key is told or
+    # counted, as when the allowance was looked at first.
     database: Database = request.app.state.db
-    async with database.public_session() as db:
-        row = (
-            await db.execute(
-                select(ApiKey, User, Membership, Workspace.require_2fa)
-                .join(Workspace, Workspace.id == ApiKey.workspace_id)
-                .outerjoin(User, User.id == ApiKey.user_id)
-                .outerjoin(
-                    Membership, and_(Membership.workspace_id == ApiKey.workspace_id, Membership.user_id == User.id)
-                )
-                .where(ApiKey.lookup_id == parsed.lookup_id)
-            )
-        ).first()
+    async with database.public_connection() as connection:
+        row = (await connection.execute(_BY_LOOKUP_ID, {"lookup_id": parsed.lookup_id})).first()
     presented = token_hash(token)
-    if row is None or not constant_time_equals(row[0].token_hash, presented):
-        await limiter.hit("apikey.fail", ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
-        raise _invalid("invalid_api_key", "Unknown API key.")
-    key, owner, membership, require_2fa = row
+    if row is None or not constant_time_equals(row[_TOKEN_HASH], presented):
+        await _refuse(limiter, ip, _invalid("invalid_api_key", "Unknown API key."), failure=True)
+    key, owner, membership, workspace = _loaded(row)
     moment = now()
-    if key.revoked_at is not None:
-        raise _invalid("revoked_api_key", "This API key was revoked.")
-    if key.expires_at is not None and key.expires_at <= moment:
-        raise _invalid("expired_api_key", f"This API key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC.")
-    if key.kind == KeyKind.PERSONAL:
-        if owner is None or not membership_covers(key, membership):
-            raise _invalid("invalid_api_key", "The owner of this API key is no longer a member of its workspace.")
-        if require_2fa and not owner.has_2fa:
-            raise _invalid(
-                "invalid_api_key",
-                "This workspace requires two-factor authentication, which the key's owner has not turned on.",
-            )
+    refusal = _unusable(key, owner, membership, workspace, moment)
+    if refusal is not None:
+        await _refuse(limiter, ip, refusal, failure=False)
     scope = key_effective_scope(key, membership.role if membership is not None else None)
     assert scope is not None  # a service key, or a personal key whose owner is a member (checked above)
 
     per_minute: int = request.app.state.settings.api_key_requests_per_minute
-    rate = await limiter.hit("apikey", str(key.id), limit=per_minute, window_seconds=60)
+    rate = await limiter.hit_unless(
+        Limit(_FAILURES, ip, FAILURES_PER_MINUTE, 60), Limit("apikey", str(key.id), per_minute, 60)
+    )
     if not rate.allowed:
+        if rate.scope == _FAILURES:
+            raise _too_many(rate, "Too many invalid API keys from your address.")
         raise _too_many(rate, "This API key made too many requests.")
     if key.last_used_at is None or moment - key.last_used_at >= LAST_USED_RESOLUTION:
         await _mark_used(database, key, ip)
@@ -201,7 +191,63 @@ async def authenticate(request: Request, token: str) -> Authenticated:
         key_id=key.id,
     )
     headers = {"X-RateLimit-Limit": str(per_minute), "X-RateLimit-Remaining": str(rate.remaining)}
-    return Authenticated(principal=principal, rate=rate, headers=headers)
+    target = KeyWorkspace(workspace, membership if key.kind == KeyKind.PERSONAL else None)
+    return Authenticated(principal=principal, rate=rate, target=target, headers=headers)
+
+
+_FAILURES = "apikey.fail"
+
+
+async def _refuse(limiter: RateLimiter, ip: str, error: ApiAuthError, *, failure: bool) -> NoReturn:
+    """Raise ``error``, or 429 if the address is over its allowance of failures; ``failure`` counts one."""
+    failures = await limiter.peek(_FAILURES, ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
+    if not failures.allowed:
+        raise _too_many(failures, "Too many invalid API keys from your address.")
+    if failure:
+        await limiter.hit(_FAILURES, ip, limit=FAILURES_PER_MINUTE, window_seconds=60)
+    raise error
+
+
+def _unusable(
+    key: ApiKey, owner: User | None, membership: Membership | None, workspace: Workspace, moment: datetime
+) -> ApiAuthError | None:
+    """Why a genuine key cannot be used now (revoked, expired, its owner out of the workspace or without the
+    2FA it requires), or None."""
+    if key.revoked_at is not None:
+        return _invalid("revoked_api_key", "This API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= moment:
+        return _invalid("expired_api_key", f"This API key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC.")
+    if key.kind == KeyKind.PERSONAL:
+        if owner is None or not membership_covers(key, membership):
+            return _invalid("invalid_api_key", "The owner of this API key is no longer a member of its workspace.")
+        if workspace.require_2fa and not owner.has_2fa:
+            return _invalid(
+                "invalid_api_key",
+                "This workspace requires two-factor authentication, which the key's owner has not turned on.",
+            )
+    return None
+
+
+_KEY, _OWNER, _MEMBERSHIP, _WORKSPACE = shape_of(ApiKey), shape_of(User), shape_of(Membership), shape_of(Workspace)
+_TOKEN_HASH = _KEY.keys.index("token_hash")
+_OWNER_ID = len(_KEY) + _OWNER.keys.index("id")
+_MEMBERSHIP_USER = len(_KEY) + len(_OWNER) + _MEMBERSHIP.keys.index("user_id")
+# Built once, run on every API request: the key, its owner, the owner's membership and the key's workspace, in
+# one Core statement (no ORM loading; the objects come back detached, ``app.db.rows``).
+_BY_LOOKUP_ID = (
+    select(*_KEY.columns, *_OWNER.columns, *_MEMBERSHIP.columns, *_WORKSPACE.columns)
+    .join_from(ApiKey, Workspace, Workspace.id == ApiKey.workspace_id)
+    .outerjoin(User, User.id == ApiKey.user_id)
+    .outerjoin(Membership, and_(Membership.workspace_id == ApiKey.workspace_id, Membership.user_id == User.id))
+    .where(ApiKey.lookup_id == bindparam("lookup_id"))
+)
+
+
+def _loaded(row: Sequence[Any]) -> tuple[ApiKey, User | None, Membership | None, Workspace]:
+    start = len(_KEY) + len(_OWNER)
+    owner = detached(_OWNER, row, len(_KEY)) if row[_OWNER_ID] is not None else None
+    membership = detached(_MEMBERSHIP, row, start) if row[_MEMBERSHIP_USER] is not None else None
+    return detached(_KEY, row), owner, membership, detached(_WORKSPACE, row, start + len(_MEMBERSHIP))
 
 
 async def _mark_used(database: Database, key: ApiKey, ip: str) -> None:
@@ -249,6 +295,7 @@ class ApiKeyMiddleware:
         state = scope.setdefault("state", {})
         state["signed_in"] = None
         state["api_principal"] = None
+        state[KEY_WORKSPACE] = None
         if scope["path"].startswith(GATEWAY_PREFIX):
             await self.app(scope, receive, send)
             return
@@ -262,6 +309,7 @@ class ApiKeyMiddleware:
             await refused.response()(scope, receive, send)
             return
         state["api_principal"] = authenticated.principal
+        state[KEY_WORKSPACE] = authenticated.target
         await self._api(scope, receive, _with_headers(send, authenticated.headers))
 
     async def _api(self, scope: AsgiScope, receive: Receive, send: Send) -> None:

@@ -11,7 +11,6 @@ from app.auth.sessions import SignedIn, load_session
 from app.config import Settings
 from app.db import Database
 from app.security.tokens import BadToken, sign, unsign
-from app.tenants.context import memberships_of
 
 SKIP_PREFIXES = ("/static/", "/healthz", "/readyz")
 PURPOSE = "session"
@@ -65,11 +64,11 @@ class AuthenticationMiddleware:
             return None
         if not isinstance(token, str):
             return None
-        async with db.public_session() as session:
-            loaded = await load_session(session, settings, token)
-            if loaded is not None:
-                loaded.memberships = await memberships_of(session, loaded.user.id)
-            return loaded
+        # One Core statement for the session, its person and their workspaces (no ORM loading): this runs before
+        # every signed-in request. Nothing is cached: a revoked session or a removed membership counts from the
+        # very next request.
+        async with db.public_connection() as connection:
+            return await load_session(connection, settings, token)
 
 
 def _clearing_cookie(send: Send, settings: Settings) -> Send:

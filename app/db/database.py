@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from app.db.base import TENANT_SCHEMA, schema_for
+from app.db.local import local_connect_args
 from app.db.pinging import ping_when_idle
 from app.db.roles import RoleSecrets
 from app.db.tenant_engines import TenantEngines
@@ -35,9 +36,10 @@ class Database:
         url: str,
         *,
         pool_size: int = 10,
+        overflow: int | None = None,
         keyring: Keyring | None = None,
         tenant_workspaces: int = 32,
-        tenant_connections: int = 2,
+        tenant_connections: int = 4,
         tenant_url: str | None = None,
         echo: bool = False,
     ) -> None:
@@ -45,12 +47,20 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            # SQLAlchemy closes an overflow connection when it is checked in, so a steady load above
+            # ``pool_size`` opened a new connection (fork, SCRAM, an SSL attempt) on most requests. The web app
+            # and the worker keep every connection they may use (``overflow=0``, see ``Settings.database``);
+            # short scripts keep the old headroom of as many again.
+            max_overflow=pool_size if overflow is None else overflow,
             # Recycle connections so one backend does not collect the relcache of thousands of schemas.
             pool_recycle=900,
             echo=echo,
+            connect_args=local_connect_args(make_url(url)),
         )
         ping_when_idle(self.engine)
+        # The same pool, its connections switched to autocommit while checked out (a flag in asyncpg's adapter,
+        # no round trip; reset when they go back).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.role_secrets = RoleSecrets(keyring) if keyring is not None else None
         self.tenants = TenantEngines(
             make_url(tenant_url or url),
@@ -87,6 +97,35 @@ class Database:
             if self.role_secrets is not None:
                 session.info[_ROLE_SECRETS] = self.role_secrets
             yield session
+
+    @asynccontextmanager
+    async def public_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on platform tables without the ORM's session, where **each statement commits by itself**
+        (autocommit): for the per-request hot path (authentication) that reads with one statement and at most
+        writes with one more. No BEGIN and COMMIT round trips; nothing in it is atomic across statements."""
+        async with self._autocommit.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def public_reads(self) -> AsyncIterator[AsyncSession]:
+        """A session on platform tables where each statement commits by itself, for a request that only reads
+        with one statement (a page's or the API's list): no BEGIN and COMMIT round trips. Not for changes:
+        those go through ``public_session`` (or the unit-of-work helpers), which commit them together."""
+        async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
+            session.info[_PUBLIC] = True
+            yield session
+
+    @asynccontextmanager
+    async def tenant_reads(self, workspace_id: str) -> AsyncIterator[AsyncConnection]:
+        """A connection logged in as the workspace's role where each statement commits by itself (autocommit),
+        for a request that reads the workspace with one statement (the dashboard): no BEGIN and COMMIT round
+        trips. Changes go through ``tenant_session`` (or the unit-of-work helpers)."""
+        engine = await self.tenants.engine(workspace_id)
+        bound = engine.execution_options(
+            schema_translate_map={TENANT_SCHEMA: schema_for(workspace_id)}, isolation_level="AUTOCOMMIT"
+        )
+        async with bound.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:

@@ -3,9 +3,15 @@
 The application role is a member of no workspace role (PostgreSQL rebuilds a role's membership list after
 every role change, which costs seconds per connection at 10,000 workspaces, and membership would let SQL
 switch workspaces with ``SET ROLE``). So a tenant connection cannot be borrowed from the application's pool:
-it must log in as ``ws_<id>`` itself. This keeps an engine (a pool of at most ``connections`` + ``overflow``
-connections) for each of the ``max_workspaces`` most recently used workspaces and drops the least recently
-used one beyond that; a cold workspace pays one connection set-up (a few milliseconds on a local network).
+it must log in as ``ws_<id>`` itself. This keeps an engine (a pool of at most ``connections`` connections,
+kept open once made) for each of the ``max_workspaces`` most recently used workspaces and drops the least
+recently used one beyond that; a cold workspace pays one connection set-up (a few milliseconds on a local
+network). So a process holds at most ``max_workspaces`` x ``connections`` tenant connections.
+
+No overflow by default: SQLAlchemy closes an overflow connection when it is checked in, so a workspace busier
+than its pool logged in again (a fork, SCRAM, an SSL attempt) on most requests; measured as the largest single
+cost of a dashboard request under 16 concurrent clients. A request beyond the pool waits for a connection
+(milliseconds) instead.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.db.base import schema_for
+from app.db.local import local_connect_args
 from app.db.pinging import ping_when_idle
 
 PasswordLookup = Callable[[str], Awaitable[str]]
@@ -32,8 +39,8 @@ class TenantEngines:
         password_of: PasswordLookup,
         *,
         max_workspaces: int = 32,
-        connections: int = 2,
-        overflow: int = 2,
+        connections: int = 4,
+        overflow: int = 0,
         echo: bool = False,
     ) -> None:
         if max_workspaces < 1 or connections < 1 or overflow < 0:
@@ -90,7 +97,7 @@ class TenantEngines:
             max_overflow=self.overflow,
             pool_recycle=900,
             echo=self.echo,
-            connect_args={"server_settings": {"application_name": "marid-tenant"}},
+            connect_args={**local_connect_args(self.url), "server_settings": {"application_name": "marid-tenant"}},
         )
         ping_when_idle(engine)
         return engine

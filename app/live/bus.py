@@ -409,6 +409,10 @@ class EventBus:
     async def positions(self, workspace_id: str, topics: Sequence[Topic]) -> dict[Topic, str]:
         """The id of each topic's newest event (``"0-0"`` for an empty stream): "now", as a cursor."""
         topics = list(dict.fromkeys(topics))
+        if len(topics) == 1:  # most pages watch one topic: one command, without a pipeline's set-up
+            (topic,) = topics
+            entries = await self.redis.xrevrange(topic.key(workspace_id), max="+", min="-", count=1)
+            return {topic: _text(entries[0][0]) if entries else "0-0"}
         async with self.redis.pipeline(transaction=False) as pipe:
             for topic in topics:
                 pipe.xrevrange(topic.key(workspace_id), max="+", min="-", count=1)

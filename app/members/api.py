@@ -51,7 +51,7 @@ def member_out(member: Member) -> MemberOut:
 )
 async def list_workspace_members(call: Call) -> BaseModel:
     """Members by role (owner first), then by name."""
-    async with db_of(call.request).public_session() as session:
+    async with db_of(call.request).public_reads() as session:  # one statement: no transaction round trips
         members = await list_members(session, call.workspace.workspace.id)
     page = paginate(
         members,

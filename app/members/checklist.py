@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.onboarding.checklist import Tables, register
+from app.tenants.context import MemberOf
 from app.tenants.models import Invitation, Membership, Workspace
 
 
@@ -21,4 +22,9 @@ async def team_invited(session: AsyncSession, workspace: Workspace) -> bool:
     )
 
 
-register("invite", team_invited, tables=Tables.PLATFORM)
+def team_known(member: MemberOf) -> bool:
+    """:func:`team_invited`, as the request's session loaded it (``app.tenants.context.memberships_of``)."""
+    return member.has_team
+
+
+register("invite", team_invited, tables=Tables.PLATFORM, known=team_known)

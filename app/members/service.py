@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.actor import Actor
@@ -53,18 +53,19 @@ class Member:
 # --- reading -------------------------------------------------------------------------------------------------
 
 
+# The columns a Member shows, not the entities (the API's hottest read skips ORM loading); built once.
+_MEMBERS = (
+    select(User.id, User.email, User.display_name, Membership.role, Membership.created_at)
+    .join_from(Membership, User, User.id == Membership.user_id)
+    .where(Membership.workspace_id == bindparam("workspace_id"))
+    .order_by(Membership.created_at, User.email)
+)
+
+
 async def list_members(db: AsyncSession, workspace_id: str) -> list[Member]:
-    rows = await db.execute(
-        select(Membership, User)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.workspace_id == workspace_id)
-        .order_by(Membership.created_at, User.email)
-    )
+    rows = await db.execute(_MEMBERS, {"workspace_id": workspace_id})
     order = {role.value: index for index, role in enumerate(Role)}
-    members = [
-        Member(user.id, user.email, user.display_name, membership.role, membership.created_at)
-        for membership, user in rows
-    ]
+    members = [Member(user_id, email, name, role, joined) for user_id, email, name, role, joined in rows]
     return sorted(members, key=lambda member: (order.get(member.role, 99), member.label.lower()))
 
 

@@ -1,14 +1,12 @@
 """The "next steps" checklist on a new workspace's dashboard: a small registry each feature adds its item to.
 
-A domain registers one item, beside its own code, with the function that says whether the workspace has done it::
+A domain registers one item, beside its own code, with what says whether the workspace has done it: a select
+that finds a row once it has (preferred: the dashboard asks all of them in one statement), or a function::
 
     # app/agents/checklist.py (imported by app/agents/pages.py, so it registers when the routes load)
     from app.onboarding.checklist import Tables, register
 
-    async def has_agent(session: AsyncSession, workspace: Workspace) -> bool:
-        return await session.scalar(select(Agent.id).limit(1)) is not None
-
-    register("agent", has_agent, tables=Tables.WORKSPACE)
+    register("agent", select(Agent.id), tables=Tables.WORKSPACE)
 
 The items themselves (their order, words and link) are declared once, below, so the list reads the same
 whichever features are built: an item whose feature has not registered its check yet shows as coming soon. A
@@ -22,18 +20,24 @@ The dashboard hides the checklist once every item is done.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
+from app.tenants.context import MemberOf
 from app.tenants.models import Workspace
 
 logger = logging.getLogger("marid.onboarding")
 
 Check = Callable[[AsyncSession, Workspace], Awaitable[bool]]
+# The same answer from what the request already loaded with the person's session (no query).
+Known = Callable[[MemberOf], bool]
 
 
 class Tables(StrEnum):
@@ -94,13 +98,68 @@ ITEMS: tuple[Item, ...] = (
 )
 
 _CHECKS: dict[str, tuple[Check, Tables]] = {}
+_KNOWN: dict[str, Known] = {}
+# Checks given as a select (done when it finds a row): asked together, in one statement per kind of tables.
+_PROBES: dict[str, Select[Any]] = {}
 
 
-def register(key: str, check: Check, *, tables: Tables = Tables.WORKSPACE) -> None:
-    """Tick item ``key`` (one of ``ITEMS``) with ``check``; registering the same key again replaces it."""
+def register(
+    key: str, check: Check | Select[Any], *, tables: Tables = Tables.WORKSPACE, known: Known | None = None
+) -> None:
+    """Tick item ``key`` (one of ``ITEMS``) with ``check``; registering the same key again replaces it.
+
+    ``check`` is a function, or a select that finds a row once the item is done (``select(Agent.id)``): the
+    selects of one kind of tables are asked in one statement (``SELECT EXISTS (...), EXISTS (...)``), one
+    round trip for the whole checklist. ``known``: the same answer read from the person's loaded membership
+    (``app.tenants.context.MemberOf``), used instead of ``check`` when the caller passes it (the dashboard: no
+    public transaction of its own).
+    """
     if key not in {item.key for item in ITEMS}:
         raise KeyError(f"no checklist item {key!r}; declare it in app.onboarding.checklist.ITEMS first")
+    _PROBES.pop(key, None)
+    if isinstance(check, Select):
+        _PROBES[key] = check
+        check = _probe_check(check)
     _CHECKS[key] = (check, tables)
+    _combined.cache_clear()
+    workspace_probes.cache_clear()
+    if known is None:
+        _KNOWN.pop(key, None)
+    else:
+        _KNOWN[key] = known
+
+
+def _probe_check(probe: Select[Any]) -> Check:
+    async def check(session: AsyncSession, workspace: Workspace) -> bool:
+        return await session.scalar(probe.limit(1)) is not None
+
+    return check
+
+
+@lru_cache(maxsize=32)
+def _combined(keys: tuple[str, ...]) -> Select[Any]:
+    columns: list[Any] = [_PROBES[key].exists().label(key) for key in keys]
+    return select(*columns)
+
+
+async def _run_probes(keys: list[str], session: AsyncSession, workspace: Workspace) -> dict[str, bool]:
+    try:
+        # On the session's connection (same transaction): no ORM execute path for a Core statement.
+        connection = await session.connection()
+        row = (await connection.execute(_combined(tuple(keys)))).one()
+    except Exception:  # a broken check must not break the dashboard
+        logger.warning("checklist checks %r failed for workspace %s", keys, workspace.id, exc_info=True)
+        return dict.fromkeys(keys, False)
+    return {key: bool(value) for key, value in zip(keys, row, strict=True)}
+
+
+async def _run_own(own: list[tuple[str, Check]], session: AsyncSession, workspace: Workspace) -> dict[str, bool]:
+    probed = [key for key, _ in own if key in _PROBES]
+    done = await _run_probes(probed, session, workspace) if probed else {}
+    for key, check in own:
+        if key not in done:
+            done[key] = await _run(check, session, workspace, key)
+    return done
 
 
 def registered() -> frozenset[str]:
@@ -115,19 +174,53 @@ async def _run(check: Check, session: AsyncSession, workspace: Workspace, key: s
         return False
 
 
-async def progress(db: Database, workspace: Workspace, permissions: frozenset[str]) -> list[ItemState]:
-    """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable)."""
-    done: dict[str, bool] = {}
-    platform = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.PLATFORM]
-    own = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.WORKSPACE]
+@lru_cache(maxsize=1)  # the same tuple until the registry changes (callers may cache statements built on it)
+def workspace_probes() -> tuple[tuple[str, ColumnElement[bool]], ...]:
+    """The items of the workspace's own tables registered as selects, each as an ``EXISTS`` column: for a caller
+    that asks them inside a statement of its own (the dashboard, with its feed) and passes the answers to
+    :func:`progress` as ``answered``."""
+    return tuple(
+        (key, _PROBES[key].exists().label(f"probe_{key}"))
+        for key, (_, tables) in _CHECKS.items()
+        if key in _PROBES and tables == Tables.WORKSPACE
+    )
+
+
+async def progress(
+    db: Database,
+    workspace: Workspace,
+    permissions: frozenset[str],
+    *,
+    tenant: AsyncSession | None = None,
+    member: MemberOf | None = None,
+    answered: Mapping[str, bool] | None = None,
+) -> list[ItemState]:
+    """Every item, in order, with whether it is done (those without a check are not, and are marked unavailable).
+
+    ``tenant``: the caller's open tenant session of ``workspace``, for the checks of its own tables (one
+    transaction for the whole dashboard instead of one more here). ``member``: the viewer's membership of
+    ``workspace`` as loaded with their session, for the checks that can answer from it. ``answered``: items the
+    caller already asked (:func:`workspace_probes`)."""
+    done: dict[str, bool] = {key: bool(value) for key, value in (answered or {}).items() if key in _CHECKS}
+    if member is not None:
+        if member.workspace.id != workspace.id:
+            raise ValueError("the membership is of another workspace")
+        for key, known in _KNOWN.items():
+            if key in _CHECKS:
+                done[key] = bool(known(member))
+    platform = [
+        (key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.PLATFORM and key not in done
+    ]
+    own = [(key, check) for key, (check, tables) in _CHECKS.items() if tables == Tables.WORKSPACE and key not in done]
     if platform:
         async with db.public_session() as session:
             for key, check in platform:
                 done[key] = await _run(check, session, workspace, key)
-    if own:
+    if own and tenant is not None:
+        done.update(await _run_own(own, tenant, workspace))
+    elif own:
         async with db.tenant_session(workspace.id) as session:
-            for key, check in own:
-                done[key] = await _run(check, session, workspace, key)
+            done.update(await _run_own(own, session, workspace))
     return [
         ItemState(
             item=item,

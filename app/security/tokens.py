@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
@@ -49,6 +50,7 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(left, right)
 
 
+@lru_cache(maxsize=64)  # stateless once made; every request's session cookie went through a new one
 def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
     if not purpose:
         raise ValueError("a signed value needs a purpose")

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.audit.actor import Actor, person_label
 from app.auth.models import User
 from app.auth.principal import Principal, effective_role
+from app.db.rows import detached, shape_of
 from app.errors import Forbidden
 from app.sso.models import SsoConnection
-from app.tenants.models import Membership, Workspace
+from app.tenants.models import Invitation, Membership, Workspace
 from app.tenants.permissions import can
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$")
@@ -120,26 +124,60 @@ class MemberOf:
     membership: Membership
     # Its single sign-on is on and required (members then need a step-up per session; see app.sso.enforcement).
     requires_sso: bool
+    # Someone besides the owner is a member, or was invited (the dashboard's "Invite your team" item reads it
+    # from here rather than in a transaction of its own; app.members.checklist).
+    has_team: bool = False
 
 
-async def memberships_of(db: AsyncSession, user_id: uuid.UUID) -> list[MemberOf]:
-    """Every workspace of a person, by name, in one query (the request's public transaction loads it once)."""
-    requires_sso = (
-        select(SsoConnection.workspace_id)
-        .where(
-            SsoConnection.workspace_id == Workspace.id,
-            SsoConnection.enabled.is_(True),
-            SsoConnection.enforce_sso.is_(True),
-        )
-        .exists()
+_WORKSPACE = shape_of(Workspace)
+_MEMBERSHIP = shape_of(Membership)
+_others = aliased(Membership)
+# What a MemberOf is read from, after Workspace and Membership are joined: the workspace, the membership, whether
+# it requires its single sign-on, and whether someone besides the owner is a member or was invited.
+MEMBER_OF_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    *_WORKSPACE.columns,
+    *_MEMBERSHIP.columns,
+    select(SsoConnection.workspace_id)
+    .where(
+        SsoConnection.workspace_id == Workspace.id,
+        SsoConnection.enabled.is_(True),
+        SsoConnection.enforce_sso.is_(True),
     )
-    rows = await db.execute(
-        select(Workspace, Membership, requires_sso)
-        .join(Membership, Membership.workspace_id == Workspace.id)
-        .where(Membership.user_id == user_id)
-        .order_by(Workspace.name)
+    .exists(),
+    or_(
+        select(_others.user_id).where(_others.workspace_id == Workspace.id, _others.role != "owner").exists(),
+        select(Invitation.id).where(Invitation.workspace_id == Workspace.id).exists(),
+    ),
+)
+# Built once: every workspace of a person, by name.
+_MEMBERSHIPS = (
+    select(*MEMBER_OF_COLUMNS)
+    .join_from(Workspace, Membership, Membership.workspace_id == Workspace.id)
+    .where(Membership.user_id == bindparam("user_id"))
+    .order_by(Workspace.name)
+)
+
+
+def member_of_row(row: Sequence[Any], start: int = 0) -> MemberOf | None:
+    """The MemberOf in ``row[start:]`` (columns :data:`MEMBER_OF_COLUMNS`); None for an outer join's empty side.
+
+    The workspace and membership come back detached (``app.db.rows``)."""
+    if row[start] is None:
+        return None
+    end = start + len(_WORKSPACE) + len(_MEMBERSHIP)
+    return MemberOf(
+        detached(_WORKSPACE, row, start),
+        detached(_MEMBERSHIP, row, start + len(_WORKSPACE)),
+        bool(row[end]),
+        bool(row[end + 1]),
     )
-    return [MemberOf(workspace, membership, bool(sso)) for workspace, membership, sso in rows]
+
+
+async def memberships_of(db: AsyncSession | AsyncConnection, user_id: uuid.UUID) -> list[MemberOf]:
+    """Every workspace of a person, by name, in one Core query. (The authentication middleware reads them with
+    the session itself, in the same statement: ``app.auth.sessions.load_session``.)"""
+    rows = await db.execute(_MEMBERSHIPS, {"user_id": user_id})
+    return [found for row in rows if (found := member_of_row(row)) is not None]
 
 
 def access_from(
@@ -157,6 +195,36 @@ def access_from(
                 entry.workspace, role.value, principal, actor_of(principal, ip), entry.membership, principal.user
             )
     return None
+
+
+# request.state key: the KeyWorkspace of a Bearer request (set by app.apikeys.auth.ApiKeyMiddleware).
+KEY_WORKSPACE = "api_key_workspace"
+
+
+@dataclass(frozen=True)
+class KeyWorkspace:
+    """A key's workspace and its owner's membership there, as the request's key lookup read them (one query)."""
+
+    workspace: Workspace
+    # The personal key's owner's membership (None for a service key).
+    membership: Membership | None
+
+
+def access_of_key(loaded: KeyWorkspace, principal: Principal, slug: str, *, ip: str = "") -> WorkspaceAccess | None:
+    """:func:`resolve_access` for a key principal whose workspace the key lookup already read (no query).
+
+    A key acts in its own workspace only, so any other slug is None, as :func:`resolve_access` answers for it.
+    """
+    workspace = loaded.workspace
+    if principal.kind == "session" or not SLUG_PATTERN.match(slug) or workspace.slug != slug:
+        return None
+    membership = loaded.membership if principal.user is not None else None
+    if principal.user is not None and membership is None:
+        return None
+    role = effective_role(principal, workspace.id, membership.role if membership is not None else None)
+    if role is None:
+        return None
+    return WorkspaceAccess(workspace, role.value, principal, actor_of(principal, ip), membership, principal.user)
 
 
 async def workspaces_of(db: AsyncSession, user: User) -> list[tuple[Workspace, str]]:

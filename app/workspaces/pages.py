@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.auth.middleware import signed_in
 from app.auth.models import User
 from app.db import Database
 from app.errors import ServiceError
@@ -17,7 +18,7 @@ from app.llm.demo import offer_demo_model
 from app.members.service import list_members, transfer_ownership
 from app.onboarding import checklist
 from app.onboarding.steps import STEPS, next_step
-from app.tenants.context import WorkspaceContext, person_actor, start_page_for, workspaces_of
+from app.tenants.context import MemberOf, WorkspaceContext, person_actor, start_page_for, workspaces_of
 from app.tenants.permissions import permissions_of
 from app.web.forms import client_ip, give_back, rate_limited, read_form, retry_message
 from app.web.guards import login_required, redirect, workspace_required
@@ -27,7 +28,7 @@ from app.web.state import bus_of, changes, db_of
 from app.web.templating import is_htmx, render
 from app.web.timezones import zone_of
 from app.workspaces import service
-from app.workspaces.live import recent_activity
+from app.workspaces.live import activity_cursor, feed_and_checks
 from app.workspaces.service import MAX_NAME, WorkspaceError, create_workspace
 
 
@@ -37,7 +38,6 @@ def suggest_slug(name: str) -> str:
 
 
 async def home(request: Request) -> Response:
-    from app.auth.middleware import signed_in
 
     current = signed_in(request)
     if current is not None:
@@ -127,10 +127,20 @@ async def create_workspace_view(request: Request, user: User) -> Response:
 async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     permissions = permissions_of(context.role)
     zone = zone_of(request, context.user.time_zone)
-    items, cursor = await recent_activity(db_of(request), bus_of(request), context.workspace.id, permissions, zone=zone)
     # The feed alone when it asks for itself again (marid.js, after its stream reconnected).
     block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
-    steps = await checklist.progress(db_of(request), context.workspace, permissions) if block == "content" else []
+    db = db_of(request)
+    cursor = await activity_cursor(bus_of(request), context.workspace.id)
+    # The feed and the checklist's checks of the workspace's own tables: one statement, one round trip.
+    probes = checklist.workspace_probes() if block == "content" else ()
+    async with db.tenant_reads(context.workspace.id) as connection:
+        items, answered = await feed_and_checks(connection, permissions, probes, zone=zone)
+    steps: list[checklist.ItemState] = []
+    if block == "content":
+        # Items registered as functions (none today) still get a tenant session of their own.
+        steps = await checklist.progress(
+            db, context.workspace, permissions, member=_member_of(request, context), answered=answered
+        )
     open_steps = [step for step in steps if step.available and not step.done]
     return render(
         request,
@@ -145,6 +155,13 @@ async def dashboard(request: Request, context: WorkspaceContext) -> Response:
         },
         block=block,
     )
+
+
+def _member_of(request: Request, context: WorkspaceContext) -> MemberOf | None:
+    """The viewer's membership of the workspace, as the authentication middleware loaded it."""
+    current = signed_in(request)
+    memberships = current.memberships if current is not None else []
+    return next((entry for entry in memberships if entry.workspace.id == context.workspace.id), None)
 
 
 # How the dashboard says the reader's role, in a sentence of its own (the members page has the full table).

@@ -4,6 +4,7 @@ workspace with a provider and a whole roster of agents still listed both as "com
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from starlette.testclient import TestClient
 
@@ -13,10 +14,10 @@ from app.db import Database
 from app.llm.catalogue import DEMO_PRESET
 from app.llm.models import LlmProvider
 from app.onboarding import checklist
-from app.tenants.models import Workspace
+from app.tenants.models import Invitation, Workspace
 from app.tenants.permissions import permissions_of
 from tests.agents.helpers import add_models, workspace_changes
-from tests.helpers import log_in, person, workspace_with
+from tests.helpers import log_in, make_workspace, person, workspace_with
 
 
 async def states(db: Database, workspace: Workspace) -> dict[str, tuple[bool, bool]]:
@@ -45,3 +46,35 @@ async def test_agents_and_llm_providers_tick_their_items(client: TestClient, db:
     for key in ("llm_provider", "agent"):
         item = page.split(f'data-step="{key}"', 1)[1].split("</li>", 1)[0]
         assert "Done" in item and "Coming soon" not in item and "href=" not in item, item
+
+
+def _invite_done(page: str) -> bool:
+    item = page.split('data-step="invite"', 1)[1].split("</li>", 1)[0]
+    return "Done" in item
+
+
+async def test_the_invite_item_reads_the_team_from_the_session_and_agrees_with_its_check(
+    client: TestClient, db: Database
+) -> None:
+    """The dashboard answers "Invite your team" from the memberships loaded with the session (no transaction
+    of its own): it must tick exactly when the check itself says so, on the very next request."""
+    team, (owner, _viewer) = await workspace_with(db, f"team-{secrets.token_hex(3)}", ["viewer"])
+    log_in(client, owner.email)
+    assert _invite_done(client.get(f"/w/{team.slug}").text)
+    assert (await states(db, team))["invite"] == (True, True)
+
+    alone = await make_workspace(db, owner, f"alone-{secrets.token_hex(3)}")
+    assert not _invite_done(client.get(f"/w/{alone.slug}").text)
+    assert (await states(db, alone))["invite"] == (True, False)
+    async with db.public_session() as session:
+        session.add(
+            Invitation(
+                workspace_id=alone.id,
+                email=f"{secrets.token_hex(4)}@example.com",
+                role="member",
+                token_hash=secrets.token_hex(32),
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+            )
+        )
+    assert _invite_done(client.get(f"/w/{alone.slug}").text)
+    assert (await states(db, alone))["invite"] == (True, True)

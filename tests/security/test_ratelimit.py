@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.security.ratelimit import RateLimiter, RateResult, rate_key
+from app.security.ratelimit import Limit, RateLimiter, RateResult, rate_key
 from tests.conftest import Services
 
 
@@ -118,3 +118,22 @@ async def test_a_refund_gives_one_hit_back_and_never_more(limiter: RateLimiter, 
         await limiter.refund(scope, "203.0.113.8", limit=3, window_seconds=60)
     hits = [await limiter.hit(scope, "203.0.113.8", limit=3, window_seconds=60) for _ in range(4)]
     assert [hit.allowed for hit in hits] == [True, True, True, False]
+
+
+async def test_a_gated_hit_counts_only_while_the_gate_allows(limiter: RateLimiter, scope: str) -> None:
+    gate = Limit(f"{scope}.gate", "203.0.113.7", 2, 60)
+    hit = Limit(scope, "key-1", 3, 60)
+    first = await limiter.hit_unless(gate, hit)
+    assert first == RateResult(True, 2, 0, scope=scope)
+    # The gate is only looked at: two failures fill it, and from then on nothing is counted on the key.
+    for _ in range(2):
+        assert (await limiter.hit(gate.scope, gate.subject, limit=2, window_seconds=60)).allowed
+    gated = await limiter.hit_unless(gate, hit)
+    assert not gated.allowed and gated.scope == gate.scope and 29 <= gated.retry_after <= 30
+    assert (await limiter.peek(scope, "key-1", limit=3, window_seconds=60)).remaining == 2
+    # With an open gate the key's own limit refuses in its own name.
+    open_gate = Limit(f"{scope}.gate", "203.0.113.8", 2, 60)
+    assert (await limiter.hit_unless(open_gate, hit)).remaining == 1
+    assert (await limiter.hit_unless(open_gate, hit)).remaining == 0
+    refused = await limiter.hit_unless(open_gate, hit)
+    assert not refused.allowed and refused.scope == scope
