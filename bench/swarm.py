@@ -41,7 +41,7 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.audit.actor import Actor
 from app.audit.unit_of_work import workspace_change
@@ -168,6 +168,9 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         await session.execute(
             update(SwarmSettings).values(max_tasks=args.tasks, max_concurrent=64, workspace_concurrency=64)
         )
+    # The workspace's connections open, as in workers that have been running: a cold pool's log-ins (SCRAM, a
+    # new backend each) would land on the first wave and measure the connection set-up, not the scheduler.
+    await warm(db, ws, args.concurrency)
     made, enqueuer = workers_for(settings, db, bus, args.concurrency)
     running = [asyncio.create_task(w.main()) for w in made]
     try:
@@ -230,6 +233,17 @@ async def measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         "launch_ms": (committed - began) * 1000, "queued_jobs": queued_jobs,
         "queued_ms": queued_seconds * 1000 / max(queued_jobs, 1), "peak": peak,
     }  # fmt: skip
+
+
+async def warm(db: Database, workspace_id: str, connections: int) -> None:
+    """Open ``connections`` of the workspace's pool at once (a pool keeps what it opened)."""
+
+    async def hold() -> None:
+        async with db.tenant_session(workspace_id) as session:
+            await session.execute(select(1))
+            await asyncio.sleep(0.2)
+
+    await asyncio.gather(*(hold() for _ in range(connections)))
 
 
 def max_overlap(rows: list[Any]) -> int:
