@@ -130,7 +130,7 @@ async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     # The feed alone when it asks for itself again (marid.js, after its stream reconnected).
     block = "activity" if is_htmx(request) and request.headers.get("HX-Target") == "activity" else "content"
     db = db_of(request)
-    cursor = await activity_cursor(bus_of(request), context.workspace.id)
+    cursor = activity_cursor()
     # The feed and the checklist's checks of the workspace's own tables: one statement, one round trip.
     probes = checklist.workspace_probes() if block == "content" else ()
     async with db.tenant_reads(context.workspace.id) as connection:
