@@ -300,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  {target.label:<44} {rps:8.0f} {rps / floor:6.2f}x {statistics.median(target.transactions):21.2f}"
             f" {statistics.median(target.p50_ms):7.1f}{verdict}"
         )
+    # The same ratios round by round (each round runs the three back to back): how much the machine moved.
+    for target in targets[:2]:
+        rounds = " ".join(f"{a / c:.2f}" for a, c in zip(target.rps, targets[2].rps, strict=True))
+        print(f"  {target.label[:3]} round by round: {rounds}x")
     print(f"  goal: (a) and (b) at >= {TARGET_RATIO}x of (c); load average now {os.getloadavg()[0]:.2f}")
     return 0
 
