@@ -257,13 +257,14 @@ async def cancel(request: Request, context: WorkspaceContext) -> Response:
 
 @workspace_required("workspace.view")
 async def task_page(request: Request, context: WorkspaceContext) -> Response:
-    stream = await _stream(request, context, request.path_params["swarm"])
     try:
         async with db_of(request).tenant_session(context.workspace.id) as session:
             swarm = await service.get_swarm(session, request.path_params["swarm"])
             task = await service.get_task(session, swarm.id, request.path_params["task"])
     except NotFound as missing:
         raise HTTPException(404, missing.message) from None
+    # After the lookup: an id that is no swarm's is a 404, never a topic name.
+    stream = await _stream(request, context, swarm.id)
     outputs = yaml.safe_dump(task.outputs, allow_unicode=True, sort_keys=False) if task.outputs else ""
     page = {"swarm": swarm, "task": task, "outputs": outputs, "stream_url": stream,
             "base": f"{_base(context)}/{swarm.id}"}  # fmt: skip

@@ -132,6 +132,10 @@ async def test_viewers_watch_but_do_not_start_and_others_get_404(client: TestCli
     assert client.get(f"{other.url}/{swarm_id}/tasks/a").status_code == 404
     token = csrf_of(client.get(other.url).text)
     assert client.post(f"{other.url}/{swarm_id}/cancel", data={"csrf_token": token}).status_code == 404
+    # Ids that could never name a swarm (nor a live topic) are a 404 too, on every swarm page.
+    for malformed in ("_Lf-5tFTHXHuyJRo", "-x", "a" * 200):
+        assert client.get(f"{other.url}/{malformed}").status_code == 404
+        assert client.get(f"{other.url}/{malformed}/tasks/a").status_code == 404
 
 
 async def test_a_finished_swarm_offers_no_cancel(client: TestClient, db: Database, team: Team) -> None:
