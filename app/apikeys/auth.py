@@ -40,6 +40,7 @@ from app.auth.models import User
 from app.auth.principal import ApiPrincipal, Scope, implied
 from app.auth.sessions import now
 from app.db import Database
+from app.db.direct import DirectQuery
 from app.db.rows import detached, shape_of
 from app.security.ratelimit import Limit, RateLimiter, RateResult
 from app.security.tokens import constant_time_equals, token_hash
@@ -159,8 +160,9 @@ async def authenticate(request: Request, token: str) -> Authenticated:
     # Whatever the key, an address over its allowance is answered 429 before anything about the key is told or
     # counted, as when the allowance was looked at first.
     database: Database = request.app.state.db
-    async with database.public_connection() as connection:
-        row = (await connection.execute(_BY_LOOKUP_ID, {"lookup_id": parsed.lookup_id})).first()
+    async with database.direct() as connection:
+        rows = await connection.fetch(_BY_LOOKUP_ID, {"lookup_id": parsed.lookup_id})
+    row = rows[0] if rows else None
     presented = token_hash(token)
     if row is None or not constant_time_equals(row[_TOKEN_HASH], presented):
         await _refuse(limiter, ip, _invalid("invalid_api_key", "Unknown API key."), failure=True)
@@ -233,8 +235,9 @@ _TOKEN_HASH = _KEY.keys.index("token_hash")
 _OWNER_ID = len(_KEY) + _OWNER.keys.index("id")
 _MEMBERSHIP_USER = len(_KEY) + len(_OWNER) + _MEMBERSHIP.keys.index("user_id")
 # Built once, run on every API request: the key, its owner, the owner's membership and the key's workspace, in
-# one Core statement (no ORM loading; the objects come back detached, ``app.db.rows``).
-_BY_LOOKUP_ID = (
+# one statement sent by asyncpg itself (``app.db.direct``; no ORM loading, the objects come back detached,
+# ``app.db.rows``).
+_BY_LOOKUP_ID = DirectQuery(
     select(*_KEY.columns, *_OWNER.columns, *_MEMBERSHIP.columns, *_WORKSPACE.columns)
     .join_from(ApiKey, Workspace, Workspace.id == ApiKey.workspace_id)
     .outerjoin(User, User.id == ApiKey.user_id)

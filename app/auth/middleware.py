@@ -67,7 +67,7 @@ class AuthenticationMiddleware:
         # One Core statement for the session, its person and their workspaces (no ORM loading): this runs before
         # every signed-in request. Nothing is cached: a revoked session or a removed membership counts from the
         # very next request.
-        async with db.public_connection() as connection:
+        async with db.direct() as connection:
             return await load_session(connection, settings, token)
 
 

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User, UserSession
 from app.config import Settings
+from app.db.direct import DirectConnection, DirectQuery
 from app.db.rows import detached, shape_of
 from app.security.tokens import new_token, token_hash
 from app.tenants.context import MEMBER_OF_COLUMNS, member_of_row
@@ -63,8 +64,9 @@ _SESSION = shape_of(UserSession)
 _USER = shape_of(User)
 _MEMBERS_AT = len(_SESSION) + len(_USER)
 # Built once, run before every signed-in request: the session, its person and their workspaces (one row per
-# workspace, or one with empty workspace columns) in one Core statement: one round trip, no ORM loading.
-_SIGNED_IN = (
+# workspace, or one with empty workspace columns) in one statement sent by asyncpg itself (``app.db.direct``):
+# one round trip, no ORM loading, no per-call SQLAlchemy execution.
+_SIGNED_IN = DirectQuery(
     select(*_SESSION.columns, *_USER.columns, *MEMBER_OF_COLUMNS)
     .join_from(UserSession, User, User.id == UserSession.user_id)
     .outerjoin(Membership, Membership.user_id == User.id)
@@ -73,18 +75,20 @@ _SIGNED_IN = (
     .order_by(Workspace.name)
 )
 _LAST_SEEN, _EXPIRES, _ID = (_SESSION.keys.index(key) for key in ("last_seen_at", "expires_at", "id"))
-_END = delete(UserSession).where(UserSession.id == bindparam("session_id"))
-_SEEN = update(UserSession).where(UserSession.id == bindparam("session_id")).values(last_seen_at=bindparam("moment"))
+_END = DirectQuery(delete(UserSession).where(UserSession.id == bindparam("session_id")))
+_SEEN = DirectQuery(
+    update(UserSession).where(UserSession.id == bindparam("session_id")).values(last_seen_at=bindparam("moment"))
+)
 
 
-async def load_session(connection: AsyncConnection, settings: Settings, token: str) -> SignedIn | None:
+async def load_session(connection: DirectConnection, settings: Settings, token: str) -> SignedIn | None:
     """The live session for a cookie token with the person's workspaces, or None (unknown, revoked, idle too
     long, or past its end: then the row is deleted).
 
-    One statement (on ``Database.public_connection``, before every request; nothing cached, so a revoked
+    One statement (on ``Database.direct()``, before every request; nothing cached, so a revoked
     session or a removed membership counts from the very next request); ``user``, ``session`` and the
     memberships come back detached (``app.db.rows``), as a closed session would leave them."""
-    rows = (await connection.execute(_SIGNED_IN, {"token_hash": token_hash(token)})).all()
+    rows = await connection.fetch(_SIGNED_IN, {"token_hash": token_hash(token)})
     if not rows:
         return None
     values = list(rows[0])

@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from app.db.base import TENANT_SCHEMA, schema_for
+from app.db.base import schema_for
+from app.db.direct import DirectConnection, direct_connection
 from app.db.local import local_connect_args
 from app.db.pinging import ping_when_idle
 from app.db.roles import RoleSecrets
@@ -99,11 +100,18 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def public_connection(self) -> AsyncIterator[AsyncConnection]:
-        """A connection on platform tables without the ORM's session, where **each statement commits by itself**
-        (autocommit): for the per-request hot path (authentication) that reads with one statement and at most
-        writes with one more. No BEGIN and COMMIT round trips; nothing in it is atomic across statements."""
-        async with self._autocommit.connect() as connection:
+    async def direct(self, workspace_id: str | None = None) -> AsyncIterator[DirectConnection]:
+        """A pooled connection for the per-request hot path's prebuilt statements (``app.db.direct``): the
+        platform's tables, or with ``workspace_id`` that workspace's, logged in as its role. **Each statement
+        commits by itself** (autocommit): for a request that reads with one statement and at most writes with
+        one more; nothing in it is atomic across statements. Changes go through ``public_session`` or
+        ``tenant_session`` (or the unit-of-work helpers)."""
+        if workspace_id is None:
+            async with direct_connection(self.engine) as connection:
+                yield connection
+            return
+        engine = await self.tenants.bound(workspace_id)
+        async with direct_connection(engine.pool, schema_for(workspace_id)) as connection:
             yield connection
 
     @asynccontextmanager
@@ -116,24 +124,10 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def tenant_reads(self, workspace_id: str) -> AsyncIterator[AsyncConnection]:
-        """A connection logged in as the workspace's role where each statement commits by itself (autocommit),
-        for a request that reads the workspace with one statement (the dashboard): no BEGIN and COMMIT round
-        trips. Changes go through ``tenant_session`` (or the unit-of-work helpers)."""
-        engine = await self.tenants.engine(workspace_id)
-        bound = engine.execution_options(
-            schema_translate_map={TENANT_SCHEMA: schema_for(workspace_id)}, isolation_level="AUTOCOMMIT"
-        )
-        async with bound.connect() as connection:
-            yield connection
-
-    @asynccontextmanager
     async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:
         """A unit of work inside one workspace, on a connection logged in as that workspace's role."""
-        schema = schema_for(workspace_id)
-        engine = await self.tenants.engine(workspace_id)
-        bound = engine.execution_options(schema_translate_map={TENANT_SCHEMA: schema})
-        async with AsyncSession(bound, expire_on_commit=False) as session, session.begin():
+        engine = await self.tenants.bound(workspace_id)
+        async with AsyncSession(engine.sessions, expire_on_commit=False) as session, session.begin():
             yield session
 
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, true
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,6 +26,7 @@ from starlette.routing import Route
 from app.audit import catalogue
 from app.audit.models import AuditEvent
 from app.audit.service import event_of, recent_visible, visible_statement
+from app.db.direct import DirectConnection, DirectQuery
 from app.live.bus import Event, EventType, Topic
 from app.live.permissions import TYPE_PERMISSIONS
 from app.live.sse import encode_cursor, event_stream, render_json
@@ -101,15 +102,15 @@ async def activity_items(
 
 
 async def feed_and_checks(
-    connection: AsyncConnection,
+    connection: DirectConnection,
     permissions: frozenset[str],
     checks: tuple[tuple[str, ColumnElement[bool]], ...],
     count: int = FEED_SIZE,
     zone: tzinfo = UTC,
 ) -> tuple[list[FeedItem], dict[str, bool]]:
     """The feed (:func:`activity_items`) and the answers of ``checks`` (``EXISTS`` columns, by key) in ONE
-    statement: the dashboard's whole read of the workspace, one round trip on ``Database.tenant_reads``."""
-    rows = (await connection.execute(_feed_with(permissions, checks), {"limit": count})).all()
+    statement: the dashboard's whole read of the workspace, one round trip on ``Database.direct(workspace_id)``."""
+    rows = await connection.fetch(_feed_with(permissions, checks), {"limit": count})
     width = len(checks)
     answers = {key: bool(value) for (key, _), value in zip(checks, rows[0][:width], strict=True)} if rows else {}
     # With checks, a workspace without visible activity still gives one row, its event columns empty.
@@ -119,16 +120,16 @@ async def feed_and_checks(
 
 # Statements by (permissions, the checks tuple's identity); the tuple is kept with its statement, so its id
 # cannot be reused while cached (SQL expressions cannot be compared with ==, so they cannot be a cache key).
-_FEEDS: dict[tuple[frozenset[str], int], tuple[object, Select[Any]]] = {}
+_FEEDS: dict[tuple[frozenset[str], int], tuple[object, DirectQuery]] = {}
 
 
-def _feed_with(permissions: frozenset[str], checks: tuple[tuple[str, ColumnElement[bool]], ...]) -> Select[Any]:
+def _feed_with(permissions: frozenset[str], checks: tuple[tuple[str, ColumnElement[bool]], ...]) -> DirectQuery:
     cached = _FEEDS.get((permissions, id(checks)))
     if cached is not None and cached[0] is checks:
         return cached[1]
     if len(_FEEDS) > 256:
         _FEEDS.clear()
-    statement = _build_feed(permissions, checks)
+    statement = DirectQuery(_build_feed(permissions, checks))
     _FEEDS[(permissions, id(checks))] = (checks, statement)
     return statement
 

@@ -133,7 +133,7 @@ async def dashboard(request: Request, context: WorkspaceContext) -> Response:
     cursor = activity_cursor()
     # The feed and the checklist's checks of the workspace's own tables: one statement, one round trip.
     probes = checklist.workspace_probes() if block == "content" else ()
-    async with db.tenant_reads(context.workspace.id) as connection:
+    async with db.direct(context.workspace.id) as connection:
         items, answered = await feed_and_checks(connection, permissions, probes, zone=zone)
     steps: list[checklist.ItemState] = []
     if block == "content":

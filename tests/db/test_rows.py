@@ -18,9 +18,9 @@ async def test_a_row_becomes_the_object_the_orm_would_have_loaded(db: Database) 
     workspace = await make_workspace(db, owner, "rows")
     users, workspaces = shape_of(User), shape_of(Workspace)
     assert "db_password_enc" not in workspaces.keys  # deferred columns are left out, as the ORM does
-    async with db.public_connection() as connection:
+    async with db.public_reads() as session:
         row = (
-            await connection.execute(
+            await session.execute(
                 select(*users.columns, *workspaces.columns)
                 .join_from(User, Membership, Membership.user_id == User.id)
                 .join(Workspace, Workspace.id == Membership.workspace_id)

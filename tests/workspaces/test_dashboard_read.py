@@ -20,7 +20,7 @@ async def test_one_statement_gives_the_feed_and_the_checks(db: Database) -> None
     assert {key for key, _ in probes} >= {"agent", "llm_provider", "pipeline_run"}
     owners = permissions_of("owner")
 
-    async with db.tenant_reads(workspace.id) as connection:
+    async with db.direct(workspace.id) as connection:
         items, answers = await feed_and_checks(connection, owners, probes)
     async with db.tenant_session(workspace.id) as session:
         expected = await recent_visible(session, owners, 20)
@@ -28,12 +28,12 @@ async def test_one_statement_gives_the_feed_and_the_checks(db: Database) -> None
     assert answers["agent"] is False and answers["pipeline_run"] is False
 
     # A viewer who may see nothing still gets the checks (the feed's side of the row is empty).
-    async with db.tenant_reads(workspace.id) as connection:
+    async with db.direct(workspace.id) as connection:
         items, answers = await feed_and_checks(connection, frozenset(), probes)
     assert items == [] and set(answers) == {key for key, _ in probes}
 
     async with db.tenant_session(workspace.id) as session:
         session.add(Agent(id="scout", name="Scout"))
-    async with db.tenant_reads(workspace.id) as connection:
+    async with db.direct(workspace.id) as connection:
         _, answers = await feed_and_checks(connection, owners, probes)
     assert answers["agent"] is True
