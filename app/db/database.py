@@ -59,9 +59,6 @@ class Database:
             connect_args=local_connect_args(make_url(url)),
         )
         ping_when_idle(self.engine)
-        # The same pool, its connections switched to autocommit while checked out (a flag in asyncpg's adapter,
-        # no round trip; reset when they go back).
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.role_secrets = RoleSecrets(keyring) if keyring is not None else None
         self.tenants = TenantEngines(
             make_url(tenant_url or url),
@@ -113,15 +110,6 @@ class Database:
         engine = await self.tenants.bound(workspace_id)
         async with direct_connection(engine.pool, schema_for(workspace_id)) as connection:
             yield connection
-
-    @asynccontextmanager
-    async def public_reads(self) -> AsyncIterator[AsyncSession]:
-        """A session on platform tables where each statement commits by itself, for a request that only reads
-        with one statement (a page's or the API's list): no BEGIN and COMMIT round trips. Not for changes:
-        those go through ``public_session`` (or the unit-of-work helpers), which commit them together."""
-        async with AsyncSession(self._autocommit, expire_on_commit=False) as session:
-            session.info[_PUBLIC] = True
-            yield session
 
     @asynccontextmanager
     async def tenant_session(self, workspace_id: str) -> AsyncIterator[AsyncSession]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
@@ -40,7 +40,7 @@ Processor = Callable[[Any], Any]
 class DirectQuery:
     """A Core statement compiled once; :meth:`DirectConnection.fetch` runs it."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
         compiled = self._compile(None)
         if compiled.literal_execute_params or compiled.post_compile_params:
@@ -72,7 +72,7 @@ class DirectQuery:
         options: dict[str, Any] = (
             {"schema_translate_map": schemas, "render_schema_translate": render} if schemas else {}
         )
-        compiled = self.statement.compile(dialect=_DIALECT, **options)
+        compiled = cast(ClauseElement, self.statement).compile(dialect=_DIALECT, **options)
         if not isinstance(compiled, SQLCompiler):
             raise TypeError("a direct statement must be a SQL statement")
         return compiled
@@ -139,3 +139,13 @@ async def direct_connection(engine: AsyncEngine, schema: str | None = None) -> A
         raise
     finally:
         await greenlet_spawn(pooled.close)
+
+
+async def fetch(
+    db: AsyncSession | DirectConnection, query: DirectQuery, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """``query``'s rows on either kind of connection: a service that reads with one statement serves the hot path
+    (a :class:`DirectConnection`) and callers inside a unit of work (their session) alike."""
+    if isinstance(db, DirectConnection):
+        return await db.fetch(query, params)
+    return [tuple(row) for row in await db.execute(query.statement, params)]

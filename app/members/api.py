@@ -51,8 +51,8 @@ def member_out(member: Member) -> MemberOut:
 )
 async def list_workspace_members(call: Call) -> BaseModel:
     """Members by role (owner first), then by name."""
-    async with db_of(call.request).public_reads() as session:  # one statement: no transaction round trips
-        members = await list_members(session, call.workspace.workspace.id)
+    async with db_of(call.request).direct() as connection:  # one statement: no transaction round trips
+        members = await list_members(connection, call.workspace.workspace.id)
     page = paginate(
         members,
         lambda m: (_ROLE_RANK.get(m.role, 99), m.label.lower(), str(m.user_id)),

@@ -20,6 +20,7 @@ from app.audit.actor import Actor
 from app.audit.service import record
 from app.auth.models import User
 from app.auth.sessions import now
+from app.db.direct import DirectConnection, DirectQuery, fetch
 from app.errors import NotFound, Refused
 from app.tenants.models import Invitation, Membership, Workspace
 from app.tenants.permissions import Role, assignable_roles, can
@@ -53,8 +54,9 @@ class Member:
 # --- reading -------------------------------------------------------------------------------------------------
 
 
-# The columns a Member shows, not the entities (the API's hottest read skips ORM loading); built once.
-_MEMBERS = (
+# The columns a Member shows, not the entities (the API's hottest read skips ORM loading); built once, and sent
+# by asyncpg itself when the caller has a direct connection (``app.db.direct``).
+_MEMBERS = DirectQuery(
     select(User.id, User.email, User.display_name, Membership.role, Membership.created_at)
     .join_from(Membership, User, User.id == Membership.user_id)
     .where(Membership.workspace_id == bindparam("workspace_id"))
@@ -62,8 +64,8 @@ _MEMBERS = (
 )
 
 
-async def list_members(db: AsyncSession, workspace_id: str) -> list[Member]:
-    rows = await db.execute(_MEMBERS, {"workspace_id": workspace_id})
+async def list_members(db: AsyncSession | DirectConnection, workspace_id: str) -> list[Member]:
+    rows = await fetch(db, _MEMBERS, {"workspace_id": workspace_id})
     order = {role.value: index for index, role in enumerate(Role)}
     members = [Member(user_id, email, name, role, joined) for user_id, email, name, role, joined in rows]
     return sorted(members, key=lambda member: (order.get(member.role, 99), member.label.lower()))

@@ -18,7 +18,7 @@ async def test_a_row_becomes_the_object_the_orm_would_have_loaded(db: Database) 
     workspace = await make_workspace(db, owner, "rows")
     users, workspaces = shape_of(User), shape_of(Workspace)
     assert "db_password_enc" not in workspaces.keys  # deferred columns are left out, as the ORM does
-    async with db.public_reads() as session:
+    async with db.public_session() as session:
         row = (
             await session.execute(
                 select(*users.columns, *workspaces.columns)
