@@ -74,16 +74,18 @@ templates.env.filters["localtime"] = localtime
 templates.env.filters["utc"] = utc
 
 
-_IMPORT = re.compile(r'{%-?\s*from\s+"([^"]+)"\s+import\s+([\w\s,]+?)\s+with\s+context\s*-?%}')
+_IMPORT = re.compile(r'{%-?\s*from\s+"([^"]+)"\s+import\s+([\w\s,]+?)(\s+with\s+context)?\s*-?%}')
 
 
 @lru_cache(maxsize=256)
-def _imports(name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The ``{% from "x" import a, b with context %}`` lines of a template (macros used by its blocks)."""
+def _imports(name: str) -> tuple[tuple[str, tuple[str, ...], bool], ...]:
+    """The ``{% from "x" import a, b [with context] %}`` lines of a template (macros used by its blocks), and
+    whether each is imported with the page's context (macros that read ``csrf_token`` and the like need it; the
+    others share one module, made once, instead of one per render)."""
     source, _, _ = templates.env.loader.get_source(templates.env, name)  # type: ignore[union-attr]
     return tuple(
-        (module, tuple(part.strip() for part in names.split(",") if part.strip()))
-        for module, names in _IMPORT.findall(source)
+        (module, tuple(part.strip() for part in names.split(",") if part.strip()), bool(with_context))
+        for module, names, with_context in _IMPORT.findall(source)
     )
 
 
@@ -95,8 +97,9 @@ def render_block(request: Request, name: str, block: str, context: dict[str, Any
     """
     values = {"request": request, **_common_context(request), **context}
     template = templates.env.get_template(name)
-    for module_name, names in _imports(name):
-        module = templates.env.get_template(module_name).make_module(values)
+    for module_name, names, with_context in _imports(name):
+        imported = templates.env.get_template(module_name)
+        module = imported.make_module(values) if with_context else imported.module
         for macro in names:
             values[macro] = getattr(module, macro)
     return "".join(template.blocks[block](template.new_context(values)))

@@ -72,6 +72,25 @@ def test_an_old_value_is_expired(monkeypatch: pytest.MonkeyPatch) -> None:
     assert unsign(KEY, "password-reset", token, max_age_seconds=600) == "u1"
 
 
+def test_a_remembered_value_is_still_checked_for_age_and_stays_as_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - 120)
+    token = sign(KEY, "session", "s1")
+    signed_dict = sign(KEY, "session", {"user": "u1", "nested": {"a": 1}})
+    monkeypatch.undo()
+    assert unsign(KEY, "session", token, max_age_seconds=600) == "s1"  # genuine: now remembered
+    assert _refused(token, purpose="session").expired  # the same token, a shorter allowance: too old
+    first = unsign(KEY, "session", signed_dict, max_age_seconds=600)
+    assert isinstance(first, dict)
+    first["user"] = "mallory"
+    first["nested"]["a"] = 2
+    assert unsign(KEY, "session", signed_dict, max_age_seconds=600) == {"user": "u1", "nested": {"a": 1}}
+    # A token signed "in the future" (a clock ahead, or a forged timestamp under a leaked key) is refused too.
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) + 120)
+    ahead = sign(KEY, "session", "s2")
+    monkeypatch.undo()
+    assert _refused(ahead, purpose="session").expired
+
+
 def test_only_dicts_and_strings_come_back() -> None:
     # Signed with the same key and salt by something other than `sign`: a list is not a value we hand out.
     import hashlib as _hashlib
