@@ -22,48 +22,25 @@ from redis.asyncio import Redis
 KEY_PREFIX = "marid:rl:"
 _SCOPE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
-# KEYS[1]: the subject's key. ARGV: window (µs), limit, cost (1: count this hit; 0: only look; -1: give one
-# counted hit back). Returns {allowed (0/1), remaining, retry_after (µs)}.
-_GCRA = """
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local interval = math.floor(window / limit)
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if cost < 0 then
-  tat = tat + interval * cost
-  if tat <= now then
-    redis.call('DEL', KEYS[1])
-    return {1, limit, 0}
-  end
-  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
-  return {1, math.floor((window - (tat - now)) / interval), 0}
-end
-local allow_at = tat + interval - window
-if now < allow_at then
-  return {0, 0, allow_at - now}
-end
-if cost > 0 then
-  tat = tat + interval * cost
-  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
-end
-return {1, math.floor((window - (tat - now)) / interval), 0}
-"""
-
-
-# A hit counted only if a gate allows it, in one round trip: KEYS[1] the gate (only looked at), KEYS[2] the
-# subject hit. ARGV: the gate's window (µs) and limit, the hit's window (µs) and limit. Returns {allowed,
-# remaining, retry_after (µs), 1 when the gate refused (then nothing was counted)}.
-_GATED = """
+# The GCRA step, shared by both scripts: ``gcra(key, window (µs), limit, cost)`` with cost 1 (count this hit),
+# 0 (only look) or -1 (give one counted hit back); returns {allowed (0/1), remaining, retry_after (µs)}. ``now``
+# is Redis's clock, read once per script.
+_GCRA_STEP = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local function gcra(key, window, limit, cost)
   local interval = math.floor(window / limit)
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
+  if cost < 0 then
+    tat = tat + interval * cost
+    if tat <= now then
+      redis.call('DEL', key)
+      return {1, limit, 0}
+    end
+    redis.call('SET', key, string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
+    return {1, math.floor((window - (tat - now)) / interval), 0}
+  end
   local allow_at = tat + interval - window
   if now < allow_at then
     return {0, 0, allow_at - now}
@@ -74,6 +51,17 @@ local function gcra(key, window, limit, cost)
   end
   return {1, math.floor((window - (tat - now)) / interval), 0}
 end
+"""
+
+# One subject: KEYS[1] its key; ARGV: window (µs), limit, cost.
+_GCRA = _GCRA_STEP + "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))\n"
+
+# A hit counted only if a gate allows it, in one round trip: KEYS[1] the gate (only looked at), KEYS[2] the
+# subject hit. ARGV: the gate's window (µs) and limit, the hit's window (µs) and limit. Returns {allowed,
+# remaining, retry_after (µs), 1 when the gate refused (then nothing was counted)}.
+_GATED = (
+    _GCRA_STEP
+    + """
 local gate = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0)
 if gate[1] == 0 then
   return {0, 0, gate[3], 1}
@@ -81,6 +69,7 @@ end
 local hit = gcra(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), 1)
 return {hit[1], hit[2], hit[3], 0}
 """
+)
 
 
 @dataclass(frozen=True)
