@@ -81,6 +81,12 @@ def _renamed(details: Details) -> str:
     return "{actor} changed the workspace settings"
 
 
+def _budget_changed(details: Details) -> str:
+    if details.get("budget") == "run":  # entries from before run caps name no budget: they are monthly
+        return "{actor} set each run's LLM budget to {cap}"
+    return "{actor} set the monthly LLM budget to {cap}"
+
+
 def _tested(details: Details) -> str:
     if details.get("ok") is True:
         return "{actor} tested the single sign-on connection to {issuer}: it works"
@@ -503,9 +509,9 @@ CATALOGUE: Mapping[str, Action] = {
     # Budgets and spend: the usage pages'.
     "llm.budget_changed": Action(
         "Changed the LLM budget",
-        "{actor} set the monthly LLM budget to {cap}",
+        _budget_changed,
         "usage.view",
-        example={"cap": "$500.00", "from": "no cap", "to": "$500.00"},
+        example={"budget": "run", "cap": "$5.00", "from": "no cap", "to": "$5.00"},
         short="{actor} changed the LLM budget",
     ),
     "llm.budget_warning": Action(

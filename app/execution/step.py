@@ -35,6 +35,7 @@ from app.agents.prompt import StepBrief, assemble_system_prompt
 from app.db import Database
 from app.execution.relay import EventRelay
 from app.live.bus import EventBus, Topic
+from app.llm import budget
 from app.llm import service as llm_service
 from app.llm.models import LlmCall
 from app.llm.tokens import GatewayTokens, mint_token
@@ -187,9 +188,11 @@ async def execute_agent_step(
             model, source = _choose_model(request, agent, models[0] if models else None)
         if model is None:
             return refused("No model to run this step on: connect an LLM provider or give the agent a model.")
+        # The caller's cap, else the workspace's cap per run (or swarm) in force as the step starts.
+        run_cap = request.run_cap if request.run_cap is not None else await budget.run_cap(session)
         minted = await mint_token(
             session, ws, agent_id=agent.id, run_id=request.scope_id, step_id=request.step_id, ttl=ttl,
-            run_cap=request.run_cap,
+            run_cap=run_cap,
         )  # fmt: skip
     tokens = GatewayTokens(deps.db, deps.redis)
     relay: EventRelay | None = None

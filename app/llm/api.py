@@ -453,9 +453,11 @@ async def get_llm_usage(call: Call) -> UsageOut:
 async def _budget(call: Call) -> BudgetOut:
     async with db_of(call.request).tenant_session(call.workspace.workspace.id) as session:
         cap = await budget.monthly_cap(session)
+        run_cap = await budget.run_cap(session)
         spent = await month_spend(session)
     return BudgetOut(
         monthly_cap=None if cap is None else f"{cap:f}",
+        run_cap=None if run_cap is None else f"{run_cap:f}",
         month=month_of(datetime.now(UTC)),
         spent_this_month=f"{spent:f}",
         percent=None if cap is None else percent(spent, cap),
@@ -482,14 +484,19 @@ async def get_llm_budget(call: Call) -> BudgetOut:
     permission="settings.edit",
     body=BudgetIn,
     response=BudgetOut,
-    summary="Set the monthly LLM budget",
+    summary="Set the LLM budgets",
     tags=TAGS,
 )
 async def set_llm_budget(call: Call) -> BudgetOut:
-    """Calls are refused once the month's spend reaches the cap; a warning goes out at 80 %."""
+    """Calls are refused once the month's spend reaches the monthly cap, or a run's (or swarm's) spend its run cap;
+    a warning goes out at 80 %. A refused value changes neither."""
     body: BudgetIn = call.body
     cap = budget.parse_cap(body.monthly_cap or "")
+    given_run_cap = "run_cap" in body.model_fields_set
+    run_cap = budget.parse_cap(body.run_cap or "", "run_cap") if given_run_cap else None
     async with _changes(call) as session:
         await budget.set_monthly_cap(session, actor=call.workspace.actor, cap=cap)
+        if given_run_cap:
+            await budget.set_run_cap(session, actor=call.workspace.actor, cap=run_cap)
     _forget(call)
     return await _budget(call)

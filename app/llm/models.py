@@ -109,6 +109,8 @@ class LlmBudget(TenantBase):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
     # USD per calendar month (UTC); NULL: no cap.
     monthly_cap: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # USD per run or swarm (every call of its steps), for runs and swarms whose steps start after it is set.
+    run_cap: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

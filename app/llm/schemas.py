@@ -153,9 +153,18 @@ class BudgetOut(BaseModel):
     month: str = Field(description="The current month, YYYY-MM.")
     spent_this_month: Money
     percent: int | None = Field(description="Share of the cap spent (rounded up); null without a cap.")
+    run_cap: Money | None = Field(
+        description="USD per run or swarm, over every call of its steps; null: no cap. Steps carry the cap in force "
+        "when they start."
+    )
 
 
 class BudgetIn(Body):
     monthly_cap: str | None = Field(
         description="USD, whole cents, like `250` or `99.50`; null or empty removes the cap.", max_length=30
+    )
+    run_cap: str | None = Field(
+        default=None,
+        description="USD per run or swarm, whole cents; null or empty removes it; left out, it stays as it is.",
+        max_length=30,
     )

@@ -102,3 +102,31 @@ async def test_the_pipeline_model_wins_over_the_agent_and_a_failing_step_says_wh
     assert outcome.status == "fail" and outcome.error == "SPEC broke on purpose"
     tokens = GatewayTokens(deps.db, deps.redis)
     assert await tokens.revoke_step(tenant.id, "sr-fail") == 0  # already revoked
+
+
+async def test_the_workspaces_cap_per_run_rides_on_each_steps_token(
+    db: Database, deps: ExecutionDeps, llm: ScriptedServer, tenant: Tenant, gateway: GatewayServer
+) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from app.llm import budget
+    from app.llm.models import LlmToken
+    from tests.llm.gateway import SETUP
+
+    await add_agents(db, tenant.id, "finn")
+    llm.register_key(tenant.key, StepScript())
+    async with db.tenant_session(tenant.id) as session:
+        assert await budget.set_run_cap(session, actor=SETUP, cap=Decimal("0.00"))
+    # Nothing may be spent in this run: the gateway refuses the step's first call, and the step says why.
+    outcome = await execute_agent_step(deps, _request(tenant, scope_id="run-capped", step_id="sr-capped"))
+    assert outcome.status != "complete"
+    assert outcome.error is not None and "this run's LLM budget of $0 is spent" in outcome.error
+    async with db.tenant_session(tenant.id) as session:
+        caps = list(await session.scalars(select(LlmToken.run_cap).where(LlmToken.step_id == "sr-capped")))
+        assert caps == [Decimal("0.00")]
+        assert await budget.set_run_cap(session, actor=SETUP, cap=None)
+    # Without a cap the same step runs, and its token carries none.
+    outcome = await execute_agent_step(deps, _request(tenant, scope_id="run-free", step_id="sr-free"))
+    assert outcome.status == "complete", outcome.error

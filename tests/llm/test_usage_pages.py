@@ -204,3 +204,50 @@ def _payload(at: datetime) -> dict[str, Any]:
         "cost": "0.01", "cost_approximate": False, "first_token_ms": 10, "total_ms": 20, "stop_reason": "stop",
         "tool_calls": 0,
     }  # fmt: skip
+
+
+async def test_the_cap_per_run_on_the_page_and_its_twin(
+    db: Database, settings: Settings, logged: tuple[Workspace, list[Any]]
+) -> None:
+    from app.audit import catalogue
+
+    workspace, (owner, admin, member, _) = logged
+    base = f"/w/{workspace.slug}/usage"
+    with http_client(create_app(settings)) as client:
+        log_in(client, admin.email)
+        # A refused run cap is named next to its field, with what was typed, and neither cap changes.
+        refused = post_form(client, base, f"{base}/budget", {"monthly_cap": "100", "run_cap": "2.555"})
+        assert refused.status_code == 422 and "whole cents" in refused.text and 'value="2.555"' in refused.text
+        assert 'aria-describedby="e-run_cap"' in refused.text and 'value="100"' in refused.text
+        refused = post_form(client, base, f"{base}/budget", {"monthly_cap": "100", "run_cap": "2000000"})
+        assert refused.status_code == 422 and "A run&#39;s cap is between $0 and $1,000,000." in refused.text
+        async with db.tenant_session(workspace.id) as session:
+            assert await session.get(LlmBudget, 1) is None
+        saved = post_form(client, base, f"{base}/budget", {"monthly_cap": "", "run_cap": "$2.50"})
+        assert saved.status_code == 303
+        page = client.get(base)
+        assert "Each run or swarm may spend at most <strong>$2.50</strong>" in page.text
+        assert 'name="run_cap"' in page.text and 'value="2.50"' in page.text
+    async with db.tenant_session(workspace.id) as session:
+        stored = await session.get(LlmBudget, 1)
+        entry = await session.scalar(select(AuditEvent).where(AuditEvent.action == "llm.budget_changed"))
+    assert stored is not None and (stored.monthly_cap, stored.run_cap) == (None, Decimal("2.50"))
+    assert entry is not None
+    said = catalogue.sentence(entry.action, entry.actor_label, entry.details)
+    assert said.endswith("set each run's LLM budget to $2.50")
+
+    _, token = await make_key(db, workspace, admin, "admin", kind="personal", scope="admin")
+    api = f"/api/v1/workspaces/{workspace.slug}/llm/budget"
+    auth = {"Authorization": f"Bearer {token}"}
+    with http_client(create_app(settings)) as client:
+        assert client.get(api, headers=auth).json()["run_cap"] == "2.50"
+        # Left out, the run cap stays as it is; a refused one changes neither cap.
+        kept = client.put(api, headers=auth, json={"monthly_cap": "40"})
+        assert kept.status_code == 200 and kept.json()["run_cap"] == "2.50" and kept.json()["monthly_cap"] == "40.00"
+        bad = client.put(api, headers=auth, json={"monthly_cap": "60", "run_cap": "-1"})
+        assert bad.status_code == 422 and "run_cap" in bad.text
+        assert client.get(api, headers=auth).json()["monthly_cap"] == "40.00"
+        cleared = client.put(api, headers=auth, json={"monthly_cap": "40", "run_cap": None})
+        assert cleared.status_code == 200 and cleared.json()["run_cap"] is None
+        set_again = client.put(api, headers=auth, json={"monthly_cap": "40", "run_cap": "0.75"})
+        assert set_again.json()["run_cap"] == "0.75"

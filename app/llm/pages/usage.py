@@ -150,7 +150,11 @@ async def usage_page(request: Request, context: WorkspaceContext) -> Response:
 
 
 async def _usage(
-    request: Request, context: WorkspaceContext, *, budget_error: str = "", budget_value: str | None = None
+    request: Request,
+    context: WorkspaceContext,
+    *,
+    budget_errors: dict[str, str] | None = None,
+    budget_values: dict[str, str] | None = None,
 ) -> Response:
     filters = parse_filters(request.query_params)
     db, bus = db_of(request), bus_of(request)
@@ -162,6 +166,7 @@ async def _usage(
     async with db.tenant_session(workspace_id) as session:
         agents, models = await choices(session)
         cap = await budget.monthly_cap(session)
+        run_cap = await budget.run_cap(session)
         spent = await month_spend(session)
         summary = None
         if not filters.errors:
@@ -198,12 +203,14 @@ async def _usage(
         "stream_url": f"{base}/events?{stream_query}",
         "live": filters.query.before is None,
         "base": base,
-        "errors": {"monthly_cap": budget_error} if budget_error else {},
-        "budget_value": budget_value if budget_value is not None else ("" if cap is None else f"{cap:f}"),
+        "run_cap": run_cap,
+        "errors": budget_errors or {},
+        "budget_values": budget_values
+        or {"monthly_cap": "" if cap is None else f"{cap:f}", "run_cap": "" if run_cap is None else f"{run_cap:f}"},
         "month": datetime.now(UTC).strftime("%B %Y"),
     }
     status = 400 if filters.errors and not is_htmx(request) else 200
-    if budget_error:
+    if budget_errors:
         status = 422
     block: str | None = "content"
     if is_htmx(request) and request.headers.get("HX-Target") == "call-log":
@@ -280,19 +287,35 @@ async def usage_events(request: Request, context: WorkspaceContext) -> Response:
 
 @workspace_required("settings.edit")
 async def save_budget(request: Request, context: WorkspaceContext) -> Response:
+    """Both caps in one form: each refused value is named next to its field, and then neither changes."""
     form = await read_form(request)
     base = f"/w/{context.workspace.slug}/usage"
+    typed = {name: form.get(name, "") for name in ("monthly_cap", "run_cap")}
+    caps: dict[str, Decimal | None] = {}
+    errors: dict[str, str] = {}
+    for name, value in typed.items():
+        try:
+            caps[name] = budget.parse_cap(value, name)
+        except ServiceError as refused:
+            errors[name] = refused.message
+    if errors:
+        return await _usage(request, context, budget_errors=errors, budget_values=typed)
     try:
-        cap = budget.parse_cap(form.get("monthly_cap", ""))
         async with llm_changes(request, context) as session:
-            done = await budget.set_monthly_cap(session, actor=context.actor, cap=cap)
+            monthly = await budget.set_monthly_cap(session, actor=context.actor, cap=caps["monthly_cap"])
+            per_run = await budget.set_run_cap(session, actor=context.actor, cap=caps["run_cap"])
     except ServiceError as refused:
-        return await _usage(request, context, budget_error=refused.message, budget_value=form.get("monthly_cap", ""))
+        return await _usage(request, context, budget_errors={"monthly_cap": refused.message}, budget_values=typed)
     changed(request, context)
-    if not done:
+    if not (monthly or per_run):
         return redirect_with_flash(request, base, "Nothing to change.")
-    shown = "No monthly cap." if cap is None else f"Monthly cap set to ${cap:,.2f}."
-    return redirect_with_flash(request, base, shown)
+    monthly_cap, run_cap = caps["monthly_cap"], caps["run_cap"]
+    said = []
+    if monthly:
+        said.append("No monthly cap." if monthly_cap is None else f"Monthly cap set to ${monthly_cap:,.2f}.")
+    if per_run:
+        said.append("No cap per run." if run_cap is None else f"Each run's cap set to ${run_cap:,.2f}.")
+    return redirect_with_flash(request, base, " ".join(said))
 
 
 routes: list[BaseRoute] = [
