@@ -16,7 +16,6 @@ when built; use ``= ANY(:array)``.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -32,7 +31,7 @@ from app.db.base import TENANT_SCHEMA
 
 # The engines all use asyncpg (``postgresql+asyncpg://``); type processors depend on the dialect class only.
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
-_SCHEMAS_KEPT = 4096  # compiled SQL texts kept per tenant statement (one per recently used workspace)
+_MARKER = f"__[SCHEMA_{TENANT_SCHEMA}]"  # where SQLAlchemy leaves a translated schema's name to fill in
 
 Processor = Callable[[Any], Any]
 
@@ -61,17 +60,16 @@ class DirectQuery:
         readers = [column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for column in columns]
         self.readers: tuple[Processor | None, ...] = tuple(readers)
         self._read_any = any(reader is not None for reader in readers)
-        self.tenant = f"__[SCHEMA_{TENANT_SCHEMA}]" in self._compile({TENANT_SCHEMA: TENANT_SCHEMA}, False).string
-        self._sql: OrderedDict[str | None, str] = OrderedDict()
-        if not self.tenant:
-            self._sql[None] = compiled.string
+        # Compiled with the tenant schema left as SQLAlchemy's marker, which each call replaces by the workspace's
+        # schema (as SQLAlchemy's own execution does): one text for every workspace, nothing kept per workspace.
+        marked = self._compile({TENANT_SCHEMA: TENANT_SCHEMA}).string
+        self.tenant = _MARKER in marked
+        self._text = marked if self.tenant else compiled.string
 
-    def _compile(self, schemas: dict[str, str] | None, render: bool = True) -> SQLCompiler:
-        """Compiled for the asyncpg dialect; with ``schemas`` (a ``schema_translate_map``), the tenant schema's
-        placeholder is replaced by the workspace's schema (``render``) or left as SQLAlchemy's marker."""
-        options: dict[str, Any] = (
-            {"schema_translate_map": schemas, "render_schema_translate": render} if schemas else {}
-        )
+    def _compile(self, schemas: dict[str, str] | None) -> SQLCompiler:
+        """Compiled for the asyncpg dialect; with ``schemas`` (a ``schema_translate_map``), each translated schema
+        is left as SQLAlchemy's marker for :meth:`sql` to fill in."""
+        options: dict[str, Any] = {"schema_translate_map": schemas} if schemas else {}
         compiled = cast(ClauseElement, self.statement).compile(dialect=_DIALECT, **options)
         if not isinstance(compiled, SQLCompiler):
             raise TypeError("a direct statement must be a SQL statement")
@@ -80,16 +78,10 @@ class DirectQuery:
     def sql(self, schema: str | None) -> str:
         """The SQL text for a workspace's schema (``schema``), or for the platform's tables (None)."""
         if not self.tenant:
-            return self._sql[None]
+            return self._text
         if schema is None:
             raise ValueError("this statement reads a workspace's tables: run it on the workspace's connection")
-        text = self._sql.get(schema)
-        if text is None:
-            text = self._compile({TENANT_SCHEMA: schema}).string
-            self._sql[schema] = text
-            while len(self._sql) > _SCHEMAS_KEPT:
-                self._sql.popitem(last=False)
-        return text
+        return self._text.replace(_MARKER, _DIALECT.identifier_preparer.quote_schema(schema))
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values: list[Any] = []
