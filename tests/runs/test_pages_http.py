@@ -222,6 +222,12 @@ def test_the_live_log_escapes_agent_output() -> None:
         assert "&lt;script&gt;" in html or "&#34;&lt;script&gt;" in html or "\\u003cscript" in html, (kind, html)
     long = shown(EventType.TOOL_CALL_END, {"stepId": "A", "toolName": "read", "result": "x" * 10_000})
     assert "more characters" in long and len(long) < 6_000
+    # A status change reads as a sentence; the run's end is said once, by its own event.
+    assert "The run is paused: lunch" in shown(EventType.RUN_STATUS_CHANGED, {"status": "paused", "reason": "lunch"})
+    ended = shown(EventType.RUN_STATUS_CHANGED, {"status": "failed", "reason": "Step A failed"})
+    assert "Step A failed" not in ended and "The run failed: Step A failed" in shown(
+        EventType.RUN_FAILED, {"error": "Step A failed"}
+    )
 
 
 async def test_a_runs_loop_items_show_with_their_status(client: TestClient, db: Database, team: Team) -> None:
