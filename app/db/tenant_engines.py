@@ -33,13 +33,12 @@ PasswordLookup = Callable[[str], Awaitable[str]]
 
 @dataclass(frozen=True)
 class TenantEngine:
-    """A workspace's pool, bound to its schema once: ``sessions`` for units of work, ``reads`` for
-    autocommit reads. Binding (``execution_options``) builds a new option engine and registers event listeners,
-    which measured 4% of a dashboard request when it was done per request."""
+    """A workspace's pool, and the same pool bound to its schema once for units of work (``sessions``).
+    Binding (``execution_options``) builds a new option engine and registers event listeners, which measured 4%
+    of a dashboard request when it was done per request."""
 
     pool: AsyncEngine
     sessions: AsyncEngine
-    reads: AsyncEngine
 
 
 class TenantEngines:
@@ -118,11 +117,7 @@ class TenantEngines:
         )
         ping_when_idle(pool)
         schemas = {TENANT_SCHEMA: schema_for(workspace_id)}
-        return TenantEngine(
-            pool,
-            sessions=pool.execution_options(schema_translate_map=schemas),
-            reads=pool.execution_options(schema_translate_map=schemas, isolation_level="AUTOCOMMIT"),
-        )
+        return TenantEngine(pool, sessions=pool.execution_options(schema_translate_map=schemas))
 
     def _evict(self) -> None:
         """Drop least recently used engines beyond the limit; never one with a connection in use."""

@@ -189,7 +189,7 @@ async def execute_agent_step(
         if model is None:
             return refused("No model to run this step on: connect an LLM provider or give the agent a model.")
         # The caller's cap, else the workspace's cap per run (or swarm) in force as the step starts.
-        run_cap = request.run_cap if request.run_cap is not None else await budget.run_cap(session)
+        run_cap = request.run_cap if request.run_cap is not None else (await budget.caps(session)).run
         minted = await mint_token(
             session, ws, agent_id=agent.id, run_id=request.scope_id, step_id=request.step_id, ttl=ttl,
             run_cap=run_cap,

@@ -452,15 +452,14 @@ async def get_llm_usage(call: Call) -> UsageOut:
 
 async def _budget(call: Call) -> BudgetOut:
     async with db_of(call.request).tenant_session(call.workspace.workspace.id) as session:
-        cap = await budget.monthly_cap(session)
-        run_cap = await budget.run_cap(session)
+        caps = await budget.caps(session)
         spent = await month_spend(session)
     return BudgetOut(
-        monthly_cap=None if cap is None else f"{cap:f}",
-        run_cap=None if run_cap is None else f"{run_cap:f}",
+        monthly_cap=None if caps.monthly is None else f"{caps.monthly:f}",
+        run_cap=None if caps.run is None else f"{caps.run:f}",
         month=month_of(datetime.now(UTC)),
         spent_this_month=f"{spent:f}",
-        percent=None if cap is None else percent(spent, cap),
+        percent=None if caps.monthly is None else percent(spent, caps.monthly),
     )
 
 

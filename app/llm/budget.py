@@ -5,6 +5,7 @@ parse as typed, set (with their audit entries). What a call may spend is decided
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -20,20 +21,22 @@ MAX_MONTHLY_CAP = Decimal("10000000")
 MAX_RUN_CAP = Decimal("1000000")
 
 
+@dataclass(frozen=True)
+class Caps:
+    """The workspace's caps in USD (None: no cap): per calendar month (UTC), and per run or swarm."""
+
+    monthly: Decimal | None = None
+    run: Decimal | None = None
+
+
 async def _row(session: AsyncSession, *, lock: bool = False) -> LlmBudget | None:
     return await session.get(LlmBudget, 1, with_for_update=lock)
 
 
-async def monthly_cap(session: AsyncSession) -> Decimal | None:
-    """The workspace's monthly cap in USD (None: no cap)."""
-    cap: Decimal | None = await session.scalar(select(LlmBudget.monthly_cap).where(LlmBudget.id == 1))
-    return cap
-
-
-async def run_cap(session: AsyncSession) -> Decimal | None:
-    """The cap in USD on each run's (and swarm's) calls (None: no cap)."""
-    cap: Decimal | None = await session.scalar(select(LlmBudget.run_cap).where(LlmBudget.id == 1))
-    return cap
+async def caps(session: AsyncSession) -> Caps:
+    """Both caps, read together."""
+    row = (await session.execute(select(LlmBudget.monthly_cap, LlmBudget.run_cap).where(LlmBudget.id == 1))).first()
+    return Caps() if row is None else Caps(monthly=row[0], run=row[1])
 
 
 def parse_cap(value: str, field: str = "monthly_cap") -> Decimal | None:

@@ -149,6 +149,11 @@ async def usage_page(request: Request, context: WorkspaceContext) -> Response:
     return await _usage(request, context)
 
 
+def _typed(cap: Decimal | None) -> str:
+    """A stored cap as its field shows it ("" for none)."""
+    return "" if cap is None else f"{cap:f}"
+
+
 async def _usage(
     request: Request,
     context: WorkspaceContext,
@@ -165,8 +170,7 @@ async def _usage(
     calls: list[Any] = []
     async with db.tenant_session(workspace_id) as session:
         agents, models = await choices(session)
-        cap = await budget.monthly_cap(session)
-        run_cap = await budget.run_cap(session)
+        caps = await budget.caps(session)
         spent = await month_spend(session)
         summary = None
         if not filters.errors:
@@ -193,9 +197,9 @@ async def _usage(
         if summary
         else None,
         "money": money,
-        "cap": cap,
+        "cap": caps.monthly,
         "spent": spent,
-        "spent_percent": percent(spent, cap) if cap is not None else None,
+        "spent_percent": percent(spent, caps.monthly) if caps.monthly is not None else None,
         "can_edit_budget": context.can("settings.edit"),
         "older_url": f"{base}?{filters.url_query(before=calls[-1].id)}" if more and calls else None,
         "newest_url": f"{base}?{filters.url_query()}" if filters.query.before is not None else None,
@@ -203,10 +207,9 @@ async def _usage(
         "stream_url": f"{base}/events?{stream_query}",
         "live": filters.query.before is None,
         "base": base,
-        "run_cap": run_cap,
+        "run_cap": caps.run,
         "errors": budget_errors or {},
-        "budget_values": budget_values
-        or {"monthly_cap": "" if cap is None else f"{cap:f}", "run_cap": "" if run_cap is None else f"{run_cap:f}"},
+        "budget_values": budget_values or {"monthly_cap": _typed(caps.monthly), "run_cap": _typed(caps.run)},
         "month": datetime.now(UTC).strftime("%B %Y"),
     }
     status = 400 if filters.errors and not is_htmx(request) else 200
@@ -300,12 +303,9 @@ async def save_budget(request: Request, context: WorkspaceContext) -> Response:
             errors[name] = refused.message
     if errors:
         return await _usage(request, context, budget_errors=errors, budget_values=typed)
-    try:
-        async with llm_changes(request, context) as session:
-            monthly = await budget.set_monthly_cap(session, actor=context.actor, cap=caps["monthly_cap"])
-            per_run = await budget.set_run_cap(session, actor=context.actor, cap=caps["run_cap"])
-    except ServiceError as refused:
-        return await _usage(request, context, budget_errors={"monthly_cap": refused.message}, budget_values=typed)
+    async with llm_changes(request, context) as session:
+        monthly = await budget.set_monthly_cap(session, actor=context.actor, cap=caps["monthly_cap"])
+        per_run = await budget.set_run_cap(session, actor=context.actor, cap=caps["run_cap"])
     changed(request, context)
     if not (monthly or per_run):
         return redirect_with_flash(request, base, "Nothing to change.")
