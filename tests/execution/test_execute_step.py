@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from app.config import Settings
 from app.db import Database
 from app.execution import ExecutionDeps, StepRequest, execute_agent_step
 from app.live.bus import EventType, Topic
 from app.llm.scripted import ScriptedServer
 from app.llm.tokens import GatewayTokens
 from app.sandbox.step import StepEvent
+from app.security.secrets import SecretsService
 from tests.execution.conftest import MODEL, add_agents
 from tests.execution.scripts import StepScript
 from tests.llm.gateway import GatewayServer, Tenant
@@ -130,3 +132,30 @@ async def test_the_workspaces_cap_per_run_rides_on_each_steps_token(
     # Without a cap the same step runs, and its token carries none.
     outcome = await execute_agent_step(deps, _request(tenant, scope_id="run-free", step_id="sr-free"))
     assert outcome.status == "complete", outcome.error
+
+
+async def test_one_workspaces_cap_per_run_never_reaches_another_workspace(
+    db: Database,
+    deps: ExecutionDeps,
+    llm: ScriptedServer,
+    tenant: Tenant,
+    gateway: GatewayServer,
+    settings: Settings,
+    secrets_service: SecretsService,
+) -> None:
+    """The attack: workspace A caps each run at $0; workspace B's step, even under the same run id, runs."""
+    from decimal import Decimal
+
+    from app.llm import budget
+    from tests.llm.gateway import SETUP, make_tenant
+
+    other = await make_tenant(db, settings, secrets_service, llm.url, "other")
+    for workspace in (tenant, other):
+        await add_agents(db, workspace.id, "finn")
+        llm.register_key(workspace.key, StepScript())
+    async with db.tenant_session(tenant.id) as session:
+        await budget.set_run_cap(session, actor=SETUP, cap=Decimal("0.00"))
+    theirs = await execute_agent_step(deps, _request(other, scope_id="run-shared", step_id="sr-other"))
+    assert theirs.status == "complete", theirs.error
+    ours = await execute_agent_step(deps, _request(tenant, scope_id="run-shared", step_id="sr-ours"))
+    assert ours.status != "complete" and ours.error is not None and "budget" in ours.error
